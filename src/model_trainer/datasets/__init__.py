@@ -1,0 +1,5 @@
+"""Kedro datasets of the project."""
+
+from model_trainer.datasets.table_dataset import TableDataset
+
+__all__ = ["TableDataset"]

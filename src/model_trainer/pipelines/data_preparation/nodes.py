@@ -1,0 +1,64 @@
+"""Raw table -> validated table, task, feature types and versioned splits."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from model_trainer.data_checks import check_class_sizes, check_usable_features, validate_table
+from model_trainer.feature_typing import infer_feature_types
+from model_trainer.splitting import split_holdout
+from model_trainer.task_detection import detect_task
+
+logger = logging.getLogger(__name__)
+
+
+def validate_raw_table(raw_table: pd.DataFrame, dataset: dict[str, Any]) -> pd.DataFrame:
+    table = validate_table(
+        raw_table, dataset["target"], dataset.get("features"), source=f"'{dataset['path']}'"
+    )
+    logger.info("Validated %s: %d rows, %d columns.", dataset["path"], *table.shape)
+    return table
+
+
+def detect_task_type(validated_table: pd.DataFrame, dataset: dict, task: dict) -> dict[str, Any]:
+    detected = detect_task(validated_table[dataset["target"]], task)
+    logger.info("Task: %s (%s).", detected["type"], detected["reason"])
+    return detected
+
+
+def type_features(
+    validated_table: pd.DataFrame, dataset: dict[str, Any], rules: dict[str, Any]
+) -> dict[str, Any]:
+    declared = dict(dataset.get("feature_types") or {})
+    if dataset.get("group_column"):
+        declared[dataset["group_column"]] = "drop"
+    feature_types = infer_feature_types(validated_table, dataset["target"], rules, declared)
+    by_type: dict[str, int] = {}
+    for info in feature_types["columns"].values():
+        by_type[info["type"]] = by_type.get(info["type"], 0) + 1
+    logger.info("Feature types: %s; dropped %s.", by_type, list(feature_types["dropped"]) or "none")
+    return feature_types
+
+
+def split_table(
+    validated_table: pd.DataFrame,
+    task: dict[str, Any],
+    feature_types: dict[str, Any],
+    dataset: dict[str, Any],
+    split: dict[str, Any],
+    validation: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    target = dataset["target"]
+    check_usable_features(feature_types, f"'{dataset['path']}'")
+    if task["type"] == "classification":
+        check_class_sizes(validated_table[target], 2)
+    train, validation_split, test = split_holdout(
+        validated_table, target, task, split, dataset.get("time_column"), dataset.get("group_column")
+    )
+    if task["type"] == "classification":
+        check_class_sizes(pd.concat([train, validation_split])[target], int(validation["folds"]))
+    logger.info("Split: %d train, %d validation, %d test rows.", len(train), len(validation_split), len(test))
+    return train, validation_split, test

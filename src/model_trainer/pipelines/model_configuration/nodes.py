@@ -1,0 +1,47 @@
+"""Task, feature types and data size -> metric, candidate algorithms, search space and CV."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from model_trainer.estimators import choose_algorithms
+from model_trainer.metrics import default_metric, get_metric
+from model_trainer.splitting import choose_cv
+
+logger = logging.getLogger(__name__)
+
+
+def configure_model(
+    task: dict[str, Any],
+    train_split: pd.DataFrame,
+    validation_split: pd.DataFrame,
+    metric: str,
+    model: dict[str, Any],
+    validation: dict[str, Any],
+    dataset: dict[str, Any],
+    seed: int,
+) -> dict[str, Any]:
+    n_rows = len(train_split) + len(validation_split)
+    metric = default_metric(task) if metric == "auto" else metric
+    get_metric(metric, task)
+    algorithms, reason = choose_algorithms(
+        model["algorithms"], model["algorithm"], model["auto_rules"], task["type"], n_rows
+    )
+    cv = choose_cv(task, validation, dataset.get("time_column"), dataset.get("group_column"))
+    simple = model["simple_baseline"][task["type"]]
+    logger.info("Metric: %s. Algorithms: %s (%s).", metric, ", ".join(algorithms), reason)
+    logger.info("CV: %d-fold %s (%s).", cv["folds"], cv["strategy"], cv["reason"])
+    return {
+        "metric": metric,
+        "algorithms": algorithms,
+        "algorithms_reason": reason,
+        "cv": cv,
+        "search_space": {name: model["algorithms"][name].get("search_space") for name in algorithms},
+        "registry": {name: model["algorithms"][name] for name in {*algorithms, simple}},
+        "simple_baseline": simple,
+        "encoding": model["encoding"],
+        "seed": seed,
+    }

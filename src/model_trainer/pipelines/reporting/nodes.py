@@ -1,0 +1,125 @@
+"""Results -> metrics files, plots, worst predictions, recommendations and the HTML report."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from model_trainer import reporting
+from model_trainer.plots import evaluation_figures
+
+logger = logging.getLogger(__name__)
+
+
+def summarize_metrics(
+    test_metrics: dict[str, float],
+    baseline_metrics: dict[str, dict[str, float]],
+    study_summary: dict[str, Any],
+    training_info: dict[str, Any],
+    model_configuration: dict[str, Any],
+) -> tuple[dict[str, float], dict[str, Any], dict[str, Any]]:
+    """metrics.json (the model on the test split), training_metrics.json (how it got there),
+    and the same figures as MLflow metrics."""
+    training_metrics = {
+        "metric": model_configuration["metric"],
+        "algorithm": study_summary["algorithm"],
+        "best_params": training_info["params"],
+        "cross_validation": study_summary["cross_validation"],
+        "baselines": baseline_metrics,
+        "early_stopping": training_info["early_stopping"],
+        "n_training_rows": training_info["n_training_rows"],
+        "study": {k: study_summary[k] for k in ("study_name", "n_trials", "n_complete", "n_pruned")},
+        "convergence_warnings": training_info["convergence_warnings"],
+    }
+    cv = study_summary["cross_validation"]
+    tracked = {
+        **{f"test_{k}": v for k, v in test_metrics.items()},
+        **{f"{b}_test_{k}": v for b, values in baseline_metrics.items() for k, v in values.items()},
+        "cv_mean": cv["mean"],
+        "cv_std": cv["std"],
+    }
+    mlflow_metrics = {
+        name: {"value": float(value), "step": 0}
+        for name, value in tracked.items()
+        if pd.notna(value)
+    }
+    return test_metrics, training_metrics, mlflow_metrics
+
+
+def plot_evaluation(
+    test_predictions: pd.DataFrame, feature_importance: pd.DataFrame, task: dict[str, Any]
+) -> dict[str, Figure]:
+    return evaluation_figures(test_predictions, feature_importance, task)
+
+
+def select_worst_predictions(test_predictions: pd.DataFrame, settings: dict[str, Any]) -> pd.DataFrame:
+    return test_predictions.head(int(settings["worst_predictions"]))
+
+
+def recommend(
+    test_metrics: dict[str, float],
+    baseline_metrics: dict[str, dict[str, float]],
+    study_summary: dict[str, Any],
+    training_info: dict[str, Any],
+    task: dict[str, Any],
+    model_configuration: dict[str, Any],
+    settings: dict[str, Any],
+) -> list[dict[str, str]]:
+    findings = reporting.recommendations(
+        model_configuration["metric"], task, test_metrics, baseline_metrics,
+        study_summary["cross_validation"], training_info, settings["recommendations"],
+    )  # fmt: skip
+    for finding in findings:
+        logger.info("Recommendation: %s: %s", finding["finding"], finding["evidence"])
+    return findings
+
+
+def render_report(
+    test_metrics: dict[str, float],
+    baseline_metrics: dict[str, dict[str, float]],
+    study_summary: dict[str, Any],
+    model_configuration: dict[str, Any],
+    task: dict[str, Any],
+    feature_types: dict[str, Any],
+    evaluation_plots: dict[str, Figure],
+    search_plots: dict[str, Figure],
+    feature_importance: pd.DataFrame,
+    worst_predictions: pd.DataFrame,
+    recommendations: list[dict[str, str]],
+    model_registration: dict[str, Any],
+    dataset: dict[str, Any],
+) -> str:
+    metric = model_configuration["metric"]
+    simple = model_configuration["simple_baseline"]
+    cv = study_summary["cross_validation"]
+    summary = {
+        **study_summary,
+        "target": feature_types["target"],
+        "task": task["type"],
+        "data_path": dataset["path"],
+        "n_rows": task["n_rows"],
+        "run_id": model_registration.get("run_id", "none"),
+        "test_score": test_metrics[metric],
+        "dummy_score": baseline_metrics["dummy"][metric],
+        "simple_name": simple,
+        "simple_score": baseline_metrics[simple][metric],
+        "cv_mean": cv["mean"],
+        "cv_std": cv["std"],
+        "cv_folds": cv["folds"],
+        "cv_strategy": model_configuration["cv"]["strategy"],
+        "cv_reason": model_configuration["cv"]["reason"],
+    }
+    table = pd.DataFrame({"tuned model": test_metrics, **baseline_metrics}).T
+    return reporting.render_html(
+        summary=summary,
+        metrics_table=table,
+        figures=evaluation_plots,
+        search_figures=search_plots,
+        feature_importance=feature_importance,
+        worst_predictions=worst_predictions,
+        findings=recommendations,
+        feature_types=feature_types,
+    )

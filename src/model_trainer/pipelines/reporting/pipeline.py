@@ -1,0 +1,74 @@
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import (
+    plot_evaluation,
+    recommend,
+    render_report,
+    select_worst_predictions,
+    summarize_metrics,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=summarize_metrics,
+                inputs=[
+                    "test_metrics",
+                    "baseline_metrics",
+                    "study_summary",
+                    "training_info",
+                    "model_configuration",
+                ],
+                outputs=["metrics", "training_metrics", "mlflow_metrics"],
+                name="summarize_metrics_node",
+            ),
+            Node(
+                func=plot_evaluation,
+                inputs=["test_predictions", "feature_importance", "task"],
+                outputs="evaluation_plots",
+                name="plot_evaluation_node",
+            ),
+            Node(
+                func=select_worst_predictions,
+                inputs=["test_predictions", "params:reporting"],
+                outputs="worst_predictions",
+                name="select_worst_predictions_node",
+            ),
+            Node(
+                func=recommend,
+                inputs=[
+                    "test_metrics",
+                    "baseline_metrics",
+                    "study_summary",
+                    "training_info",
+                    "task",
+                    "model_configuration",
+                    "params:reporting",
+                ],
+                outputs="recommendations",
+                name="recommend_node",
+            ),
+            Node(
+                func=render_report,
+                inputs=[
+                    "test_metrics",
+                    "baseline_metrics",
+                    "study_summary",
+                    "model_configuration",
+                    "task",
+                    "feature_types",
+                    "evaluation_plots",
+                    "search_plots",
+                    "feature_importance",
+                    "worst_predictions",
+                    "recommendations",
+                    "model_registration",
+                    "params:dataset",
+                ],
+                outputs="report",
+                name="render_report_node",
+            ),
+        ]
+    )

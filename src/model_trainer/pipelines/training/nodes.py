@@ -1,0 +1,117 @@
+"""Best configuration -> evaluated model, baselines, importance, and the model to ship."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+from sklearn.base import clone
+
+from model_trainer import training
+from model_trainer.tracking import log_model
+
+logger = logging.getLogger(__name__)
+
+
+def fit_evaluation_model(
+    train_split: pd.DataFrame,
+    validation_split: pd.DataFrame,
+    task: dict[str, Any],
+    feature_types: dict[str, Any],
+    model_configuration: dict[str, Any],
+    study_summary: dict[str, Any],
+    settings: dict[str, Any],
+) -> tuple[Any, dict[str, Any]]:
+    """Fit on train + validation: the model the test split judges."""
+    target = feature_types["target"]
+    pipeline, info = training.build_final_pipeline(
+        study_summary, task, feature_types, model_configuration,
+        model_configuration["registry"], train_split, validation_split, settings,
+    )  # fmt: skip
+    rows = pd.concat([train_split, validation_split], ignore_index=True)
+    model, warnings = training.fit_quietly(pipeline, rows.drop(columns=[target]), rows[target])
+    info["convergence_warnings"] = warnings
+    info["n_training_rows"] = len(rows)
+    return model, info
+
+
+def score_test_split(
+    evaluation_model: Any,
+    train_split: pd.DataFrame,
+    validation_split: pd.DataFrame,
+    test_split: pd.DataFrame,
+    task: dict[str, Any],
+    feature_types: dict[str, Any],
+    model_configuration: dict[str, Any],
+) -> tuple[dict[str, float], dict[str, dict[str, float]], pd.DataFrame]:
+    """The tuned model and the baselines, each trained without the test rows, scored on them."""
+    target = feature_types["target"]
+    rows = pd.concat([train_split, validation_split], ignore_index=True)
+    X_test, y_test = test_split.drop(columns=[target]), test_split[target]
+    baselines = training.baseline_pipelines(
+        task, feature_types, model_configuration, model_configuration["registry"]
+    )
+    fitted = {
+        name: training.fit_quietly(model, rows.drop(columns=[target]), rows[target])[0]
+        for name, model in baselines.items()
+    }
+    test_metrics = training.holdout_metrics({"model": evaluation_model}, X_test, y_test, task)["model"]
+    baseline_metrics = training.holdout_metrics(fitted, X_test, y_test, task)
+    metric = model_configuration["metric"]
+    logger.info(
+        "Test %s: %.5g (dummy %.5g, %s %.5g).",
+        metric, test_metrics[metric], baseline_metrics["dummy"][metric],
+        model_configuration["simple_baseline"],
+        baseline_metrics[model_configuration["simple_baseline"]][metric],
+    )  # fmt: skip
+    predictions = training.predictions_table(evaluation_model, X_test, y_test, task)
+    return test_metrics, baseline_metrics, predictions
+
+
+def compute_feature_importance(
+    evaluation_model: Any,
+    test_split: pd.DataFrame,
+    task: dict[str, Any],
+    feature_types: dict[str, Any],
+    model_configuration: dict[str, Any],
+    settings: dict[str, Any],
+) -> pd.DataFrame:
+    target = feature_types["target"]
+    return training.feature_importance(
+        evaluation_model,
+        test_split.drop(columns=[target]),
+        test_split[target],
+        model_configuration["metric"],
+        task,
+        int(settings["permutation_repeats"]),
+        model_configuration["seed"],
+    )
+
+
+def refit_on_all_rows(
+    evaluation_model: Any,
+    train_split: pd.DataFrame,
+    validation_split: pd.DataFrame,
+    test_split: pd.DataFrame,
+    feature_types: dict[str, Any],
+    settings: dict[str, Any],
+) -> Any:
+    """The shipped model learns from every row, once the test rows have done their judging."""
+    if not settings.get("refit_on_all_rows", True):
+        return evaluation_model
+    target = feature_types["target"]
+    rows = pd.concat([train_split, validation_split, test_split], ignore_index=True)
+    model, _ = training.fit_quietly(clone(evaluation_model), rows.drop(columns=[target]), rows[target])
+    logger.info("Refit the final model on all %d rows.", len(rows))
+    return model
+
+
+def log_model_to_mlflow(
+    model: Any, train_split: pd.DataFrame, feature_types: dict[str, Any], settings: dict[str, Any]
+) -> dict[str, Any]:
+    return log_model(
+        model,
+        train_split.drop(columns=[feature_types["target"]]),
+        settings.get("registered_model_name"),
+    )

@@ -1,0 +1,55 @@
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import (
+    compute_feature_importance,
+    fit_evaluation_model,
+    log_model_to_mlflow,
+    refit_on_all_rows,
+    score_test_split,
+)
+
+MODEL_INPUTS = ["task", "feature_types", "model_configuration"]
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=fit_evaluation_model,
+                inputs=["train_split", "validation_split", *MODEL_INPUTS, "study_summary", "params:training"],
+                outputs=["evaluation_model", "training_info"],
+                name="fit_evaluation_model_node",
+            ),
+            Node(
+                func=score_test_split,
+                inputs=["evaluation_model", "train_split", "validation_split", "test_split", *MODEL_INPUTS],
+                outputs=["test_metrics", "baseline_metrics", "test_predictions"],
+                name="score_test_split_node",
+            ),
+            Node(
+                func=compute_feature_importance,
+                inputs=["evaluation_model", "test_split", *MODEL_INPUTS, "params:training"],
+                outputs="feature_importance",
+                name="compute_feature_importance_node",
+            ),
+            Node(
+                func=refit_on_all_rows,
+                inputs=[
+                    "evaluation_model",
+                    "train_split",
+                    "validation_split",
+                    "test_split",
+                    "feature_types",
+                    "params:training",
+                ],
+                outputs="model",
+                name="refit_on_all_rows_node",
+            ),
+            Node(
+                func=log_model_to_mlflow,
+                inputs=["model", "train_split", "feature_types", "params:training"],
+                outputs="model_registration",
+                name="log_model_to_mlflow_node",
+            ),
+        ]
+    )

@@ -1,0 +1,125 @@
+"""Every fitted transform lives here, inside the Pipeline, so cross-validation refits it per fold."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    StandardScaler,
+    TargetEncoder,
+)
+
+from model_trainer.feature_typing import columns_of_type
+
+DATETIME_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")
+MISSING_CATEGORY = "__missing__"
+
+
+def to_category_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """One representation for categories: strings, with missing as its own category."""
+    return frame.astype(object).where(frame.notna(), MISSING_CATEGORY).astype(str)
+
+
+def to_text(frame: pd.DataFrame) -> np.ndarray:
+    return frame.iloc[:, 0].fillna("").astype(str).to_numpy()
+
+
+class DatetimeFeatures(TransformerMixin, BaseEstimator):
+    """Calendar parts of datetime columns (raw strings accepted); parts that never vary are left out."""
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> DatetimeFeatures:
+        parsed = self._parse(X)
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.parts_ = {
+            column: [p for p in DATETIME_PARTS if getattr(parsed[column].dt, p).nunique() > 1]
+            for column in parsed.columns
+        }
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        parsed = self._parse(X)
+        blocks = [
+            getattr(parsed[column].dt, part).to_numpy(dtype=float)
+            for column, parts in self.parts_.items()
+            for part in parts
+        ]
+        return np.column_stack(blocks) if blocks else np.empty((len(X), 0))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray([f"{c}_{p}" for c, parts in self.parts_.items() for p in parts], object)
+
+    @staticmethod
+    def _parse(X: pd.DataFrame) -> pd.DataFrame:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return X.apply(lambda c: pd.to_datetime(c, errors="coerce", format="mixed"))
+
+
+def build_preprocessor(
+    feature_types: Mapping[str, Any],
+    *,
+    scale: bool,
+    impute: bool,
+    encoding: Mapping[str, Any],
+) -> ColumnTransformer:
+    """Per-type transforms; encoding by cardinality: one-hot when few levels, else target or
+    ordinal encoding (ordinal for trees, which split on codes; target encoding for the rest)."""
+    numeric = columns_of_type(feature_types, "numeric")
+    categorical = columns_of_type(feature_types, "categorical")
+    boolean = columns_of_type(feature_types, "boolean")
+    datetime = columns_of_type(feature_types, "datetime")
+    text = columns_of_type(feature_types, "text")
+    max_one_hot = int(encoding.get("one_hot_max_categories", 15))
+    few = [c for c in categorical if feature_types["columns"][c]["n_unique"] <= max_one_hot]
+    many = [c for c in categorical if c not in few]
+
+    def numeric_steps() -> list[Any]:
+        steps: list[Any] = []
+        if impute:
+            steps.append(SimpleImputer(strategy="median", add_indicator=True))
+        if scale:
+            steps.append(StandardScaler())
+        return steps or ["passthrough"]
+
+    strings = FunctionTransformer(to_category_strings, feature_names_out="one-to-one")
+    transformers: list[tuple[str, Any, Any]] = []
+    if numeric:
+        transformers.append(("numeric", make_pipeline(*numeric_steps()), numeric))
+    if few or boolean:
+        one_hot = OneHotEncoder(
+            handle_unknown="infrequent_if_exist",
+            min_frequency=int(encoding.get("min_category_frequency", 1)),
+            drop="if_binary",
+            sparse_output=False,
+        )
+        transformers.append(("one_hot", make_pipeline(strings, one_hot), few + boolean))
+    if many:
+        if encoding.get("high_cardinality", "auto") == "target" or (
+            encoding.get("high_cardinality", "auto") == "auto" and scale
+        ):
+            coder: Any = TargetEncoder(random_state=0)
+        else:
+            coder = OrdinalEncoder(
+                handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
+            )
+        steps = [strings, coder, *([StandardScaler()] if scale else [])]
+        transformers.append(("many_levels", make_pipeline(*steps), many))
+    if datetime:
+        transformers.append(("datetime", make_pipeline(DatetimeFeatures(), *numeric_steps()), datetime))
+    for column in text:
+        vectorizer = TfidfVectorizer(max_features=int(encoding.get("text_max_features", 300)))
+        text_pipe = make_pipeline(FunctionTransformer(to_text), vectorizer)
+        transformers.append((f"text_{column}", text_pipe, [column]))
+    return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)

@@ -1,0 +1,140 @@
+"""Hold-out splits and cross-validation splitters, chosen by the data's structure."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import (
+    GroupKFold,
+    GroupShuffleSplit,
+    KFold,
+    StratifiedKFold,
+    TimeSeriesSplit,
+    train_test_split,
+)
+
+from model_trainer.errors import ConfigurationError
+
+logger = logging.getLogger(__name__)
+
+CV_STRATEGIES = ("auto", "kfold", "stratified", "timeseries", "group")
+
+
+def split_holdout(
+    table: pd.DataFrame,
+    target: str,
+    task: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    time_column: str | None = None,
+    group_column: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Train / validation / test: ordered by time if given, group-disjoint if grouped, else
+    stratified for classes. The test split is the last slice in time."""
+    validation_fraction = float(settings.get("validation_fraction", 0.1))
+    test_fraction = float(settings.get("test_fraction", 0.1))
+    seed = int(settings.get("seed", 42))
+    if time_column:
+        ordered = table.sort_values(time_column, kind="stable").reset_index(drop=True)
+        n_test = round(len(ordered) * test_fraction)
+        n_validation = round(len(ordered) * validation_fraction)
+        n_train = len(ordered) - n_test - n_validation
+        return (
+            ordered.iloc[:n_train],
+            ordered.iloc[n_train : n_train + n_validation],
+            ordered.iloc[n_train + n_validation :],
+        )
+    if group_column:
+        rest, test = _group_split(table, group_column, test_fraction, seed)
+        train, validation = _group_split(
+            rest, group_column, validation_fraction / (1 - test_fraction), seed
+        )
+        return train, validation, test
+    stratify = table[target] if task["type"] == "classification" else None
+    rest, test = train_test_split(
+        table, test_size=test_fraction, random_state=seed, stratify=stratify
+    )
+    stratify = rest[target] if task["type"] == "classification" else None
+    train, validation = train_test_split(
+        rest,
+        test_size=validation_fraction / (1 - test_fraction),
+        random_state=seed,
+        stratify=stratify,
+    )
+    return train, validation, test
+
+
+def _group_split(
+    table: pd.DataFrame, group_column: str, fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+    keep, held = next(splitter.split(table, groups=table[group_column]))
+    return table.iloc[keep], table.iloc[held]
+
+
+def choose_cv(
+    task: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    time_column: str | None,
+    group_column: str | None,
+) -> dict[str, Any]:
+    """The CV strategy and why; `validation.strategy` overrides the choice."""
+    strategy = settings.get("strategy", "auto")
+    if strategy not in CV_STRATEGIES:
+        raise ConfigurationError(
+            f"Unknown validation.strategy '{strategy}'.",
+            f"Use one of: {', '.join(CV_STRATEGIES)}.",
+        )
+    folds = int(settings.get("folds", 5))
+    if folds < 2:
+        raise ConfigurationError(
+            f"validation.folds must be at least 2, got {folds}.", "Set validation.folds to 2 or more."
+        )
+    if strategy != "auto":
+        reason = "set by validation.strategy"
+    elif time_column:
+        strategy, reason = "timeseries", f"rows are ordered by the time column '{time_column}'"
+    elif group_column:
+        strategy, reason = "group", f"rows are grouped by '{group_column}'"
+    elif task["type"] == "classification":
+        strategy, reason = "stratified", "classification: keep class proportions in every fold"
+    else:
+        strategy, reason = "kfold", "regression without time or group structure"
+    if strategy == "group" and not group_column:
+        raise ConfigurationError(
+            "validation.strategy is 'group' but no dataset.group_column is set.",
+            "Set dataset.group_column (or groupColumn) to the column that identifies groups.",
+        )
+    if strategy == "stratified" and task["type"] != "classification":
+        raise ConfigurationError(
+            "validation.strategy 'stratified' needs a classification task.",
+            "Use kfold for regression, or leave validation.strategy as auto.",
+        )
+    return {
+        "strategy": strategy,
+        "folds": folds,
+        "reason": reason,
+        "shuffle": strategy in ("kfold", "stratified"),
+        "seed": int(settings.get("seed", 42)),
+        "gap": int(settings.get("gap", 0)),
+        "group_column": group_column,
+    }
+
+
+def cv_splits(
+    cv: Mapping[str, Any], X: pd.DataFrame, y: pd.Series
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Fold indices, computed once so every trial is scored on the same folds."""
+    strategy, folds = cv["strategy"], cv["folds"]
+    if strategy == "timeseries":
+        splitter: Any = TimeSeriesSplit(n_splits=folds, gap=cv.get("gap", 0))
+        return list(splitter.split(X))
+    if strategy == "group":
+        return list(GroupKFold(n_splits=folds).split(X, y, groups=X[cv["group_column"]]))
+    if strategy == "stratified":
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=cv["seed"])
+        return list(splitter.split(X, y))
+    return list(KFold(n_splits=folds, shuffle=True, random_state=cv["seed"]).split(X))

@@ -1,0 +1,66 @@
+"""Classification or regression, from the target, unless the user says which."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from model_trainer.errors import ConfigurationError, DataValidationError
+
+TASK_TYPES = ("auto", "classification", "regression")
+
+
+def detect_task(target: pd.Series, settings: Mapping[str, Any]) -> dict[str, Any]:
+    declared = settings.get("type", "auto")
+    if declared not in TASK_TYPES:
+        raise ConfigurationError(
+            f"Unknown task.type '{declared}'.", f"Use one of: {', '.join(TASK_TYPES)}."
+        )
+    numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
+    n_unique = int(target.nunique())
+    max_classes = int(settings.get("classification_max_classes", 10))
+    integral = numeric and bool((target == target.round()).all())
+    if declared != "auto":
+        kind, reason = declared, "set by task.type"
+    elif not numeric:
+        kind, reason = "classification", f"target '{target.name}' is not numeric"
+    elif integral and n_unique <= max_classes:
+        kind = "classification"
+        reason = f"target '{target.name}' has {n_unique} integer values (<= {max_classes})"
+    else:
+        kind, reason = "regression", f"target '{target.name}' is numeric with {n_unique} values"
+    if kind == "regression":
+        if not numeric:
+            raise DataValidationError(
+                f"Target '{target.name}' is not numeric, so it cannot be a regression target.",
+                "Set task.type to classification (or auto), or choose a numeric target.",
+            )
+        return {"type": "regression", "reason": reason, "n_rows": len(target)}
+    counts = target.value_counts()
+    classes = sorted(counts.index.tolist(), key=str)
+    positive = settings.get("positive_class")
+    if positive is None:
+        positive = counts.idxmin() if len(classes) == 2 else None
+    elif positive not in classes:
+        matches = [c for c in classes if str(c) == str(positive)]
+        if not matches:
+            raise ConfigurationError(
+                f"task.positive_class '{positive}' is not a class of '{target.name}': {classes}.",
+                "Set task.positive_class to one of the classes, or leave it empty (minority class).",
+            )
+        positive = matches[0]
+    return {
+        "type": "classification",
+        "reason": reason,
+        "n_rows": len(target),
+        "classes": [_plain(c) for c in classes],
+        "class_counts": {str(k): int(v) for k, v in counts.items()},
+        "positive_class": _plain(positive),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe Python scalar."""
+    return value.item() if hasattr(value, "item") else value

@@ -1,0 +1,178 @@
+"""The final model: refit the best configuration, with early stopping where the family has it."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.inspection import permutation_importance
+from sklearn.pipeline import Pipeline
+
+from model_trainer.estimators import LabelEncodedClassifier, make_pipeline
+from model_trainer.metrics import evaluate, get_metric, score
+
+logger = logging.getLogger(__name__)
+
+
+def fit_quietly(model: Any, X: pd.DataFrame, y: pd.Series) -> tuple[Any, list[str]]:
+    """Fit and return the convergence warnings instead of printing them and forgetting them."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model.fit(X, y)
+    messages = sorted(
+        {str(w.message)[:300] for w in caught if issubclass(w.category, ConvergenceWarning)}
+    )
+    return model, messages
+
+
+def early_stopped_rounds(
+    pipeline: Pipeline,
+    style: str,
+    X_train: pd.DataFrame,
+    y_train: pd.Series,
+    X_validation: pd.DataFrame,
+    y_validation: pd.Series,
+    patience: int,
+) -> int | None:
+    """Boosting rounds chosen on the validation slice (the preprocessor is fit on train only)."""
+    preprocessor = clone(pipeline.named_steps["preprocess"]).fit(X_train, y_train)
+    train_matrix = preprocessor.transform(X_train)
+    validation_matrix = preprocessor.transform(X_validation)
+    estimator = clone(pipeline.named_steps["model"])
+    inner = estimator.estimator if isinstance(estimator, LabelEncodedClassifier) else estimator
+    eval_set = [(validation_matrix, y_validation)]
+    if style == "lightgbm":
+        import lightgbm
+
+        callback = lightgbm.early_stopping(patience, verbose=False)
+        estimator.fit(train_matrix, y_train, eval_set=eval_set, callbacks=[callback])
+        fitted = getattr(estimator, "estimator_", estimator)
+        return int(fitted.best_iteration_) or None
+    if style == "xgboost":
+        inner.set_params(early_stopping_rounds=patience)
+        estimator.fit(train_matrix, y_train, eval_set=eval_set, verbose=False)
+        fitted = getattr(estimator, "estimator_", estimator)
+        return int(fitted.best_iteration) + 1
+    return None
+
+
+def build_final_pipeline(
+    best: Mapping[str, Any],
+    task: Mapping[str, Any],
+    feature_types: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+    registry: Mapping[str, Any],
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    settings: Mapping[str, Any],
+) -> tuple[Pipeline, dict[str, Any]]:
+    """The best configuration, its boosting rounds set by early stopping when enabled."""
+    target = feature_types["target"]
+    algorithm, params = best["algorithm"], dict(best["best_params"])
+    pipeline = make_pipeline(
+        registry, algorithm, task["type"], params, feature_types,
+        configuration["encoding"], configuration["seed"],
+    )  # fmt: skip
+    info: dict[str, Any] = {"algorithm": algorithm, "params": params, "early_stopping": None}
+    style = registry[algorithm].get("early_stopping")
+    stopping = settings.get("early_stopping", {})
+    if style and stopping.get("enabled", True) and len(validation):
+        rounds = early_stopped_rounds(
+            pipeline, style,
+            train.drop(columns=[target]), train[target],
+            validation.drop(columns=[target]), validation[target],
+            int(stopping.get("patience", 50)),
+        )  # fmt: skip
+        if rounds:
+            params["n_estimators"] = rounds
+            pipeline = make_pipeline(
+                registry, algorithm, task["type"], params, feature_types,
+                configuration["encoding"], configuration["seed"],
+            )  # fmt: skip
+            info["early_stopping"] = {"n_estimators": rounds, "patience": stopping["patience"]}
+            logger.info("Early stopping on the validation split chose %d rounds.", rounds)
+    return pipeline, info
+
+
+def baseline_pipelines(
+    task: Mapping[str, Any],
+    feature_types: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+    registry: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A dummy that ignores the features, and a simple linear model with default parameters."""
+    dummy = (
+        DummyRegressor(strategy="mean")
+        if task["type"] == "regression"
+        else DummyClassifier(strategy="prior")
+    )
+    simple = configuration["simple_baseline"]
+    return {
+        "dummy": dummy,
+        simple: make_pipeline(
+            registry, simple, task["type"], {}, feature_types,
+            configuration["encoding"], configuration["seed"],
+        ),  # fmt: skip
+    }
+
+
+def feature_importance(
+    model: Any,
+    X: pd.DataFrame,
+    y: pd.Series,
+    metric: str,
+    task: Mapping[str, Any],
+    repeats: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Permutation importance on held-out rows, per raw input column, in metric units."""
+    sign = 1.0 if get_metric(metric, task).greater_is_better else -1.0
+
+    def scorer(estimator: Any, X_: pd.DataFrame, y_: pd.Series) -> float:
+        return sign * score(estimator, X_, y_, metric, task)
+
+    result = permutation_importance(
+        model, X, y, scoring=scorer, n_repeats=repeats, random_state=seed, n_jobs=1
+    )
+    table = pd.DataFrame(
+        {
+            "feature": X.columns,
+            "importance": result.importances_mean,
+            "importance_std": result.importances_std,
+        }
+    )
+    return table.sort_values("importance", ascending=False).reset_index(drop=True)
+
+
+def holdout_metrics(
+    models: Mapping[str, Any], X: pd.DataFrame, y: pd.Series, task: Mapping[str, Any]
+) -> dict[str, dict[str, float]]:
+    return {name: evaluate(model, X, y, task) for name, model in models.items()}
+
+
+def predictions_table(
+    model: Any, X: pd.DataFrame, y: pd.Series, task: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Every held-out row with its prediction and error, worst first."""
+    table = X.copy()
+    table["actual"] = y.to_numpy()
+    if task["type"] == "regression":
+        table["predicted"] = model.predict(X)
+        table["error"] = np.abs(table["predicted"] - table["actual"])
+    else:
+        proba = model.predict_proba(X)
+        classes = list(model.classes_)
+        table["predicted"] = np.asarray(classes)[proba.argmax(axis=1)]
+        actual_index = [classes.index(v) for v in y]
+        table["probability_of_actual"] = proba[np.arange(len(y)), actual_index]
+        for index, label in enumerate(classes):
+            table[f"proba_{label}"] = proba[:, index]
+        table["error"] = 1.0 - table["probability_of_actual"]
+    return table.sort_values("error", ascending=False).reset_index(drop=True)

@@ -1,0 +1,383 @@
+"""Hyperparameter search: a stored, resumable Optuna study over a conditional space of families.
+
+Each trial picks an algorithm, then that algorithm's parameters (named `<algorithm>__<param>`),
+and is scored by cross-validation on folds fixed for the whole study. Strong configurations
+from each family's portfolio are enqueued before the sampler takes over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from itertools import zip_longest
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.storages import JournalStorage, RDBStorage, RetryFailedTrialCallback
+from optuna.storages.journal import JournalFileBackend
+from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+
+from model_trainer.errors import ConfigurationError, ModelTrainerError
+from model_trainer.estimators import make_pipeline
+from model_trainer.metrics import get_metric, score
+from model_trainer.splitting import cv_splits
+
+logger = logging.getLogger(__name__)
+
+PARAM_SEPARATOR = "__"
+COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    samplers: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
+        "tpe": lambda: optuna.samplers.TPESampler(
+            multivariate=True, group=True, seed=seed, warn_independent_sampling=False
+        ),
+        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+    }
+    if name not in samplers:
+        raise ConfigurationError(
+            f"Unknown tuning.sampler '{name}'.", f"Use one of: {', '.join(samplers)}."
+        )
+    return samplers[name]()
+
+
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    pruners: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
+        "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+        "hyperband": lambda: optuna.pruners.HyperbandPruner(),
+        "none": optuna.pruners.NopPruner,
+    }
+    if name not in pruners:
+        raise ConfigurationError(
+            f"Unknown tuning.pruner '{name}'.", f"Use one of: {', '.join(pruners)}."
+        )
+    return pruners[name]()
+
+
+def make_storage(settings: Mapping[str, Any]) -> optuna.storages.BaseStorage | None:
+    """SQLite/PostgreSQL (RDB, with heartbeats so a killed trial is marked failed), a journal
+    file (`journal:PATH`, no heartbeat), or in memory when tuning is not stored."""
+    url = settings.get("storage")
+    if not url:
+        return None
+    if url.startswith("journal:"):
+        return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+    if url.startswith("sqlite:///"):
+        os.makedirs(os.path.dirname(os.path.abspath(url.removeprefix("sqlite:///"))), exist_ok=True)
+    try:
+        return RDBStorage(
+            url,
+            heartbeat_interval=int(settings.get("heartbeat_interval", 60)),
+            grace_period=int(settings.get("heartbeat_grace_period", 120)),
+            failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
+        )
+    except Exception as exc:
+        raise ModelTrainerError(
+            f"Cannot open the Optuna storage '{redact(url)}': {type(exc).__name__}: {exc}",
+            "Check tuning.storage: a SQLAlchemy URL (sqlite:///path.db, postgresql://…) or "
+            "journal:path.log, and that its server is reachable.",
+        ) from exc
+
+
+def redact(url: str) -> str:
+    """Storage URLs may carry a password; never log or save it."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url
+
+
+def data_fingerprint(table: pd.DataFrame) -> str:
+    hashed = pd.util.hash_pandas_object(table, index=False).to_numpy()
+    header = json.dumps([str(c) for c in table.columns]).encode()
+    return hashlib.sha256(header + hashed.tobytes()).hexdigest()[:16]
+
+
+def study_name_for(**identity: Any) -> str:
+    """Same data, target, task, metric, space and folds -> same study, so a re-run resumes it."""
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
+    return f"model_trainer_{digest.hexdigest()[:12]}"
+
+
+def suggest(
+    trial: optuna.Trial, algorithms: Sequence[str], spaces: Mapping[str, Mapping[str, Any]]
+) -> tuple[str, dict[str, Any]]:
+    algorithm = (
+        trial.suggest_categorical("algorithm", list(algorithms))
+        if len(algorithms) > 1
+        else algorithms[0]
+    )
+    params = {}
+    for name, spec in (spaces.get(algorithm) or {}).items():
+        key = f"{algorithm}{PARAM_SEPARATOR}{name}"
+        kind = spec.get("type")
+        if kind == "int":
+            value: Any = trial.suggest_int(key, spec["low"], spec["high"], log=spec.get("log", False))
+        elif kind == "float":
+            value = trial.suggest_float(key, spec["low"], spec["high"], log=spec.get("log", False))
+        elif kind == "categorical":
+            value = trial.suggest_categorical(key, spec["choices"])
+        else:
+            raise ConfigurationError(
+                f"Search space entry model.algorithms.{algorithm}.search_space.{name} has "
+                f"type '{kind}'.",
+                "Use type int, float (with low, high, optional log) or categorical (with choices).",
+            )
+        params[name] = value
+    return algorithm, params
+
+
+def split_params(params: Mapping[str, Any], algorithms: Sequence[str]) -> tuple[str, dict]:
+    """A trial's flat Optuna params -> (algorithm, estimator params)."""
+    algorithm = params.get("algorithm", algorithms[0])
+    prefix = f"{algorithm}{PARAM_SEPARATOR}"
+    return algorithm, {k.removeprefix(prefix): v for k, v in params.items() if k.startswith(prefix)}
+
+
+def portfolio_trials(
+    algorithms: Sequence[str], registry: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Each family's strong configurations, interleaved so a small budget tries every family."""
+    per_family = [
+        [
+            {
+                **({"algorithm": name} if len(algorithms) > 1 else {}),
+                **{f"{name}{PARAM_SEPARATOR}{k}": v for k, v in config.items()},
+            }
+            for config in registry[name].get("portfolio") or [{}]
+        ]
+        for name in algorithms
+    ]
+    return [config for group in zip_longest(*per_family) for config in group if config]
+
+
+class TrialLogger:
+    """One line per trial, and each trial as a nested MLflow run of the kedro-mlflow run."""
+
+    def __init__(self, metric: str, n_trials: int, mlflow_parent: Any | None) -> None:
+        self.metric = metric
+        self.n_trials = n_trials
+        self.parent = mlflow_parent
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        counted = len(study.get_trials(deepcopy=False, states=COUNTED_STATES))
+        algorithm = trial.params.get("algorithm") or trial.user_attrs.get("algorithm", "")
+        duration = trial.duration.total_seconds() if trial.duration else 0.0
+        if trial.state == TrialState.COMPLETE:
+            best = study.best_trial
+            outcome = f"{self.metric}={trial.value:.5g} (best {best.value:.5g}, trial {best.number})"
+        elif trial.state == TrialState.PRUNED:
+            outcome = "pruned"
+        else:
+            outcome = f"failed: {trial.user_attrs.get('error', 'see MLflow')}"
+        logger.info(
+            "Trial %d [%d/%d] %s %s in %.1fs",
+            trial.number, counted, self.n_trials, algorithm, outcome, duration,
+        )  # fmt: skip
+        if self.parent is not None:
+            log_trial_run(self.parent, trial, self.metric)
+
+
+def log_trial_run(parent: Any, trial: optuna.trial.FrozenTrial, metric: str) -> None:
+    """A child run with params, fold scores and duration, written in one batch."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+
+    client = MlflowClient()
+    run = client.create_run(
+        parent.info.experiment_id,
+        run_name=f"trial_{trial.number}",
+        tags={"mlflow.parentRunId": parent.info.run_id, "optuna.trial": str(trial.number)},
+    )
+    now = int(time.time() * 1000)
+    values = {
+        f"fold_{metric}": trial.user_attrs.get("fold_scores", []),
+        "duration_s": [trial.duration.total_seconds() if trial.duration else 0.0],
+    }
+    if trial.value is not None:
+        values[f"cv_{metric}"] = [trial.value]
+    metrics = [
+        Metric(name, float(value), now, step)
+        for name, series in values.items()
+        for step, value in enumerate(series)
+        if value is not None and math.isfinite(value)
+    ]
+    params = [Param(k, str(v)[:6000]) for k, v in trial.params.items()]
+    tags = [RunTag("optuna.state", trial.state.name)]
+    if "worker" in trial.user_attrs:
+        tags.append(RunTag("optuna.worker", trial.user_attrs["worker"]))
+    client.log_batch(run.info.run_id, metrics=metrics, params=params, tags=tags)
+    status = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED"}.get(
+        trial.state, "FAILED"
+    )
+    client.set_terminated(run.info.run_id, status=status)
+
+
+def make_objective(
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    task: Mapping[str, Any],
+    feature_types: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+    registry: Mapping[str, Any],
+) -> Callable[[optuna.Trial], float]:
+    metric = get_metric(configuration["metric"], task)
+    folds = cv_splits(configuration["cv"], X, y)
+    algorithms = configuration["algorithms"]
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        algorithm, params = suggest(trial, algorithms, configuration["search_space"])
+        trial.set_user_attr("algorithm", algorithm)
+        pipeline = make_pipeline(
+            registry, algorithm, task["type"], params, feature_types,
+            configuration["encoding"], configuration["seed"],
+        )  # fmt: skip
+        scores: list[float] = []
+        try:
+            for step, (fit_rows, score_rows) in enumerate(folds):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    model = clone(pipeline).fit(X.iloc[fit_rows], y.iloc[fit_rows])
+                scores.append(
+                    score(model, X.iloc[score_rows], y.iloc[score_rows], metric.name, task)
+                )
+                trial.set_user_attr("fold_scores", scores)
+                trial.report(float(np.mean(scores)), step)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+        except (optuna.TrialPruned, ConfigurationError):
+            raise
+        except Exception as exc:
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
+            return float("nan")
+        trial.set_user_attr("cv_std", float(np.std(scores)))
+        return float(np.mean(scores))
+
+    return objective
+
+
+def run_study(
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    task: Mapping[str, Any],
+    feature_types: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+    registry: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    study_name: str,
+    mlflow_parent: Any | None = None,
+) -> optuna.Study:
+    """Create or resume the study and fill it up to `n_trials` finished trials in total."""
+    metric = get_metric(configuration["metric"], task)
+    direction = "maximize" if metric.greater_is_better else "minimize"
+    enabled = settings.get("enabled", True)
+    n_trials = int(settings.get("n_trials", 50)) if enabled else 1
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        storage=make_storage(settings) if enabled else None,
+        study_name=study_name,
+        direction=direction,
+        sampler=make_sampler(settings.get("sampler", "tpe"), configuration["seed"]),
+        pruner=make_pruner(settings.get("pruner", "median")),
+        load_if_exists=True,
+    )
+    done = len(study.get_trials(deepcopy=False, states=COUNTED_STATES))
+    if not study.trials and settings.get("enqueue_portfolio", True):
+        for params in portfolio_trials(configuration["algorithms"], registry)[:n_trials]:
+            study.enqueue_trial(params, skip_if_exists=True)
+    remaining = n_trials - done
+    if done:
+        logger.info("Resuming study '%s': %d of %d trials already done.", study_name, done, n_trials)
+    if remaining > 0:
+        objective = make_objective(
+            X, y, task=task, feature_types=feature_types,
+            configuration=configuration, registry=registry,
+        )  # fmt: skip
+        timeout = settings.get("timeout") if enabled else None
+        study.optimize(
+            objective,
+            n_trials=remaining,
+            timeout=float(timeout) if timeout else None,
+            callbacks=[
+                MaxTrialsCallback(n_trials, states=COUNTED_STATES),
+                TrialLogger(metric.name, n_trials, mlflow_parent),
+            ],
+            n_jobs=int(settings.get("n_jobs", 1)),
+        )
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        errors = {t.user_attrs.get("error") for t in study.trials if t.user_attrs.get("error")}
+        raise ModelTrainerError(
+            f"No trial of study '{study_name}' completed. Errors: {sorted(errors) or 'none'}.",
+            "Check the algorithms' search spaces in conf, raise tuning.timeout, or choose "
+            "another algorithm.",
+        )
+    return study
+
+
+def summarize_study(
+    study: optuna.Study, algorithms: Sequence[str], metric: str, settings: Mapping[str, Any]
+) -> dict[str, Any]:
+    best = study.best_trial
+    algorithm, params = split_params(best.params, algorithms)
+    states = [t.state for t in study.trials]
+    fold_scores = best.user_attrs.get("fold_scores", [])
+    return {
+        "study_name": study.study_name,
+        "storage": redact(settings["storage"]) if settings.get("storage") else "in-memory",
+        "metric": metric,
+        "direction": study.direction.name.lower(),
+        "n_trials": len(states),
+        "n_complete": states.count(TrialState.COMPLETE),
+        "n_pruned": states.count(TrialState.PRUNED),
+        "n_failed": states.count(TrialState.FAIL),
+        "best_trial": best.number,
+        "best_value": best.value,
+        "algorithm": algorithm,
+        "best_params": params,
+        "cross_validation": {
+            "mean": float(np.mean(fold_scores)),
+            "std": float(np.std(fold_scores)),
+            "folds": len(fold_scores),
+            "fold_scores": fold_scores,
+        },
+        "algorithms_tried": sorted(
+            {t.params.get("algorithm") or t.user_attrs.get("algorithm", "") for t in study.trials}
+        ),
+    }
+
+
+def trials_table(study: optuna.Study) -> pd.DataFrame:
+    table = study.trials_dataframe(attrs=("number", "value", "state", "duration", "params"))
+    table["algorithm"] = [
+        t.params.get("algorithm") or t.user_attrs.get("algorithm") for t in study.trials
+    ]
+    table["duration"] = table["duration"].dt.total_seconds()
+    return table
+
+
+def param_importances(study: optuna.Study) -> dict[str, float]:
+    """Empty when too few trials completed to say anything."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 3:
+        return {}
+    try:
+        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+    except (ValueError, RuntimeError) as exc:
+        logger.info("Parameter importance not computed: %s", exc)
+        return {}
