@@ -2,11 +2,9 @@
 
 import datetime as dt
 
-from kedro.config import OmegaConfigLoader  # noqa: F401
+from model_trainer.hooks import ARTIFACT_RECORDER, QuietRunHooks
 
-from model_trainer.hooks import QuietRunHooks
-
-HOOKS = (QuietRunHooks(),)
+HOOKS = (QuietRunHooks(), ARTIFACT_RECORDER)
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -1,0 +1,138 @@
+"""Project commands: `kedro run` with readable errors, and `kedro task` (the task JSON contract)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from kedro.framework.cli.project import run as kedro_run
+from kedro.framework.cli.utils import env_option
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from model_trainer import task_contract
+from model_trainer.errors import find_model_trainer_error
+from model_trainer.hooks import ARTIFACT_RECORDER
+
+SHOWN_ARTIFACTS = ("model", "report", "metrics", "training_metrics", "feature_importance")
+
+
+@click.group(name="model_trainer")
+def cli() -> None:
+    """model-trainer project commands."""
+
+
+@cli.command(name="run", params=list(kedro_run.params), help=kedro_run.help)
+@click.pass_context
+def run(ctx: click.Context, **kwargs: Any) -> None:
+    """Kedro's run, with a user's error as one message and a fix, not a traceback."""
+    try:
+        ctx.invoke(kedro_run, **kwargs)
+    except Exception as exc:
+        _explain_failure(exc)
+        sys.exit(1)
+    _print_where_things_went()
+
+
+@cli.command(name="task")
+@click.argument("input_json", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Where to write the result JSON.")
+@env_option
+def task(input_json: str, output: str | None, env: str | None) -> None:
+    """Train from the seed agent's task JSON and write the result JSON."""
+    started = time.perf_counter()
+    try:
+        spec = json.loads(Path(input_json).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        _finish(
+            task_contract.failure_output(
+                f"Cannot read the task JSON '{input_json}': {exc}",
+                "Give the path of a readable file holding one JSON object.",
+                [],
+            ),
+            output,
+        )
+        return
+    try:
+        params = task_contract.runtime_params(spec, Path.cwd())
+        project_path = _project_path()
+        bootstrap_project(project_path)
+        with KedroSession.create(project_path=project_path, env=env, runtime_params=params) as session:
+            session.run(pipeline_names=["train"])
+    except Exception as exc:
+        user_error = find_model_trainer_error(exc)
+        message = user_error.message if user_error else f"{type(exc).__name__}: {exc}"
+        remediation = (
+            user_error.remediation
+            if user_error
+            else "See info.log and the failed MLflow run for details, fix the cause and rerun: "
+            "the study and the saved splits are reused."
+        )
+        _finish(task_contract.failure_output(message, remediation, _saved_files()), output)
+        return
+    results, saved = ARTIFACT_RECORDER.results, ARTIFACT_RECORDER.saved
+    _finish(
+        task_contract.success_output(
+            model_path=saved["model"],
+            metrics=results["metrics"],
+            training_metrics=results["training_metrics"],
+            registration=results["model_registration"],
+            training_time=time.perf_counter() - started,
+            artifacts=[saved[name] for name in SHOWN_ARTIFACTS if name in saved],
+        ),
+        output,
+    )
+
+
+commands = cli
+
+
+def _project_path() -> Path:
+    """The project root: the nearest folder with pyproject.toml, from here up."""
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "conf").is_dir():
+            return folder
+    return here
+
+
+def _saved_files() -> list[str]:
+    return sorted(set(ARTIFACT_RECORDER.saved.values()))
+
+
+def _finish(result: dict[str, Any], output: str | None) -> None:
+    text = json.dumps(result, indent=2, default=str)
+    if output:
+        Path(output).write_text(text + "\n")
+    click.echo(text)
+    if not result["success"]:
+        sys.exit(1)
+
+
+def _explain_failure(exc: BaseException) -> None:
+    user_error = find_model_trainer_error(exc)
+    if user_error is not None:
+        click.secho(f"Error: {user_error.message}", fg="red", err=True)
+        if user_error.remediation:
+            click.secho(f"Fix: {user_error.remediation}", fg="yellow", err=True)
+    else:
+        click.secho(f"Error: {type(exc).__name__}: {exc}", fg="red", err=True)
+        click.echo("Details are in info.log; MODEL_TRAINER_DEBUG=1 shows the traceback.", err=True)
+        if os.environ.get("MODEL_TRAINER_DEBUG"):
+            raise exc
+    saved = _saved_files()
+    if saved:
+        click.echo("Kept from this run: " + ", ".join(saved), err=True)
+
+
+def _print_where_things_went() -> None:
+    saved = ARTIFACT_RECORDER.saved
+    lines = [f"  {name}: {saved[name]}" for name in SHOWN_ARTIFACTS if name in saved]
+    if lines:
+        click.echo("Artifacts:\n" + "\n".join(lines))
+        click.echo("Browse runs with `kedro mlflow ui`, the pipeline with `kedro viz run`.")

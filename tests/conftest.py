@@ -1,0 +1,49 @@
+"""Shared fixtures: a throwaway copy of the project, so runs never touch the repository's data/
+or mlflow.db, and a helper that runs `kedro` in it as a user would."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT.parent / "shared" / "bench" / "data"
+KEDRO = Path(sys.executable).parent / "kedro"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """conf/, the bundled raw data and pyproject.toml in a fresh folder."""
+    copy = tmp_path / "project"
+    copy.mkdir()
+    shutil.copytree(ROOT / "conf", copy / "conf", ignore=shutil.ignore_patterns("credentials.yml"))
+    for layer in sorted((ROOT / "data").iterdir()):
+        (copy / "data" / layer.name).mkdir(parents=True)
+    shutil.copy(ROOT / "data" / "01_raw" / "credit_data.csv", copy / "data" / "01_raw")
+    for name in ("pyproject.toml", ".telemetry"):
+        shutil.copy(ROOT / name, copy / name)
+    (copy / "src").mkdir()  # the package itself is installed (editable) in the venv
+    return copy
+
+
+def run_kedro(project: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "KEDRO_LOGGING_CONFIG": str(project / "conf" / "logging.yml"),
+    }
+    return subprocess.run(
+        [str(KEDRO), *args], cwd=project, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def query(database: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(database) as connection:
+        return connection.execute(sql).fetchall()

@@ -1,0 +1,125 @@
+"""`kedro run --pipeline=train` and `kedro task` for real: real data, a real MLflow store,
+a real Optuna study, tiny budgets (conf/test)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joblib
+import pandas as pd
+
+from tests.conftest import BENCH, query, run_kedro
+
+CONTRACT_KEYS = {
+    "success", "modelPath", "metrics", "bestParams", "crossValidation", "experimentRun",
+    "trainingTime", "artifacts",
+}  # fmt: skip
+
+
+def test_train_pipeline_logs_runs_registers_and_saves_a_model_that_predicts(project: Path):
+    result = run_kedro(project, "run", "--pipeline=train", "--env=test")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+
+    database = project / "mlflow.db"
+    parents = query(
+        database,
+        "select run_uuid, status from runs where run_uuid not in "
+        "(select run_uuid from tags where key = 'mlflow.parentRunId')",
+    )
+    assert len(parents) == 1 and parents[0][1] == "FINISHED"
+    parent_id = parents[0][0]
+    trials = query(
+        database,
+        f"select run_uuid from tags where key = 'mlflow.parentRunId' and value = '{parent_id}'",
+    )
+    assert len(trials) == 3
+    logged = {k for (k,) in query(database, f"select key from params where run_uuid = '{parent_id}'")}
+    assert {"dataset.target", "tuning.n_trials", "model.algorithm"} <= logged
+    fold_metrics = query(database, "select count(*) from metrics where key = 'fold_roc_auc'")
+    assert fold_metrics[0][0] >= 3 * 3  # three trials, three folds each
+    assert query(database, "select name, version from model_versions") == [("model_trainer", 1)]
+    artifacts = list((project / "mlruns").rglob("report.html")) + list(
+        (project / "mlartifacts").rglob("report.html")
+    )
+    assert artifacts, "the HTML report is logged to MLflow"
+
+    model_files = list((project / "data" / "06_models" / "model.joblib").rglob("model.joblib"))
+    assert len(model_files) == 1
+    model = joblib.load(model_files[0])
+    raw = pd.read_csv(project / "data" / "01_raw" / "credit_data.csv").drop(columns=["Status"])
+    assert set(model.predict(raw.head(50))) <= {"good", "bad"}
+    assert list(model.classes_) == ["bad", "good"]
+    assert model.predict_proba(raw.head(5)).shape == (5, 2)
+
+    metrics = json.loads((project / "data" / "08_reporting" / "metrics.json").read_text())
+    assert 0.6 < metrics["roc_auc"] <= 1.0
+    report = (project / "data" / "08_reporting" / "report.html").read_text()
+    assert "Test roc_auc" in report and "data:image/png;base64," in report
+    assert "http" not in report.split("<body>")[1].split("MLflow run")[0]
+
+    again = run_kedro(project, "run", "--pipeline=train", "--env=test")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Resuming study" in again.stderr
+    trial_runs = query(database, "select count(*) from tags where key = 'mlflow.parentRunId'")
+    assert trial_runs[0][0] == 3, "the resumed study reached its budget: no new trial"
+
+
+def test_task_json_returns_the_contract_for_a_multiclass_table(project: Path, tmp_path: Path):
+    request = {
+        "task": "train",
+        "modelType": "classification",
+        "algorithm": "auto",
+        "trainDataPath": str(BENCH / "penguins" / "train.csv"),
+        "targetColumn": "species",
+        "validationStrategy": "stratified",
+        "hyperparameterSearch": {"enabled": True, "nTrials": 3, "timeout": 60},
+        "experimentTracking": {"experimentName": "penguins_test"},
+    }
+    (tmp_path / "input.json").write_text(json.dumps(request))
+    output = tmp_path / "result.json"
+    result = run_kedro(
+        project, "task", str(tmp_path / "input.json"), "--output", str(output), "--env=test"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(output.read_text())
+    assert set(answer) == CONTRACT_KEYS
+    assert answer["success"] is True
+    assert {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"} <= set(answer["metrics"])
+    # three trials of `auto`: the first portfolio configuration of the first three families
+    assert answer["bestParams"]["algorithm"] in {"lightgbm", "hist_gradient_boosting", "random_forest"}
+    assert answer["crossValidation"]["folds"] == 3
+    assert answer["experimentRun"]["runId"]
+    assert Path(answer["modelPath"]).is_file() and answer["modelPath"] in answer["artifacts"]
+    model = joblib.load(answer["modelPath"])
+    rows = pd.read_csv(BENCH / "penguins" / "train.csv").drop(columns=["species"]).head(3)
+    assert set(model.predict(rows)) <= {"Adelie", "Chinstrap", "Gentoo"}
+    experiments = query(project / "mlflow.db", "select name from experiments")
+    assert ("penguins_test",) in experiments
+
+
+def test_task_json_failure_names_the_column_and_exits_non_zero(project: Path, tmp_path: Path):
+    request = {
+        "trainDataPath": str(project / "data" / "01_raw" / "credit_data.csv"),
+        "targetColumn": "NoSuchColumn",
+    }
+    (tmp_path / "input.json").write_text(json.dumps(request))
+    result = run_kedro(project, "task", str(tmp_path / "input.json"), "--env=test")
+    assert result.returncode != 0
+    answer = json.loads(result.stdout)
+    assert answer["success"] is False
+    assert "NoSuchColumn" in answer["error"] and "Status" in answer["error"]
+    assert answer["remediation"]
+    assert isinstance(answer["savedArtifacts"], list)
+    assert "Traceback" not in result.stderr
+
+
+def test_kedro_run_reports_a_bad_target_without_a_traceback(project: Path):
+    result = run_kedro(
+        project, "run", "--pipeline=train", "--env=test", "--params=dataset.target=Nope"
+    )
+    assert result.returncode == 1
+    assert "Error: Target column 'Nope' is not in" in result.stderr
+    assert "Fix:" in result.stderr
+    assert "Traceback" not in result.stderr
