@@ -35,7 +35,9 @@ def test_train_pipeline_logs_runs_registers_and_saves_a_model_that_predicts(proj
         f"select run_uuid from tags where key = 'mlflow.parentRunId' and value = '{parent_id}'",
     )
     assert len(trials) == 3
-    logged = {k for (k,) in query(database, f"select key from params where run_uuid = '{parent_id}'")}
+    logged = {
+        k for (k,) in query(database, f"select key from params where run_uuid = '{parent_id}'")
+    }
     assert {"dataset.target", "tuning.n_trials", "model.algorithm"} <= logged
     fold_metrics = query(database, "select count(*) from metrics where key = 'fold_roc_auc'")
     assert fold_metrics[0][0] >= 3 * 3  # three trials, three folds each
@@ -86,9 +88,15 @@ def test_task_json_returns_the_contract_for_a_multiclass_table(project: Path, tm
     answer = json.loads(output.read_text())
     assert set(answer) == CONTRACT_KEYS
     assert answer["success"] is True
-    assert {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"} <= set(answer["metrics"])
+    assert {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"} <= set(
+        answer["metrics"]
+    )
     # three trials of `auto`: the first portfolio configuration of the first three families
-    assert answer["bestParams"]["algorithm"] in {"lightgbm", "hist_gradient_boosting", "random_forest"}
+    assert answer["bestParams"]["algorithm"] in {
+        "lightgbm",
+        "hist_gradient_boosting",
+        "random_forest",
+    }
     assert answer["crossValidation"]["folds"] == 3
     assert answer["experimentRun"]["runId"]
     assert Path(answer["modelPath"]).is_file() and answer["modelPath"] in answer["artifacts"]

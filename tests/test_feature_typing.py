@@ -124,7 +124,9 @@ def test_a_declared_type_wins_over_inference(mixed):
 
 
 def test_rules_override_the_defaults(mixed):
-    result = infer_feature_types(mixed, "y", rules={"text_min_mean_words": 10, "id_unique_fraction": 1.01})
+    result = infer_feature_types(
+        mixed, "y", rules={"text_min_mean_words": 10, "id_unique_fraction": 1.01}
+    )
     assert result["columns"]["note"]["type"] == "categorical"
 
 
@@ -132,6 +134,7 @@ def test_rules_override_the_defaults(mixed):
     reason="BUG: infer_feature_types accepts any declared type; a typo such as 'numerical' is "
     "stored as the type and build_preprocessor then silently drops the column",
     strict=True,
+    raises=pytest.fail.Exception,
 )
 def test_refuses_an_unknown_declared_type_naming_it(mixed):
     with pytest.raises(ConfigurationError) as caught:
@@ -145,6 +148,7 @@ def test_refuses_an_unknown_declared_type_naming_it(mixed):
     reason="BUG: infer_feature_types ignores dataset.feature_types entries for columns that "
     "are not in the table, so a misspelt column name goes unnoticed",
     strict=True,
+    raises=pytest.fail.Exception,
 )
 def test_refuses_a_declared_type_for_a_column_that_does_not_exist(mixed):
     with pytest.raises(ConfigurationError) as caught:

@@ -146,6 +146,7 @@ def test_refuses_stratified_cv_for_regression():
     reason="BUG: choose_cv accepts validation.strategy 'timeseries' with no time column; "
     "split_holdout has then shuffled the rows, so TimeSeriesSplit folds follow no time order",
     strict=True,
+    raises=pytest.fail.Exception,
 )
 def test_refuses_timeseries_cv_without_a_time_column():
     with pytest.raises(ConfigurationError) as caught:

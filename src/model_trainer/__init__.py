@@ -1,0 +1,12 @@
+"""model-trainer: tabular models trained the way a careful ML engineer would, as a Kedro project."""
+
+import warnings
+
+# Library warnings a user cannot act on, kept out of every command's output. The package is
+# imported when the Kedro CLI loads project commands, before these would be printed.
+for _pattern in (
+    "register_new_resolver",  # OmegaConf deprecation inside Kedro and kedro-mlflow
+    ".*is experimental",  # Optuna heartbeat and grouped TPE
+    "Argument ``.*`` is an experimental feature",
+):
+    warnings.filterwarnings("ignore", message=_pattern)

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,10 @@ def cli() -> None:
 def run(ctx: click.Context, **kwargs: Any) -> None:
     """Kedro's run, with a user's error as one message and a fix, not a traceback."""
     try:
-        ctx.invoke(kedro_run, **kwargs)
+        with warnings.catch_warnings():
+            # DESIGN keeps `--pipeline=train` working; Kedro 1.7 prefers `--pipelines`.
+            warnings.filterwarnings("ignore", message="Option '--pipeline' is deprecated")
+            ctx.invoke(kedro_run, **kwargs)
     except Exception as exc:
         _explain_failure(exc)
         sys.exit(1)
@@ -41,7 +45,9 @@ def run(ctx: click.Context, **kwargs: Any) -> None:
 
 @cli.command(name="task")
 @click.argument("input_json", type=click.Path(dir_okay=False))
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Where to write the result JSON.")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="Where to write the result JSON."
+)
 @env_option
 def task(input_json: str, output: str | None, env: str | None) -> None:
     """Train from the seed agent's task JSON and write the result JSON."""
@@ -62,7 +68,9 @@ def task(input_json: str, output: str | None, env: str | None) -> None:
         params = task_contract.runtime_params(spec, Path.cwd())
         project_path = _project_path()
         bootstrap_project(project_path)
-        with KedroSession.create(project_path=project_path, env=env, runtime_params=params) as session:
+        with KedroSession.create(
+            project_path=project_path, env=env, runtime_params=params
+        ) as session:
             session.run(pipeline_names=["train"])
     except Exception as exc:
         user_error = find_model_trainer_error(exc)

@@ -112,9 +112,9 @@ def validate_table(
         )
     numeric = table[feature_columns].select_dtypes("number")
     infinite = [c for c in numeric.columns if np.isinf(numeric[c].to_numpy(dtype=float)).any()]
-    if target is not None and pd.api.types.is_numeric_dtype(table[target]):
-        if np.isinf(table[target].to_numpy(dtype=float)).any():
-            infinite.append(target)
+    target_is_numeric = target is not None and pd.api.types.is_numeric_dtype(table[target])
+    if target_is_numeric and np.isinf(table[target].to_numpy(dtype=float)).any():
+        infinite.append(target)
     if infinite:
         raise DataValidationError(
             f"Columns {infinite} of {source} hold infinite values.",

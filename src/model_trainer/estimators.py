@@ -35,7 +35,9 @@ class LabelEncodedClassifier(ClassifierMixin, BaseEstimator):
                 (X_eval, self.label_encoder_.transform(y_eval))
                 for X_eval, y_eval in fit_params["eval_set"]
             ]
-        self.estimator_ = clone(self.estimator).fit(X, self.label_encoder_.transform(y), **fit_params)
+        self.estimator_ = clone(self.estimator).fit(
+            X, self.label_encoder_.transform(y), **fit_params
+        )
         self.classes_ = self.label_encoder_.classes_
         return self
 

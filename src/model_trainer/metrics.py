@@ -1,4 +1,4 @@
-"""Task-appropriate metrics, each with its direction, computed from predictions of a fitted model."""
+"""Task-appropriate metrics, each with its direction, computed from a fitted model's predictions."""
 
 from __future__ import annotations
 
@@ -37,8 +37,15 @@ METRICS = {
     )
 }
 CLASSIFICATION_REPORT = (
-    "accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "pr_auc",
-)  # fmt: skip
+    "accuracy",
+    "balanced_accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "log_loss",
+    "pr_auc",
+)
 REGRESSION_REPORT = ("rmse", "mae", "r2")
 
 

@@ -13,12 +13,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import optuna  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sklearn.metrics import (  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import optuna
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.metrics import (
     ConfusionMatrixDisplay,
     PrecisionRecallDisplay,
     RocCurveDisplay,
@@ -37,15 +37,20 @@ def evaluation_figures(
     if task["type"] == "classification":
         figure, axes = plt.subplots(figsize=(5, 4.5))
         ConfusionMatrixDisplay.from_predictions(
-            predictions["actual"].astype(str), predictions["predicted"].astype(str), ax=axes,
+            predictions["actual"].astype(str),
+            predictions["predicted"].astype(str),
+            ax=axes,
             colorbar=False,
-        )  # fmt: skip
+        )
         axes.set_title("Confusion matrix (test split)")
         figures["confusion_matrix.png"] = figure
         positive = task.get("positive_class")
         if f"proba_{positive}" in predictions:
             is_positive = predictions["actual"] == positive
-            for name, display in (("roc_curve", RocCurveDisplay), ("pr_curve", PrecisionRecallDisplay)):
+            for name, display in (
+                ("roc_curve", RocCurveDisplay),
+                ("pr_curve", PrecisionRecallDisplay),
+            ):
                 figure, axes = plt.subplots(figsize=(5, 4.5))
                 display.from_predictions(
                     is_positive, predictions[f"proba_{positive}"], ax=axes, name=f"class {positive}"

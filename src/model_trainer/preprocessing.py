@@ -1,4 +1,4 @@
-"""Every fitted transform lives here, inside the Pipeline, so cross-validation refits it per fold."""
+"""Every fitted transform lives here, inside the Pipeline that cross-validation refits per fold."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def to_text(frame: pd.DataFrame) -> np.ndarray:
 
 
 class DatetimeFeatures(TransformerMixin, BaseEstimator):
-    """Calendar parts of datetime columns (raw strings accepted); parts that never vary are left out."""
+    """Calendar parts of datetime columns (raw strings accepted); constant parts are left out."""
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> DatetimeFeatures:
         parsed = self._parse(X)
@@ -117,7 +117,9 @@ def build_preprocessor(
         steps = [strings, coder, *([StandardScaler()] if scale else [])]
         transformers.append(("many_levels", make_pipeline(*steps), many))
     if datetime:
-        transformers.append(("datetime", make_pipeline(DatetimeFeatures(), *numeric_steps()), datetime))
+        transformers.append(
+            ("datetime", make_pipeline(DatetimeFeatures(), *numeric_steps()), datetime)
+        )
     for column in text:
         vectorizer = TfidfVectorizer(max_features=int(encoding.get("text_max_features", 300)))
         text_pipe = make_pipeline(FunctionTransformer(to_text), vectorizer)

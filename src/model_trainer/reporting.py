@@ -38,50 +38,68 @@ def recommendations(
     test_value, cv_mean = test_metrics[metric], cross_validation["mean"]
     gap = relative_change(metric, task, cv_mean, test_value)
     if gap > thresholds["overfitting_gap"]:
-        found.append({
-            "finding": "overfitting",
-            "evidence": f"CV {metric} {cv_mean:.4g} is {gap:.1%} better than test {test_value:.4g}.",
-            "advice": "Regularize more (smaller trees, more min samples per leaf, stronger "
-            "penalties), add rows, or remove features that leak the target.",
-        })  # fmt: skip
+        found.append(
+            {
+                "finding": "overfitting",
+                "evidence": f"CV {metric} {cv_mean:.4g} is {gap:.1%} better than test "
+                f"{test_value:.4g}.",
+                "advice": "Regularize more (smaller trees, more min samples per leaf, stronger "
+                "penalties), add rows, or remove features that leak the target.",
+            }
+        )
     dummy = baseline_metrics.get("dummy", {}).get(metric)
-    if dummy is not None and relative_change(metric, task, test_value, dummy) < thresholds[
-        "baseline_margin"
-    ]:
-        found.append({
-            "finding": "underfitting",
-            "evidence": f"test {metric} {test_value:.4g} is barely better than the dummy's {dummy:.4g}.",
-            "advice": "Check that the features carry signal about the target, add features, or "
-            "give the search more trials and more flexible algorithms.",
-        })  # fmt: skip
+    if (
+        dummy is not None
+        and relative_change(metric, task, test_value, dummy) < thresholds["baseline_margin"]
+    ):
+        found.append(
+            {
+                "finding": "underfitting",
+                "evidence": f"test {metric} {test_value:.4g} is barely better than the dummy's "
+                f"{dummy:.4g}.",
+                "advice": "Check that the features carry signal about the target, add features, or "
+                "give the search more trials and more flexible algorithms.",
+            }
+        )
     for name, values in baseline_metrics.items():
         if name != "dummy" and relative_change(metric, task, values[metric], test_value) > 0:
-            found.append({
-                "finding": "simple model is as good",
-                "evidence": f"{name} scores {values[metric]:.4g} against the tuned model's "
-                f"{test_value:.4g} on {metric}.",
-                "advice": f"Prefer {name}: as accurate, easier to explain and to serve.",
-            })  # fmt: skip
+            found.append(
+                {
+                    "finding": "simple model is as good",
+                    "evidence": f"{name} scores {values[metric]:.4g} against the tuned model's "
+                    f"{test_value:.4g} on {metric}.",
+                    "advice": f"Prefer {name}: as accurate, easier to explain and to serve.",
+                }
+            )
     if cv_mean and cross_validation["std"] / abs(cv_mean) > thresholds["unstable_cv_std"]:
-        found.append({
-            "finding": "unstable folds",
-            "evidence": f"CV std {cross_validation['std']:.4g} on a mean of {cv_mean:.4g}.",
-            "advice": "Use more folds or repeated CV, and check for subgroups or outliers.",
-        })  # fmt: skip
+        found.append(
+            {
+                "finding": "unstable folds",
+                "evidence": f"CV std {cross_validation['std']:.4g} on a mean of {cv_mean:.4g}.",
+                "advice": "Use more folds or repeated CV, and check for subgroups or outliers.",
+            }
+        )
     counts = task.get("class_counts") or {}
-    if counts and max(counts.values()) / max(min(counts.values()), 1) > thresholds["imbalance_ratio"]:
-        found.append({
-            "finding": "imbalanced classes",
-            "evidence": f"class sizes {counts}.",
-            "advice": "Judge by roc_auc, pr_auc or balanced accuracy; try class weights or a "
-            "tuned decision threshold.",
-        })  # fmt: skip
+    if (
+        counts
+        and max(counts.values()) / max(min(counts.values()), 1) > thresholds["imbalance_ratio"]
+    ):
+        found.append(
+            {
+                "finding": "imbalanced classes",
+                "evidence": f"class sizes {counts}.",
+                "advice": "Judge by roc_auc, pr_auc or balanced accuracy; try class weights or a "
+                "tuned decision threshold.",
+            }
+        )
     for message in training_info.get("convergence_warnings", []):
-        found.append({
-            "finding": "convergence warning",
-            "evidence": message,
-            "advice": "Scale inputs, raise max_iter, or strengthen regularization.",
-        })  # fmt: skip
+        found.append(
+            {
+                "finding": "convergence warning",
+                "evidence": message,
+                "advice": "Scale inputs, raise max_iter, or strengthen regularization.",
+            }
+        )
     return found
 
 

@@ -91,7 +91,8 @@ def choose_cv(
     folds = int(settings.get("folds", 5))
     if folds < 2:
         raise ConfigurationError(
-            f"validation.folds must be at least 2, got {folds}.", "Set validation.folds to 2 or more."
+            f"validation.folds must be at least 2, got {folds}.",
+            "Set validation.folds to 2 or more.",
         )
     if strategy != "auto":
         reason = "set by validation.strategy"

@@ -13,10 +13,19 @@ from typing import Any
 from model_trainer.errors import ConfigurationError
 
 INPUT_KEYS = {
-    "task", "modelType", "algorithm", "trainDataPath", "targetColumn", "features",
-    "validationStrategy", "hyperparameterSearch", "experimentTracking", "metric",
-    "timeColumn", "groupColumn",
-}  # fmt: skip
+    "task",
+    "modelType",
+    "algorithm",
+    "trainDataPath",
+    "targetColumn",
+    "features",
+    "validationStrategy",
+    "hyperparameterSearch",
+    "experimentTracking",
+    "metric",
+    "timeColumn",
+    "groupColumn",
+}
 SEARCH_KEYS = {"enabled", "nTrials", "timeout"}
 TRACKING_KEYS = {"experimentName", "trackingUri"}
 TASK_MODES = {"train", "tune"}
@@ -81,7 +90,9 @@ def runtime_params(spec: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
         f"_{dt.date.today().isoformat()}",
     }
     if "nTrials" in search:
-        params["tuning"]["n_trials"] = _positive_int(search["nTrials"], "hyperparameterSearch.nTrials")
+        params["tuning"]["n_trials"] = _positive_int(
+            search["nTrials"], "hyperparameterSearch.nTrials"
+        )
     if "timeout" in search:
         params["tuning"]["timeout"] = search["timeout"]
     if tracking.get("trackingUri"):
@@ -105,7 +116,10 @@ def success_output(
         "success": True,
         "modelPath": model_path,
         "metrics": dict(metrics),
-        "bestParams": {"algorithm": training_metrics["algorithm"], **training_metrics["best_params"]},
+        "bestParams": {
+            "algorithm": training_metrics["algorithm"],
+            **training_metrics["best_params"],
+        },
         "crossValidation": {"mean": cv["mean"], "std": cv["std"], "folds": cv["folds"]},
         "experimentRun": {
             "runId": registration.get("run_id"),
@@ -133,5 +147,7 @@ def _check_keys(spec: Mapping[str, Any], allowed: set[str], where: str) -> None:
 
 def _positive_int(value: Any, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{key} must be a positive integer, got {value!r}.", f"Set {key} to 1 or more.")
+        raise ConfigurationError(
+            f"{key} must be a positive integer, got {value!r}.", f"Set {key} to 1 or more."
+        )
     return value

@@ -48,7 +48,7 @@ def detect_task(target: pd.Series, settings: Mapping[str, Any]) -> dict[str, Any
         if not matches:
             raise ConfigurationError(
                 f"task.positive_class '{positive}' is not a class of '{target.name}': {classes}.",
-                "Set task.positive_class to one of the classes, or leave it empty (minority class).",
+                "Set task.positive_class to one of the classes, or leave it empty (the minority).",
             )
         positive = matches[0]
     return {

@@ -1,4 +1,4 @@
-"""MLflow beyond what kedro-mlflow logs by itself: the model with its signature, and the registry."""
+"""MLflow beyond what kedro-mlflow logs itself: the model with its signature, and the registry."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-MODEL_REQUIREMENTS = ("scikit-learn", "pandas", "numpy", "scipy", "lightgbm", "xgboost-cpu", "cloudpickle")
+MODEL_REQUIREMENTS = (
+    "scikit-learn",
+    "pandas",
+    "numpy",
+    "scipy",
+    "lightgbm",
+    "xgboost-cpu",
+    "cloudpickle",
+)
 
 
 def pinned_requirements() -> list[str]:

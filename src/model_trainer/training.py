@@ -77,25 +77,38 @@ def build_final_pipeline(
     target = feature_types["target"]
     algorithm, params = best["algorithm"], dict(best["best_params"])
     pipeline = make_pipeline(
-        registry, algorithm, task["type"], params, feature_types,
-        configuration["encoding"], configuration["seed"],
-    )  # fmt: skip
+        registry,
+        algorithm,
+        task["type"],
+        params,
+        feature_types,
+        configuration["encoding"],
+        configuration["seed"],
+    )
     info: dict[str, Any] = {"algorithm": algorithm, "params": params, "early_stopping": None}
     style = registry[algorithm].get("early_stopping")
     stopping = settings.get("early_stopping", {})
     if style and stopping.get("enabled", True) and len(validation):
         rounds = early_stopped_rounds(
-            pipeline, style,
-            train.drop(columns=[target]), train[target],
-            validation.drop(columns=[target]), validation[target],
+            pipeline,
+            style,
+            train.drop(columns=[target]),
+            train[target],
+            validation.drop(columns=[target]),
+            validation[target],
             int(stopping.get("patience", 50)),
-        )  # fmt: skip
+        )
         if rounds:
             params["n_estimators"] = rounds
             pipeline = make_pipeline(
-                registry, algorithm, task["type"], params, feature_types,
-                configuration["encoding"], configuration["seed"],
-            )  # fmt: skip
+                registry,
+                algorithm,
+                task["type"],
+                params,
+                feature_types,
+                configuration["encoding"],
+                configuration["seed"],
+            )
             info["early_stopping"] = {"n_estimators": rounds, "patience": stopping["patience"]}
             logger.info("Early stopping on the validation split chose %d rounds.", rounds)
     return pipeline, info
@@ -117,9 +130,14 @@ def baseline_pipelines(
     return {
         "dummy": dummy,
         simple: make_pipeline(
-            registry, simple, task["type"], {}, feature_types,
-            configuration["encoding"], configuration["seed"],
-        ),  # fmt: skip
+            registry,
+            simple,
+            task["type"],
+            {},
+            feature_types,
+            configuration["encoding"],
+            configuration["seed"],
+        ),
     }
 
 

@@ -57,7 +57,7 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
     pruners: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
         "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
-        "hyperband": lambda: optuna.pruners.HyperbandPruner(),
+        "hyperband": optuna.pruners.HyperbandPruner,
         "none": optuna.pruners.NopPruner,
     }
     if name not in pruners:
@@ -125,7 +125,9 @@ def suggest(
         key = f"{algorithm}{PARAM_SEPARATOR}{name}"
         kind = spec.get("type")
         if kind == "int":
-            value: Any = trial.suggest_int(key, spec["low"], spec["high"], log=spec.get("log", False))
+            value: Any = trial.suggest_int(
+                key, spec["low"], spec["high"], log=spec.get("log", False)
+            )
         elif kind == "float":
             value = trial.suggest_float(key, spec["low"], spec["high"], log=spec.get("log", False))
         elif kind == "categorical":
@@ -178,15 +180,22 @@ class TrialLogger:
         duration = trial.duration.total_seconds() if trial.duration else 0.0
         if trial.state == TrialState.COMPLETE:
             best = study.best_trial
-            outcome = f"{self.metric}={trial.value:.5g} (best {best.value:.5g}, trial {best.number})"
+            outcome = (
+                f"{self.metric}={trial.value:.5g} (best {best.value:.5g}, trial {best.number})"
+            )
         elif trial.state == TrialState.PRUNED:
             outcome = "pruned"
         else:
             outcome = f"failed: {trial.user_attrs.get('error', 'see MLflow')}"
         logger.info(
             "Trial %d [%d/%d] %s %s in %.1fs",
-            trial.number, counted, self.n_trials, algorithm, outcome, duration,
-        )  # fmt: skip
+            trial.number,
+            counted,
+            self.n_trials,
+            algorithm,
+            outcome,
+            duration,
+        )
         if self.parent is not None:
             log_trial_run(self.parent, trial, self.metric)
 
@@ -244,9 +253,14 @@ def make_objective(
         algorithm, params = suggest(trial, algorithms, configuration["search_space"])
         trial.set_user_attr("algorithm", algorithm)
         pipeline = make_pipeline(
-            registry, algorithm, task["type"], params, feature_types,
-            configuration["encoding"], configuration["seed"],
-        )  # fmt: skip
+            registry,
+            algorithm,
+            task["type"],
+            params,
+            feature_types,
+            configuration["encoding"],
+            configuration["seed"],
+        )
         scores: list[float] = []
         try:
             for step, (fit_rows, score_rows) in enumerate(folds):
@@ -303,12 +317,18 @@ def run_study(
             study.enqueue_trial(params, skip_if_exists=True)
     remaining = n_trials - done
     if done:
-        logger.info("Resuming study '%s': %d of %d trials already done.", study_name, done, n_trials)
+        logger.info(
+            "Resuming study '%s': %d of %d trials already done.", study_name, done, n_trials
+        )
     if remaining > 0:
         objective = make_objective(
-            X, y, task=task, feature_types=feature_types,
-            configuration=configuration, registry=registry,
-        )  # fmt: skip
+            X,
+            y,
+            task=task,
+            feature_types=feature_types,
+            configuration=configuration,
+            registry=registry,
+        )
         timeout = settings.get("timeout") if enabled else None
         study.optimize(
             objective,

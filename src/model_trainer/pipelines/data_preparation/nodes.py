@@ -56,9 +56,19 @@ def split_table(
     if task["type"] == "classification":
         check_class_sizes(validated_table[target], 2)
     train, validation_split, test = split_holdout(
-        validated_table, target, task, split, dataset.get("time_column"), dataset.get("group_column")
+        validated_table,
+        target,
+        task,
+        split,
+        dataset.get("time_column"),
+        dataset.get("group_column"),
     )
     if task["type"] == "classification":
         check_class_sizes(pd.concat([train, validation_split])[target], int(validation["folds"]))
-    logger.info("Split: %d train, %d validation, %d test rows.", len(train), len(validation_split), len(test))
+    logger.info(
+        "Split: %d train, %d validation, %d test rows.",
+        len(train),
+        len(validation_split),
+        len(test),
+    )
     return train, validation_split, test

@@ -52,8 +52,11 @@ def optimize_hyperparameters(
     )
     logger.info(
         "Best trial %d: %s with CV %s %.5g.",
-        summary["best_trial"], summary["algorithm"], summary["metric"], summary["best_value"],
-    )  # fmt: skip
+        summary["best_trial"],
+        summary["algorithm"],
+        summary["metric"],
+        summary["best_value"],
+    )
     return study, summary, tuning.trials_table(study)
 
 

@@ -39,7 +39,9 @@ def configure_model(
         "algorithms": algorithms,
         "algorithms_reason": reason,
         "cv": cv,
-        "search_space": {name: model["algorithms"][name].get("search_space") for name in algorithms},
+        "search_space": {
+            name: model["algorithms"][name].get("search_space") for name in algorithms
+        },
         "registry": {name: model["algorithms"][name] for name in {*algorithms, simple}},
         "simple_baseline": simple,
         "encoding": model["encoding"],

@@ -31,7 +31,9 @@ def summarize_metrics(
         "baselines": baseline_metrics,
         "early_stopping": training_info["early_stopping"],
         "n_training_rows": training_info["n_training_rows"],
-        "study": {k: study_summary[k] for k in ("study_name", "n_trials", "n_complete", "n_pruned")},
+        "study": {
+            k: study_summary[k] for k in ("study_name", "n_trials", "n_complete", "n_pruned")
+        },
         "convergence_warnings": training_info["convergence_warnings"],
     }
     cv = study_summary["cross_validation"]
@@ -55,7 +57,9 @@ def plot_evaluation(
     return evaluation_figures(test_predictions, feature_importance, task)
 
 
-def select_worst_predictions(test_predictions: pd.DataFrame, settings: dict[str, Any]) -> pd.DataFrame:
+def select_worst_predictions(
+    test_predictions: pd.DataFrame, settings: dict[str, Any]
+) -> pd.DataFrame:
     return test_predictions.head(int(settings["worst_predictions"]))
 
 
@@ -69,9 +73,14 @@ def recommend(
     settings: dict[str, Any],
 ) -> list[dict[str, str]]:
     findings = reporting.recommendations(
-        model_configuration["metric"], task, test_metrics, baseline_metrics,
-        study_summary["cross_validation"], training_info, settings["recommendations"],
-    )  # fmt: skip
+        model_configuration["metric"],
+        task,
+        test_metrics,
+        baseline_metrics,
+        study_summary["cross_validation"],
+        training_info,
+        settings["recommendations"],
+    )
     for finding in findings:
         logger.info("Recommendation: %s: %s", finding["finding"], finding["evidence"])
     return findings

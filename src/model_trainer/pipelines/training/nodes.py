@@ -26,9 +26,15 @@ def fit_evaluation_model(
     """Fit on train + validation: the model the test split judges."""
     target = feature_types["target"]
     pipeline, info = training.build_final_pipeline(
-        study_summary, task, feature_types, model_configuration,
-        model_configuration["registry"], train_split, validation_split, settings,
-    )  # fmt: skip
+        study_summary,
+        task,
+        feature_types,
+        model_configuration,
+        model_configuration["registry"],
+        train_split,
+        validation_split,
+        settings,
+    )
     rows = pd.concat([train_split, validation_split], ignore_index=True)
     model, warnings = training.fit_quietly(pipeline, rows.drop(columns=[target]), rows[target])
     info["convergence_warnings"] = warnings
@@ -56,15 +62,19 @@ def score_test_split(
         name: training.fit_quietly(model, rows.drop(columns=[target]), rows[target])[0]
         for name, model in baselines.items()
     }
-    test_metrics = training.holdout_metrics({"model": evaluation_model}, X_test, y_test, task)["model"]
+    test_metrics = training.holdout_metrics({"model": evaluation_model}, X_test, y_test, task)[
+        "model"
+    ]
     baseline_metrics = training.holdout_metrics(fitted, X_test, y_test, task)
     metric = model_configuration["metric"]
     logger.info(
         "Test %s: %.5g (dummy %.5g, %s %.5g).",
-        metric, test_metrics[metric], baseline_metrics["dummy"][metric],
+        metric,
+        test_metrics[metric],
+        baseline_metrics["dummy"][metric],
         model_configuration["simple_baseline"],
         baseline_metrics[model_configuration["simple_baseline"]][metric],
-    )  # fmt: skip
+    )
     predictions = training.predictions_table(evaluation_model, X_test, y_test, task)
     return test_metrics, baseline_metrics, predictions
 
@@ -102,7 +112,9 @@ def refit_on_all_rows(
         return evaluation_model
     target = feature_types["target"]
     rows = pd.concat([train_split, validation_split, test_split], ignore_index=True)
-    model, _ = training.fit_quietly(clone(evaluation_model), rows.drop(columns=[target]), rows[target])
+    model, _ = training.fit_quietly(
+        clone(evaluation_model), rows.drop(columns=[target]), rows[target]
+    )
     logger.info("Refit the final model on all %d rows.", len(rows))
     return model
 

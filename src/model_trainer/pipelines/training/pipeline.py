@@ -16,13 +16,25 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=fit_evaluation_model,
-                inputs=["train_split", "validation_split", *MODEL_INPUTS, "study_summary", "params:training"],
+                inputs=[
+                    "train_split",
+                    "validation_split",
+                    *MODEL_INPUTS,
+                    "study_summary",
+                    "params:training",
+                ],
                 outputs=["evaluation_model", "training_info"],
                 name="fit_evaluation_model_node",
             ),
             Node(
                 func=score_test_split,
-                inputs=["evaluation_model", "train_split", "validation_split", "test_split", *MODEL_INPUTS],
+                inputs=[
+                    "evaluation_model",
+                    "train_split",
+                    "validation_split",
+                    "test_split",
+                    *MODEL_INPUTS,
+                ],
                 outputs=["test_metrics", "baseline_metrics", "test_predictions"],
                 name="score_test_split_node",
             ),
