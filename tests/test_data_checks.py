@@ -169,12 +169,6 @@ def test_refuses_duplicate_column_names_in_a_dataframe():
     assert "Rename or drop" in caught.value.remediation
 
 
-@pytest.mark.xfail(
-    reason="BUG: check_unique_columns quotes `source` again, but validate_table's callers "
-    "already pass it quoted (source=f\"'{path}'\"), giving \"Data file ''x.csv''\"",
-    strict=True,
-    raises=AssertionError,
-)
 def test_names_a_quoted_source_once_in_the_duplicate_columns_message():
     table = pd.DataFrame([[1, 2, "a"], [3, 4, "b"]], columns=["x", "x", "y"])
     with pytest.raises(DataValidationError) as caught:

@@ -130,12 +130,6 @@ def test_rules_override_the_defaults(mixed):
     assert result["columns"]["note"]["type"] == "categorical"
 
 
-@pytest.mark.xfail(
-    reason="BUG: infer_feature_types accepts any declared type; a typo such as 'numerical' is "
-    "stored as the type and build_preprocessor then silently drops the column",
-    strict=True,
-    raises=pytest.fail.Exception,
-)
 def test_refuses_an_unknown_declared_type_naming_it(mixed):
     with pytest.raises(ConfigurationError) as caught:
         infer_feature_types(mixed, "y", declared={"amount": "numerical"})
@@ -144,12 +138,6 @@ def test_refuses_an_unknown_declared_type_naming_it(mixed):
     assert "numeric" in caught.value.remediation
 
 
-@pytest.mark.xfail(
-    reason="BUG: infer_feature_types ignores dataset.feature_types entries for columns that "
-    "are not in the table, so a misspelt column name goes unnoticed",
-    strict=True,
-    raises=pytest.fail.Exception,
-)
 def test_refuses_a_declared_type_for_a_column_that_does_not_exist(mixed):
     with pytest.raises(ConfigurationError) as caught:
         infer_feature_types(mixed, "y", declared={"ammount": "numeric"})

@@ -121,12 +121,6 @@ def test_multiclass_roc_auc_is_nan_when_a_class_is_absent():
     assert math.isnan(result["roc_auc"])
 
 
-@pytest.mark.xfail(
-    reason="BUG: _pr_auc averages over every class, so a class absent from y scores 0 and a "
-    "perfect ranking gets pr_auc 0.667 (roc_auc returns nan in the same case)",
-    strict=True,
-    raises=AssertionError,
-)
 def test_multiclass_pr_auc_does_not_penalise_a_class_absent_from_y():
     y = np.array(["a", "a", "b", "b"])
     proba = np.array([[0.9, 0.05, 0.05], [0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.2, 0.7, 0.1]])

@@ -142,12 +142,6 @@ def test_refuses_stratified_cv_for_regression():
     assert "kfold" in caught.value.remediation
 
 
-@pytest.mark.xfail(
-    reason="BUG: choose_cv accepts validation.strategy 'timeseries' with no time column; "
-    "split_holdout has then shuffled the rows, so TimeSeriesSplit folds follow no time order",
-    strict=True,
-    raises=pytest.fail.Exception,
-)
 def test_refuses_timeseries_cv_without_a_time_column():
     with pytest.raises(ConfigurationError) as caught:
         choose_cv(REGRESSION, {"strategy": "timeseries"}, None, None)

@@ -153,12 +153,6 @@ def test_refuses_a_number_of_trials_that_is_not_a_positive_integer(n_trials):
     assert "1 or more" in caught.value.remediation
 
 
-@pytest.mark.xfail(
-    reason="BUG: runtime_params passes a string `features` through unchecked; validate_table "
-    "then reports: Unknown feature names ['A', 'g', 'e'] for features='Age'",
-    strict=True,
-    raises=pytest.fail.Exception,
-)
 def test_refuses_features_given_as_a_string():
     with pytest.raises(ConfigurationError) as caught:
         runtime_params({**MINIMAL, "features": "Age"}, ROOT)

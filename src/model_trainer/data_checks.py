@@ -42,7 +42,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8", errors="replace") as handle:
             header = next(csv.reader(handle), [])
-        check_unique_columns(header, path)
+        check_unique_columns(header, f"Data file '{path}'")
     return table
 
 
@@ -50,7 +50,7 @@ def check_unique_columns(columns: Sequence[str], source: str | Path) -> None:
     duplicates = sorted(name for name, count in Counter(columns).items() if count > 1)
     if duplicates:
         raise DataValidationError(
-            f"Data file '{source}' has duplicate column names: {duplicates}.",
+            f"{source} has duplicate column names: {duplicates}.",
             "Rename or drop the repeated columns so each name appears once.",
         )
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from model_trainer.errors import ConfigurationError
+
 logger = logging.getLogger(__name__)
 
 FEATURE_TYPES = ("numeric", "categorical", "boolean", "datetime", "text")
@@ -38,6 +40,18 @@ def infer_feature_types(
     """
     rules = {**DEFAULT_RULES, **(rules or {})}
     declared = dict(declared or {})
+    unknown = sorted(set(declared) - {str(c) for c in table.columns})
+    if unknown:
+        raise ConfigurationError(
+            f"dataset.feature_types names columns that are not in the table: {unknown}.",
+            "Remove them from dataset.feature_types, or fix their names.",
+        )
+    wrong = {name: kind for name, kind in declared.items() if kind not in (*FEATURE_TYPES, "drop")}
+    if wrong:
+        raise ConfigurationError(
+            f"dataset.feature_types has unknown types: {wrong}.",
+            f"Use one of: {', '.join(FEATURE_TYPES)} or drop.",
+        )
     columns: dict[str, dict[str, Any]] = {}
     dropped: dict[str, str] = {}
     for name in table.columns:

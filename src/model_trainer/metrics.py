@@ -150,8 +150,9 @@ def _pr_auc(y: Any, proba: np.ndarray, classes: list[Any], positive: Any) -> flo
     y = np.asarray(y)
     if len(classes) == 2:
         return skm.average_precision_score(y == positive, proba[:, classes.index(positive)])
-    onehot = np.column_stack([y == c for c in classes])
-    return skm.average_precision_score(onehot, proba, average="macro")
+    present = [i for i, c in enumerate(classes) if (y == c).any()]
+    onehot = np.column_stack([y == classes[i] for i in present])
+    return skm.average_precision_score(onehot, proba[:, present], average="macro")
 
 
 def is_better(metric: Metric, candidate: float, reference: float) -> bool:

@@ -28,8 +28,15 @@ MISSING_CATEGORY = "__missing__"
 
 
 def to_category_strings(frame: pd.DataFrame) -> pd.DataFrame:
-    """One representation for categories: strings, with missing as its own category."""
-    return frame.astype(object).where(frame.notna(), MISSING_CATEGORY).astype(str)
+    """One representation for categories: strings, with missing as its own category. Whole
+    floats print as integers: a code column read as float (it had a gap) keeps its levels."""
+    return frame.astype(object).where(frame.notna(), MISSING_CATEGORY).map(_category_string)
+
+
+def _category_string(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def to_text(frame: pd.DataFrame) -> np.ndarray:
@@ -122,6 +129,8 @@ def build_preprocessor(
         )
     for column in text:
         vectorizer = TfidfVectorizer(max_features=int(encoding.get("text_max_features", 300)))
-        text_pipe = make_pipeline(FunctionTransformer(to_text), vectorizer)
+        text_pipe = make_pipeline(
+            FunctionTransformer(to_text, feature_names_out="one-to-one"), vectorizer
+        )
         transformers.append((f"text_{column}", text_pipe, [column]))
     return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)

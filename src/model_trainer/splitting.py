@@ -109,6 +109,12 @@ def choose_cv(
             "validation.strategy is 'group' but no dataset.group_column is set.",
             "Set dataset.group_column (or groupColumn) to the column that identifies groups.",
         )
+    if strategy == "timeseries" and not time_column:
+        raise ConfigurationError(
+            "validation.strategy is 'timeseries' but no dataset.time_column is set, so the rows "
+            "have no time order.",
+            "Set dataset.time_column (or timeColumn) to the column that orders the rows.",
+        )
     if strategy == "stratified" and task["type"] != "classification":
         raise ConfigurationError(
             "validation.strategy 'stratified' needs a classification task.",

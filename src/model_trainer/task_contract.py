@@ -71,13 +71,21 @@ def runtime_params(spec: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
     tracking = spec.get("experimentTracking") or {}
     _check_keys(search, SEARCH_KEYS, "hyperparameterSearch")
     _check_keys(tracking, TRACKING_KEYS, "experimentTracking")
+    features = spec.get("features")
+    if features is not None and (
+        not isinstance(features, list) or not all(isinstance(f, str) for f in features)
+    ):
+        raise ConfigurationError(
+            f"features must be a list of column names, got {features!r}.",
+            'Give features as a JSON list, e.g. ["age", "income"], or leave it out.',
+        )
     algorithm = spec.get("algorithm", "auto")
     path = Path(spec["trainDataPath"])
     params: dict[str, Any] = {
         "dataset": {
             "path": str(path if path.is_absolute() else (base_dir / path).resolve()),
             "target": spec["targetColumn"],
-            "features": spec.get("features") or None,
+            "features": features or None,
             "time_column": spec.get("timeColumn"),
             "group_column": spec.get("groupColumn"),
         },
