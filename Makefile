@@ -13,6 +13,8 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv \
 		|| python3 -m pip install --quiet --user --break-system-packages uv
 	$(UV) sync --frozen
+	@# MLflow migrates a new SQLite store on first use: do it now, not in the first run.
+	$(UV) run --frozen python -c "import mlflow; mlflow.MlflowClient('sqlite:///mlflow.db').search_experiments()"
 	@touch $@
 
 install: .venv/.installed

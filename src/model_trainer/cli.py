@@ -20,7 +20,14 @@ from model_trainer import task_contract
 from model_trainer.errors import find_model_trainer_error
 from model_trainer.hooks import ARTIFACT_RECORDER
 
-SHOWN_ARTIFACTS = ("model", "report", "metrics", "training_metrics", "feature_importance")
+SHOWN_ARTIFACTS = (
+    "model",
+    "model_card",
+    "report",
+    "metrics",
+    "training_metrics",
+    "feature_importance",
+)
 
 
 @click.group(name="model_trainer")

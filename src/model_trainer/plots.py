@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import io
 import logging
 import warnings
 from collections.abc import Mapping
@@ -110,8 +109,6 @@ def search_figures(study: optuna.Study) -> dict[str, Figure]:
     return figures
 
 
-def to_data_uri(figure: Figure) -> str:
+def to_data_uri(png: bytes) -> str:
     """A PNG the HTML report can embed, so it works offline as one file."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return "data:image/png;base64," + base64.b64encode(png).decode()

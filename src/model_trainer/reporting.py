@@ -10,7 +10,6 @@ from typing import Any
 
 import jinja2
 import pandas as pd
-from matplotlib.figure import Figure
 
 from model_trainer.metrics import get_metric
 from model_trainer.plots import to_data_uri
@@ -107,8 +106,8 @@ def render_html(
     *,
     summary: Mapping[str, Any],
     metrics_table: pd.DataFrame,
-    figures: Mapping[str, Figure],
-    search_figures: Mapping[str, Figure],
+    figures: Mapping[str, bytes],
+    search_figures: Mapping[str, bytes],
     feature_importance: pd.DataFrame,
     worst_predictions: pd.DataFrame,
     findings: list[dict[str, str]],

@@ -34,7 +34,10 @@ def pinned_requirements() -> list[str]:
 
 
 def log_model(
-    model: Any, input_example: pd.DataFrame, registered_model_name: str | None
+    model: Any,
+    card: dict[str, Any],
+    input_example: pd.DataFrame,
+    registered_model_name: str | None,
 ) -> dict[str, Any]:
     """Log the fitted Pipeline to the active run (and register it); the package travels with it
     so custom transformers load anywhere."""
@@ -55,6 +58,7 @@ def log_model(
         code_paths=[str(Path(__file__).parent)],
         registered_model_name=registered_model_name or None,
     )
+    mlflow.log_dict(card, "model_card.json")
     result = {
         "logged": True,
         "run_id": run.info.run_id,

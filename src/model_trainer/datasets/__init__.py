@@ -1,5 +1,6 @@
 """Kedro datasets of the project."""
 
+from model_trainer.datasets.figure_dataset import FigureDataset
 from model_trainer.datasets.table_dataset import TableDataset
 
-__all__ = ["TableDataset"]
+__all__ = ["FigureDataset", "TableDataset"]

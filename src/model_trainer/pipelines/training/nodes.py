@@ -9,7 +9,9 @@ import pandas as pd
 from sklearn.base import clone
 
 from model_trainer import training
+from model_trainer.model_card import model_card
 from model_trainer.tracking import log_model
+from model_trainer.tuning import data_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -119,11 +121,45 @@ def refit_on_all_rows(
     return model
 
 
+def describe_model(
+    train_split: pd.DataFrame,
+    validation_split: pd.DataFrame,
+    test_split: pd.DataFrame,
+    task: dict[str, Any],
+    feature_types: dict[str, Any],
+    model_configuration: dict[str, Any],
+    training_info: dict[str, Any],
+    test_metrics: dict[str, float],
+    baseline_metrics: dict[str, dict[str, float]],
+    study_summary: dict[str, Any],
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    rows = pd.concat([train_split, validation_split, test_split], ignore_index=True)
+    return model_card(
+        task=task,
+        feature_types=feature_types,
+        input_columns=[c for c in rows.columns if c != feature_types["target"]],
+        configuration=model_configuration,
+        training_info=training_info,
+        test_metrics=test_metrics,
+        baseline_metrics=baseline_metrics,
+        cross_validation=study_summary["cross_validation"],
+        data_fingerprint=data_fingerprint(rows),
+        n_rows=len(rows),
+        refit_on_all_rows=bool(settings.get("refit_on_all_rows", True)),
+    )
+
+
 def log_model_to_mlflow(
-    model: Any, train_split: pd.DataFrame, feature_types: dict[str, Any], settings: dict[str, Any]
+    model: Any,
+    model_card: dict[str, Any],
+    train_split: pd.DataFrame,
+    feature_types: dict[str, Any],
+    settings: dict[str, Any],
 ) -> dict[str, Any]:
     return log_model(
         model,
+        model_card,
         train_split.drop(columns=[feature_types["target"]]),
         settings.get("registered_model_name"),
     )

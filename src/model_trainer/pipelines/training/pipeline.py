@@ -2,6 +2,7 @@ from kedro.pipeline import Node, Pipeline
 
 from .nodes import (
     compute_feature_importance,
+    describe_model,
     fit_evaluation_model,
     log_model_to_mlflow,
     refit_on_all_rows,
@@ -58,8 +59,24 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="refit_on_all_rows_node",
             ),
             Node(
+                func=describe_model,
+                inputs=[
+                    "train_split",
+                    "validation_split",
+                    "test_split",
+                    *MODEL_INPUTS,
+                    "training_info",
+                    "test_metrics",
+                    "baseline_metrics",
+                    "study_summary",
+                    "params:training",
+                ],
+                outputs="model_card",
+                name="describe_model_node",
+            ),
+            Node(
                 func=log_model_to_mlflow,
-                inputs=["model", "train_split", "feature_types", "params:training"],
+                inputs=["model", "model_card", "train_split", "feature_types", "params:training"],
                 outputs="model_registration",
                 name="log_model_to_mlflow_node",
             ),

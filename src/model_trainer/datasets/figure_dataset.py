@@ -1,0 +1,44 @@
+"""A folder of PNG plots: saved from matplotlib figures, loaded back as PNG bytes, so a later
+node (the HTML report) or a later run can embed them, and kedro-viz can preview them."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+from kedro.io import AbstractDataset
+from kedro_datasets._typing import ImagePreview
+from matplotlib.figure import Figure
+
+
+class FigureDataset(AbstractDataset[dict[str, Figure], dict[str, bytes]]):
+    def __init__(
+        self, filepath: str, dpi: int = 90, metadata: dict[str, Any] | None = None
+    ) -> None:
+        self._filepath = Path(filepath)
+        self._dpi = dpi
+        self.metadata = metadata
+
+    def save(self, data: dict[str, Figure]) -> None:
+        self._filepath.mkdir(parents=True, exist_ok=True)
+        for stale in self._filepath.glob("*.png"):
+            stale.unlink()
+        for name, figure in data.items():
+            figure.savefig(self._filepath / name, format="png", dpi=self._dpi, bbox_inches="tight")
+            plt.close(figure)
+
+    def load(self) -> dict[str, bytes]:
+        return {path.name: path.read_bytes() for path in sorted(self._filepath.glob("*.png"))}
+
+    def preview(self) -> ImagePreview | None:
+        """The first plot, base64-encoded, as kedro-viz's ImagePreview expects."""
+        first = next(iter(sorted(self._filepath.glob("*.png"))), None)
+        return ImagePreview(base64.b64encode(first.read_bytes()).decode()) if first else None
+
+    def _exists(self) -> bool:
+        return self._filepath.is_dir()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "dpi": self._dpi}
