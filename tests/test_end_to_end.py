@@ -8,6 +8,7 @@ from pathlib import Path
 
 import joblib
 import pandas as pd
+import pytest
 
 from tests.conftest import BENCH, query, run_kedro
 
@@ -54,6 +55,13 @@ def test_train_pipeline_logs_runs_registers_and_saves_a_model_that_predicts(proj
     assert set(model.predict(raw.head(50))) <= {"good", "bad"}
     assert list(model.classes_) == ["bad", "good"]
     assert model.predict_proba(raw.head(5)).shape == (5, 2)
+
+    card_files = list((project / "data" / "06_models" / "model_card.json").rglob("*.json"))
+    assert [c.parent.name for c in card_files] == [m.parent.name for m in model_files]
+    card = json.loads(card_files[0].read_text())
+    assert card["input_columns"] == list(raw.columns)
+    assert card["classes"] == ["bad", "good"] and card["task"] == "classification"
+    assert card["features"]["Home"]["type"] == "categorical"
 
     metrics = json.loads((project / "data" / "08_reporting" / "metrics.json").read_text())
     assert 0.6 < metrics["roc_auc"] <= 1.0
@@ -123,11 +131,17 @@ def test_task_json_failure_names_the_column_and_exits_non_zero(project: Path, tm
     assert "Traceback" not in result.stderr
 
 
-def test_kedro_run_reports_a_bad_target_without_a_traceback(project: Path):
-    result = run_kedro(
-        project, "run", "--pipeline=train", "--env=test", "--params=dataset.target=Nope"
-    )
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("dataset.target=Nope", "Error: Target column 'Nope' is not in"),
+        ("dataset.path=data/01_raw/missing.csv", "data/01_raw/missing.csv' does not exist."),
+        ("model.algorithm=gradient_magic", "Error: Unknown algorithm 'gradient_magic'."),
+    ],
+)
+def test_kedro_run_reports_bad_input_without_a_traceback(project: Path, params, message):
+    result = run_kedro(project, "run", "--pipeline=train", "--env=test", f"--params={params}")
     assert result.returncode == 1
-    assert "Error: Target column 'Nope' is not in" in result.stderr
+    assert message in result.stderr
     assert "Fix:" in result.stderr
     assert "Traceback" not in result.stderr
