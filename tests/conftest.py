@@ -17,6 +17,11 @@ BENCH = ROOT.parent / "shared" / "bench" / "data"
 KEDRO = Path(sys.executable).parent / "kedro"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def bench_data_is_beside_the_project() -> None:
+    assert BENCH.is_dir(), f"the public benchmark data is expected in {BENCH} (../shared)"
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """conf/, the bundled raw data and pyproject.toml in a fresh folder."""

@@ -15,6 +15,7 @@ from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.cli.utils import env_option
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+from kedro.runner import SequentialRunner
 
 from model_trainer import task_contract
 from model_trainer.errors import find_model_trainer_error
@@ -78,7 +79,7 @@ def task(input_json: str, output: str | None, env: str | None) -> None:
         with KedroSession.create(
             project_path=project_path, env=env, runtime_params=params
         ) as session:
-            session.run(pipeline_names=["train"])
+            session.run(pipeline_names=["train"], runner=SequentialRunner())
     except Exception as exc:
         user_error = find_model_trainer_error(exc)
         message = user_error.message if user_error else f"{type(exc).__name__}: {exc}"
