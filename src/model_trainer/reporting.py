@@ -14,12 +14,17 @@ import pandas as pd
 from model_trainer.metrics import get_metric
 from model_trainer.plots import to_data_uri
 
+FIXED_SCALE_METRICS = ("r2",)
+
 
 def relative_change(metric: str, task: Mapping[str, Any], value: float, reference: float) -> float:
-    """Improvement of `value` over `reference` as a fraction of the reference; > 0 is better."""
+    """Improvement of `value` over `reference`, > 0 is better: as a fraction of the reference, or
+    as a plain difference for metrics on a fixed 0..1 scale whose baseline sits near 0 (r2)."""
+    sign = 1.0 if get_metric(metric, task).greater_is_better else -1.0
+    if metric in FIXED_SCALE_METRICS:
+        return sign * (value - reference)
     if reference == 0:
         return 0.0
-    sign = 1.0 if get_metric(metric, task).greater_is_better else -1.0
     return sign * (value - reference) / abs(reference)
 
 

@@ -88,6 +88,7 @@ def build_final_pipeline(
     info: dict[str, Any] = {"algorithm": algorithm, "params": params, "early_stopping": None}
     style = registry[algorithm].get("early_stopping")
     stopping = settings.get("early_stopping", {})
+    patience = int(stopping.get("patience", 50))
     if style and stopping.get("enabled", True) and len(validation):
         rounds = early_stopped_rounds(
             pipeline,
@@ -96,7 +97,7 @@ def build_final_pipeline(
             train[target],
             validation.drop(columns=[target]),
             validation[target],
-            int(stopping.get("patience", 50)),
+            patience,
         )
         if rounds:
             params["n_estimators"] = rounds
@@ -109,7 +110,7 @@ def build_final_pipeline(
                 configuration["encoding"],
                 configuration["seed"],
             )
-            info["early_stopping"] = {"n_estimators": rounds, "patience": stopping["patience"]}
+            info["early_stopping"] = {"n_estimators": rounds, "patience": patience}
             logger.info("Early stopping on the validation split chose %d rounds.", rounds)
     return pipeline, info
 

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 import time
 import warnings
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from optuna.storages import JournalStorage, RDBStorage, RetryFailedTrialCallback
+from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
@@ -82,7 +83,7 @@ def make_storage(settings: Mapping[str, Any]) -> optuna.storages.BaseStorage | N
             url,
             heartbeat_interval=int(settings.get("heartbeat_interval", 60)),
             grace_period=int(settings.get("heartbeat_grace_period", 120)),
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
         )
     except Exception as exc:
         raise ModelTrainerError(
@@ -93,11 +94,9 @@ def make_storage(settings: Mapping[str, Any]) -> optuna.storages.BaseStorage | N
 
 
 def redact(url: str) -> str:
-    """Storage URLs may carry a password; never log or save it."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url
+    """Storage URLs may carry a password (user info or a query parameter); never log or save it."""
+    url = re.sub(r"(?<=[/:])[^/@?]*@", "***@", url, count=1)
+    return re.sub(r"(?i)([?&][^=&]*pass[^=&]*=)[^&]*", r"\1***", url)
 
 
 def data_fingerprint(table: pd.DataFrame) -> str:
@@ -359,7 +358,9 @@ def summarize_study(
     fold_scores = best.user_attrs.get("fold_scores", [])
     return {
         "study_name": study.study_name,
-        "storage": redact(settings["storage"]) if settings.get("storage") else "in-memory",
+        "storage": redact(settings["storage"])
+        if settings.get("storage") and settings.get("enabled", True)
+        else "in-memory",
         "metric": metric,
         "direction": study.direction.name.lower(),
         "n_trials": len(states),

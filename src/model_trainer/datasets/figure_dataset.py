@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
-from kedro.io import AbstractDataset
+from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import ImagePreview
 from matplotlib.figure import Figure
 
@@ -30,6 +30,10 @@ class FigureDataset(AbstractDataset[dict[str, Figure], dict[str, bytes]]):
             plt.close(figure)
 
     def load(self) -> dict[str, bytes]:
+        if not self._filepath.is_dir():
+            raise DatasetError(
+                f"No plots at '{self._filepath}': run the node that draws them first."
+            )
         return {path.name: path.read_bytes() for path in sorted(self._filepath.glob("*.png"))}
 
     def preview(self) -> ImagePreview | None:

@@ -1,0 +1,189 @@
+"""Report figures: the evaluation plots each task gets, and the search plots a study allows."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from matplotlib.figure import Figure
+
+from model_trainer import training, tuning
+from model_trainer.estimators import make_pipeline
+from model_trainer.feature_typing import infer_feature_types
+from model_trainer.metrics import score
+from model_trainer.pipelines.model_configuration.nodes import configure_model
+from model_trainer.plots import evaluation_figures, search_figures, to_data_uri
+from model_trainer.splitting import split_holdout
+from model_trainer.task_detection import detect_task
+
+ROOT = Path(__file__).resolve().parents[1]
+CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
+DIAMONDS = Path("/work/shared/bench/data/diamonds/train.csv")
+with (ROOT / "conf" / "base" / "parameters_model_configuration.yml").open() as handle:
+    MODEL = yaml.safe_load(handle)["model"]
+SEARCH_PLOTS = {"optimization_history.png", "param_importances.png", "parallel_coordinate.png"}
+
+
+def held_out(table: pd.DataFrame, target: str, algorithm: str, metric: str) -> dict:
+    """A model fitted on train, and its test predictions and importance, as training makes them."""
+    task = detect_task(table[target], {})
+    feature_types = infer_feature_types(table, target)
+    train, _, test = split_holdout(table, target, task, {"validation_fraction": 0.1})
+    model = make_pipeline(
+        MODEL["algorithms"], algorithm, task["type"], {}, feature_types, MODEL["encoding"], 0
+    ).fit(train.drop(columns=[target]), train[target])
+    X_test, y_test = test.drop(columns=[target]), test[target]
+    return {
+        "task": task,
+        "predictions": training.predictions_table(model, X_test, y_test, task),
+        "importance": training.feature_importance(model, X_test, y_test, metric, task, 2, 0),
+        "score": score(model, X_test, y_test, metric, task),
+    }
+
+
+@pytest.fixture(scope="module")
+def classification() -> dict:
+    table = pd.read_csv(CREDIT).sample(1000, random_state=0).reset_index(drop=True)
+    return held_out(table, "Status", "logistic_regression", "roc_auc")
+
+
+@pytest.fixture(scope="module")
+def regression() -> dict:
+    table = pd.read_csv(DIAMONDS).sample(1500, random_state=0).reset_index(drop=True)
+    return held_out(table, "price", "ridge", "rmse")
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=40)
+    return buffer.getvalue()
+
+
+def legend(figure: Figure) -> list[str]:
+    return [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+
+
+def test_binary_classification_gets_confusion_matrix_roc_pr_and_importance(classification):
+    figures = evaluation_figures(
+        classification["predictions"], classification["importance"], classification["task"]
+    )
+    assert set(figures) == {
+        "confusion_matrix.png",
+        "roc_curve.png",
+        "pr_curve.png",
+        "feature_importance.png",
+    }
+    for figure in figures.values():
+        assert isinstance(figure, Figure)
+        assert png(figure).startswith(b"\x89PNG")
+
+
+def test_the_roc_curve_is_for_the_positive_class_and_shows_its_auc(classification):
+    assert classification["task"]["positive_class"] == "bad"
+    figures = evaluation_figures(
+        classification["predictions"], classification["importance"], classification["task"]
+    )
+    assert legend(figures["roc_curve.png"]) == [f"class bad (AUC = {classification['score']:.2f})"]
+    assert legend(figures["pr_curve.png"])[0].startswith("class bad (AP = ")
+
+
+def test_the_confusion_matrix_counts_every_test_row(classification):
+    figures = evaluation_figures(
+        classification["predictions"], classification["importance"], classification["task"]
+    )
+    axes = figures["confusion_matrix.png"].axes[0]
+    counts = [int(text.get_text()) for text in axes.texts]
+    assert len(counts) == 4
+    assert sum(counts) == len(classification["predictions"])
+
+
+def test_regression_gets_residuals_and_importance(regression):
+    figures = evaluation_figures(
+        regression["predictions"], regression["importance"], regression["task"]
+    )
+    assert set(figures) == {"residuals.png", "feature_importance.png"}
+    predicted_vs_actual, residuals = figures["residuals.png"].axes
+    points = residuals.collections[0].get_offsets()
+    assert len(points) == len(regression["predictions"])
+    expected = regression["predictions"]["actual"] - regression["predictions"]["predicted"]
+    assert np.allclose(np.sort(points[:, 1]), np.sort(expected))
+    assert predicted_vs_actual.get_xlabel() == "predicted"
+
+
+def test_the_importance_plot_shows_the_most_important_feature_on_top(regression):
+    figures = evaluation_figures(
+        regression["predictions"], regression["importance"], regression["task"]
+    )
+    axes = figures["feature_importance.png"].axes[0]
+    labels = [label.get_text() for label in axes.get_yticklabels()]
+    assert labels == list(regression["importance"]["feature"])[::-1]
+    assert len(axes.patches) == len(regression["importance"])
+
+
+def test_a_task_without_a_positive_class_gets_no_roc_curve(classification):
+    predictions = classification["predictions"].copy()
+    task = copy.deepcopy(classification["task"])
+    task.update(classes=["bad", "good", "unknown"], positive_class=None)
+    figures = evaluation_figures(predictions, classification["importance"], task)
+    assert set(figures) == {"confusion_matrix.png", "feature_importance.png"}
+
+
+def test_a_tiny_study_gets_the_search_plots_it_can_make():
+    table = pd.read_csv(CREDIT).sample(300, random_state=0).reset_index(drop=True)
+    task = detect_task(table["Status"], {})
+    configuration = configure_model(
+        task,
+        table,
+        table.iloc[:0],
+        "auto",
+        {**MODEL, "algorithm": "logistic_regression"},
+        {"folds": 3, "seed": 0},
+        {},
+        0,
+    )
+    study = tuning.run_study(
+        table.drop(columns=["Status"]),
+        table["Status"],
+        task=task,
+        feature_types=infer_feature_types(table, "Status"),
+        configuration=configuration,
+        registry=configuration["registry"],
+        settings={"n_trials": 2, "pruner": "none"},
+        study_name="tiny",
+    )
+    figures = search_figures(study)
+    assert figures, "the optimization history can always be drawn"
+    assert set(figures) <= SEARCH_PLOTS
+    assert "optimization_history.png" in figures
+    for figure in figures.values():
+        assert isinstance(figure, Figure)
+        assert png(figure).startswith(b"\x89PNG")
+
+
+def test_a_study_whose_trials_all_failed_gives_plots_without_raising():
+    study = optuna.create_study()
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1) * float("nan"), n_trials=2)
+    assert all(t.state == optuna.trial.TrialState.FAIL for t in study.trials)
+    figures = search_figures(study)
+    assert set(figures) <= SEARCH_PLOTS
+
+
+def test_a_png_becomes_a_data_uri_that_decodes_back_to_it():
+    data = png(plt.figure(figsize=(1, 1)))
+    uri = to_data_uri(data)
+    assert uri.startswith("data:image/png;base64,")
+    assert base64.b64decode(uri.removeprefix("data:image/png;base64,")) == data

@@ -1,0 +1,328 @@
+"""What the numbers mean: rule-based recommendations, relative changes with the metric's
+direction, and the self-contained HTML report."""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from model_trainer import reporting, training, tuning
+from model_trainer.datasets import FigureDataset
+from model_trainer.feature_typing import infer_feature_types
+from model_trainer.pipelines.model_configuration.nodes import configure_model
+from model_trainer.pipelines.reporting.nodes import render_report
+from model_trainer.plots import evaluation_figures, search_figures
+from model_trainer.splitting import split_holdout
+from model_trainer.task_detection import detect_task
+
+ROOT = Path(__file__).resolve().parents[1]
+CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
+DIAMONDS = Path("/work/shared/bench/data/diamonds/train.csv")
+with (ROOT / "conf" / "base" / "parameters_reporting.yml").open() as handle:
+    REPORTING = yaml.safe_load(handle)["reporting"]
+THRESHOLDS = REPORTING["recommendations"]
+with (ROOT / "conf" / "base" / "parameters_model_configuration.yml").open() as handle:
+    MODEL = yaml.safe_load(handle)["model"]
+
+CREDIT_TABLE = pd.read_csv(CREDIT)
+CREDIT_TASK = detect_task(CREDIT_TABLE["Status"], {})  # about 2.5 good per bad: balanced enough
+# 1000 good and 100 bad applicants: a 10:1 imbalance.
+IMBALANCED = pd.concat(
+    [
+        CREDIT_TABLE[CREDIT_TABLE["Status"] == "good"].head(1000),
+        CREDIT_TABLE[CREDIT_TABLE["Status"] == "bad"].head(100),
+    ]
+)
+IMBALANCED_TASK = detect_task(IMBALANCED["Status"], {})
+DIAMONDS_TASK = detect_task(pd.read_csv(DIAMONDS, usecols=["price"])["price"], {})
+
+# A healthy binary classifier: CV agrees with test, clearly above both baselines, stable folds.
+FINE = {
+    "test_metrics": {"roc_auc": 0.84},
+    "baseline_metrics": {"dummy": {"roc_auc": 0.5}, "logistic_regression": {"roc_auc": 0.81}},
+    "cross_validation": {"mean": 0.845, "std": 0.012},
+    "training_info": {"convergence_warnings": []},
+}
+
+
+def findings(metric="roc_auc", task=CREDIT_TASK, **changes) -> list[str]:
+    inputs = {**FINE, **changes}
+    found = reporting.recommendations(
+        metric,
+        task,
+        inputs["test_metrics"],
+        inputs["baseline_metrics"],
+        inputs["cross_validation"],
+        inputs["training_info"],
+        THRESHOLDS,
+    )
+    for finding in found:
+        assert set(finding) == {"finding", "evidence", "advice"}
+        assert finding["evidence"] and finding["advice"]
+    return [f["finding"] for f in found]
+
+
+# --- relative change ----------------------------------------------------------------------------
+
+
+def test_a_lower_rmse_is_a_positive_change():
+    assert reporting.relative_change("rmse", DIAMONDS_TASK, 900.0, 1000.0) == pytest.approx(0.1)
+    assert reporting.relative_change("rmse", DIAMONDS_TASK, 1100.0, 1000.0) == pytest.approx(-0.1)
+
+
+def test_a_higher_roc_auc_is_a_positive_change():
+    assert reporting.relative_change("roc_auc", CREDIT_TASK, 0.88, 0.8) == pytest.approx(0.1)
+    assert reporting.relative_change("roc_auc", CREDIT_TASK, 0.72, 0.8) == pytest.approx(-0.1)
+
+
+def test_a_relative_change_from_zero_is_reported_as_none():
+    assert reporting.relative_change("rmse", DIAMONDS_TASK, 0.5, 0.0) == 0.0
+
+
+def test_r2_changes_are_plain_differences_on_its_fixed_scale():
+    assert reporting.relative_change("r2", DIAMONDS_TASK, 0.5, 0.0) == 0.5
+
+
+# --- recommendations ----------------------------------------------------------------------------
+
+
+def test_a_healthy_model_gets_no_recommendation():
+    assert findings() == []
+
+
+def test_cv_much_better_than_test_is_overfitting():
+    assert findings(cross_validation={"mean": 0.95, "std": 0.01}) == ["overfitting"]
+
+
+def test_cv_rmse_much_lower_than_test_rmse_is_overfitting():
+    regression = {
+        "metric": "rmse",
+        "task": DIAMONDS_TASK,
+        "baseline_metrics": {"dummy": {"rmse": 4000.0}, "ridge": {"rmse": 1400.0}},
+        "training_info": {"convergence_warnings": []},
+    }
+    assert findings(
+        **regression, test_metrics={"rmse": 800.0}, cross_validation={"mean": 600.0, "std": 20.0}
+    ) == ["overfitting"]
+    # a CV rmse higher than the test rmse is no sign of overfitting
+    assert (
+        findings(
+            **regression,
+            test_metrics={"rmse": 600.0},
+            cross_validation={"mean": 800.0, "std": 20.0},
+        )
+        == []
+    )
+
+
+def test_a_model_barely_better_than_the_dummy_is_underfitting():
+    found = findings(
+        test_metrics={"roc_auc": 0.505},
+        cross_validation={"mean": 0.51, "std": 0.01},
+        baseline_metrics={"dummy": {"roc_auc": 0.5}, "logistic_regression": {"roc_auc": 0.49}},
+    )
+    assert found == ["underfitting"]
+
+
+def test_a_simple_model_that_scores_better_is_recommended_by_name():
+    found = reporting.recommendations(
+        "roc_auc",
+        CREDIT_TASK,
+        FINE["test_metrics"],
+        {"dummy": {"roc_auc": 0.5}, "logistic_regression": {"roc_auc": 0.86}},
+        FINE["cross_validation"],
+        FINE["training_info"],
+        THRESHOLDS,
+    )
+    assert [f["finding"] for f in found] == ["simple model is as good"]
+    assert "logistic_regression" in found[0]["evidence"]
+    assert "Prefer logistic_regression" in found[0]["advice"]
+
+
+def test_folds_that_disagree_are_unstable():
+    assert findings(cross_validation={"mean": 0.84, "std": 0.08}) == ["unstable folds"]
+
+
+def test_imbalanced_classes_are_flagged_with_their_sizes():
+    assert IMBALANCED_TASK["class_counts"] == {"good": 1000, "bad": 100}
+    found = reporting.recommendations(
+        "roc_auc",
+        IMBALANCED_TASK,
+        FINE["test_metrics"],
+        FINE["baseline_metrics"],
+        FINE["cross_validation"],
+        FINE["training_info"],
+        THRESHOLDS,
+    )
+    assert [f["finding"] for f in found] == ["imbalanced classes"]
+    assert "1000" in found[0]["evidence"] and "100" in found[0]["evidence"]
+
+
+def test_regression_has_no_class_imbalance_finding():
+    regression = {
+        "test_metrics": {"rmse": 700.0},
+        "baseline_metrics": {"dummy": {"rmse": 4000.0}, "ridge": {"rmse": 1400.0}},
+        "cross_validation": {"mean": 690.0, "std": 15.0},
+    }
+    assert findings("rmse", DIAMONDS_TASK, **regression) == []
+
+
+def test_each_convergence_warning_becomes_a_finding_with_its_message():
+    messages = ["lbfgs failed to converge after 1 iteration(s)", "Maximum iterations (1) reached"]
+    found = reporting.recommendations(
+        "roc_auc",
+        CREDIT_TASK,
+        FINE["test_metrics"],
+        FINE["baseline_metrics"],
+        FINE["cross_validation"],
+        {"convergence_warnings": messages},
+        THRESHOLDS,
+    )
+    assert [f["finding"] for f in found] == ["convergence warning"] * 2
+    assert [f["evidence"] for f in found] == messages
+
+
+def test_an_r2_barely_above_the_dummys_is_underfitting():
+    found = findings(
+        "r2",
+        DIAMONDS_TASK,
+        test_metrics={"r2": 0.01},
+        baseline_metrics={"dummy": {"r2": -0.002}, "ridge": {"r2": 0.005}},
+        cross_validation={"mean": 0.01, "std": 0.0001},
+    )
+    assert "underfitting" in found
+
+
+# --- the HTML report ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def report_inputs(tmp_path_factory) -> dict:
+    """Every input of the report node, made by the real functions on a small credit sample."""
+    table = CREDIT_TABLE.sample(800, random_state=0).reset_index(drop=True)
+    task = detect_task(table["Status"], {})
+    feature_types = infer_feature_types(table, "Status")
+    train, validation, test = split_holdout(table, "Status", task, {})
+    configuration = configure_model(
+        task,
+        train,
+        validation,
+        "auto",
+        {**MODEL, "algorithm": "logistic_regression"},
+        {"folds": 3, "seed": 0},
+        {},
+        0,
+    )
+    rows = pd.concat([train, validation], ignore_index=True)
+    X, y = rows.drop(columns=["Status"]), rows["Status"]
+    X_test, y_test = test.drop(columns=["Status"]), test["Status"]
+    settings = {"enabled": False}
+    study = tuning.run_study(
+        X,
+        y,
+        task=task,
+        feature_types=feature_types,
+        configuration=configuration,
+        registry=configuration["registry"],
+        settings=settings,
+        study_name="report_study",
+    )
+    summary = tuning.summarize_study(study, configuration["algorithms"], "roc_auc", settings)
+    pipeline, info = training.build_final_pipeline(
+        summary,
+        task,
+        feature_types,
+        configuration,
+        configuration["registry"],
+        train,
+        validation,
+        {},
+    )
+    model, info["convergence_warnings"] = training.fit_quietly(pipeline, X, y)
+    baselines = training.baseline_pipelines(
+        task, feature_types, configuration, configuration["registry"]
+    )
+    fitted = {name: training.fit_quietly(b, X, y)[0] for name, b in baselines.items()}
+    predictions = training.predictions_table(model, X_test, y_test, task)
+    importance = training.feature_importance(model, X_test, y_test, "roc_auc", task, 2, 0)
+    evaluation = FigureDataset(str(tmp_path_factory.mktemp("evaluation")))
+    evaluation.save(evaluation_figures(predictions, importance, task))
+    searched = FigureDataset(str(tmp_path_factory.mktemp("search")))
+    searched.save(search_figures(study))
+    return {
+        "test_metrics": training.holdout_metrics({"m": model}, X_test, y_test, task)["m"],
+        "baseline_metrics": training.holdout_metrics(fitted, X_test, y_test, task),
+        "study_summary": summary,
+        "model_configuration": configuration,
+        "task": task,
+        "feature_types": feature_types,
+        "evaluation_plots": evaluation.load(),
+        "search_plots": searched.load(),
+        "feature_importance": importance,
+        "worst_predictions": predictions.head(REPORTING["worst_predictions"]),
+        "recommendations": [],
+        "model_registration": {"run_id": "0123abcd"},
+        "dataset": {"path": str(CREDIT)},
+    }
+
+
+def test_the_report_is_one_page_with_no_outside_resources(report_inputs):
+    html = render_report(**report_inputs)
+    assert html.lstrip().lower().startswith("<!doctype html>")
+    assert html.rstrip().endswith("</html>")
+    linked = re.findall(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html, re.IGNORECASE)
+    assert linked == []
+    assert "<script" not in html.lower() and "<link" not in html.lower()
+
+
+def test_the_report_embeds_every_plot_as_a_png(report_inputs):
+    html = render_report(**report_inputs)
+    plots = {**report_inputs["evaluation_plots"], **report_inputs["search_plots"]}
+    assert {"confusion_matrix.png", "roc_curve.png", "optimization_history.png"} <= set(plots)
+    sources = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', html)
+    assert len(sources) == len(plots)
+    for name, encoded in sources:
+        assert base64.b64decode(encoded) == plots[name]
+        assert base64.b64decode(encoded).startswith(b"\x89PNG")
+
+
+def test_the_headline_gives_the_test_metric_against_the_baselines(report_inputs):
+    html = render_report(**report_inputs)
+    headline = re.search(r'<p class="headline" id="headline">(.*?)</p>', html, re.DOTALL)
+    assert headline
+    text = headline.group(1)
+    test_score = report_inputs["test_metrics"]["roc_auc"]
+    dummy_score = report_inputs["baseline_metrics"]["dummy"]["roc_auc"]
+    simple_score = report_inputs["baseline_metrics"]["logistic_regression"]["roc_auc"]
+    assert f"Test roc_auc = <b>{test_score:.4g}</b>" in text
+    assert f"{dummy_score:.4g} for the dummy baseline" in text
+    assert f"{simple_score:.4g} for logistic_regression" in text
+    assert "over 3 folds" in text
+
+
+def test_the_report_lists_the_recommendations_or_says_there_are_none(report_inputs):
+    assert "No issue found by the rules" in render_report(**report_inputs)
+    finding = {
+        "finding": "imbalanced classes",
+        "evidence": "class sizes {'<b>good</b>': 1000, 'bad': 100}.",
+        "advice": "Judge by roc_auc.",
+    }
+    html = render_report(**{**report_inputs, "recommendations": [finding]})
+    assert "No issue found by the rules" not in html
+    assert "<b>imbalanced classes</b>" in html
+    assert "&lt;b&gt;good&lt;/b&gt;" in html, "text from the data is escaped"
+
+
+def test_the_report_describes_every_feature_and_the_worst_predictions(report_inputs):
+    html = render_report(**report_inputs)
+    for name in report_inputs["feature_types"]["columns"]:
+        assert f"<td>{name}</td>" in html
+    worst = report_inputs["worst_predictions"]
+    assert len(worst) == REPORTING["worst_predictions"]
+    assert "Worst predictions (test split)" in html
+    assert html.count("proba_bad") == 1  # the column header of the worst predictions table

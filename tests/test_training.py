@@ -1,0 +1,331 @@
+"""The final model: the best configuration refit with early stopping, quiet fits that keep their
+convergence warnings, baselines, permutation importance and the held-out predictions."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import Pipeline
+
+from model_trainer import training
+from model_trainer.estimators import LabelEncodedClassifier, make_pipeline
+from model_trainer.feature_typing import infer_feature_types
+from model_trainer.metrics import evaluate
+from model_trainer.pipelines.model_configuration.nodes import configure_model
+from model_trainer.splitting import split_holdout
+from model_trainer.task_detection import detect_task
+
+ROOT = Path(__file__).resolve().parents[1]
+CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
+DIAMONDS = Path("/work/shared/bench/data/diamonds/train.csv")
+with (ROOT / "conf" / "base" / "parameters_model_configuration.yml").open() as handle:
+    MODEL = yaml.safe_load(handle)["model"]
+# One thread per booster: OpenMP threads slow to a crawl when the CPUs are shared.
+MODEL["algorithms"]["lightgbm"]["defaults"]["n_jobs"] = 1
+MODEL["algorithms"]["xgboost"]["defaults"]["n_jobs"] = 1
+STOPPING = {"early_stopping": {"enabled": True, "patience": 10}}
+
+
+class Case:
+    """A real table, split and configured as the pipelines do it."""
+
+    def __init__(self, table: pd.DataFrame, target: str, algorithms: list[str]) -> None:
+        self.table, self.target = table, target
+        self.task = detect_task(table[target], {})
+        self.feature_types = infer_feature_types(table, target)
+        self.train, self.validation, self.test = split_holdout(
+            table, target, self.task, {"validation_fraction": 0.2, "test_fraction": 0.2}
+        )
+        self.configuration = configure_model(
+            self.task,
+            self.train,
+            self.validation,
+            "auto",
+            {**MODEL, "algorithm": algorithms},
+            {"folds": 3, "seed": 0},
+            {},
+            0,
+        )
+        self.rows = pd.concat([self.train, self.validation], ignore_index=True)
+        self.X, self.y = self.rows.drop(columns=[target]), self.rows[target]
+        self.X_test, self.y_test = self.test.drop(columns=[target]), self.test[target]
+
+    @property
+    def metric(self) -> str:
+        return self.configuration["metric"]
+
+    def pipeline(self, algorithm: str, params: dict | None = None) -> Pipeline:
+        return make_pipeline(
+            self.configuration["registry"],
+            algorithm,
+            self.task["type"],
+            params or {},
+            self.feature_types,
+            self.configuration["encoding"],
+            0,
+        )
+
+    def final(self, algorithm: str, params: dict, settings: dict) -> tuple[Pipeline, dict]:
+        best = {"algorithm": algorithm, "best_params": params}
+        return training.build_final_pipeline(
+            best,
+            self.task,
+            self.feature_types,
+            self.configuration,
+            self.configuration["registry"],
+            self.train,
+            self.validation,
+            settings,
+        )
+
+
+def with_noise(table: pd.DataFrame) -> pd.DataFrame:
+    """The table plus a column of random numbers that carries no signal."""
+    noisy = table.copy()
+    noisy.insert(0, "noise", np.random.default_rng(0).normal(size=len(table)))
+    return noisy
+
+
+CREDIT_TABLE = pd.read_csv(CREDIT).sample(1200, random_state=0).reset_index(drop=True)
+DIAMONDS_TABLE = pd.read_csv(DIAMONDS).sample(1500, random_state=0).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def credit() -> Case:
+    algorithms = ["lightgbm", "xgboost", "neural_network", "logistic_regression"]
+    return Case(with_noise(CREDIT_TABLE), "Status", algorithms)
+
+
+@pytest.fixture(scope="module")
+def diamonds() -> Case:
+    return Case(with_noise(DIAMONDS_TABLE), "price", ["lightgbm", "ridge"])
+
+
+@pytest.fixture(scope="module")
+def fitted_classifier(credit) -> Pipeline:
+    return credit.pipeline("logistic_regression").fit(credit.X, credit.y)
+
+
+@pytest.fixture(scope="module")
+def fitted_regressor(diamonds) -> Pipeline:
+    return diamonds.pipeline("ridge").fit(diamonds.X, diamonds.y)
+
+
+# --- early stopping -----------------------------------------------------------------------------
+
+
+def test_lightgbm_early_stopping_replaces_a_large_n_estimators(diamonds):
+    params = {"n_estimators": 2000, "learning_rate": 0.5}
+    pipeline, info = diamonds.final("lightgbm", params, STOPPING)
+    rounds = pipeline.named_steps["model"].get_params()["n_estimators"]
+    assert 1 <= rounds < 2000
+    assert info["early_stopping"] == {"n_estimators": rounds, "patience": 10}
+    assert info["params"] == {"n_estimators": rounds, "learning_rate": 0.5}
+    assert info["algorithm"] == "lightgbm"
+    assert params["n_estimators"] == 2000, "the study's best parameters are not modified"
+
+
+def test_xgboost_early_stopping_works_with_string_class_labels(credit):
+    assert set(credit.y) == {"bad", "good"}
+    pipeline, info = credit.final("xgboost", {"n_estimators": 2000, "learning_rate": 0.5}, STOPPING)
+    model = pipeline.named_steps["model"]
+    assert isinstance(model, LabelEncodedClassifier)
+    rounds = model.estimator.get_params()["n_estimators"]
+    assert 1 <= rounds < 2000
+    assert info["early_stopping"] == {"n_estimators": rounds, "patience": 10}
+    assert model.estimator.get_params()["early_stopping_rounds"] is None, (
+        "the final model trains its rounds without a validation set"
+    )
+    pipeline.fit(credit.X, credit.y)
+    assert set(pipeline.predict(credit.X_test)) <= {"bad", "good"}
+
+
+def test_without_early_stopping_the_configured_n_estimators_is_kept(credit):
+    disabled = {"early_stopping": {"enabled": False, "patience": 10}}
+    pipeline, info = credit.final("lightgbm", {"n_estimators": 2000}, disabled)
+    assert pipeline.named_steps["model"].get_params()["n_estimators"] == 2000
+    assert info["early_stopping"] is None
+
+
+def test_families_without_early_stopping_are_built_as_configured(credit):
+    pipeline, info = credit.final("logistic_regression", {"C": 0.3}, STOPPING)
+    assert pipeline.named_steps["model"].get_params()["C"] == 0.3
+    assert info == {
+        "algorithm": "logistic_regression",
+        "params": {"C": 0.3},
+        "early_stopping": None,
+    }
+
+
+def test_without_a_validation_split_there_is_no_early_stopping(credit):
+    empty = copy.copy(credit)
+    empty.validation = credit.validation.iloc[:0]
+    pipeline, info = empty.final("lightgbm", {"n_estimators": 2000}, STOPPING)
+    assert pipeline.named_steps["model"].get_params()["n_estimators"] == 2000
+    assert info["early_stopping"] is None
+
+
+def test_early_stopping_uses_the_default_patience_when_none_is_configured(diamonds):
+    _, info = diamonds.final(
+        "lightgbm", {"n_estimators": 2000, "learning_rate": 0.5}, {"early_stopping": {}}
+    )
+    assert info["early_stopping"]["patience"] == 50
+
+
+# --- quiet fits ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "params"),
+    [("logistic_regression", {"max_iter": 1}), ("neural_network", {"max_iter": 1})],
+)
+def test_fit_quietly_returns_convergence_warnings_instead_of_emitting_them(
+    credit, algorithm, params
+):
+    pipeline = credit.pipeline(algorithm, params)
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        model, messages = training.fit_quietly(pipeline, credit.X, credit.y)
+    assert model is pipeline
+    assert hasattr(model, "classes_"), "the model is fitted"
+    assert messages, "the convergence warning is returned"
+    assert all(isinstance(m, str) and m for m in messages)
+    assert any("iter" in m for m in messages)
+    assert not [w for w in escaped if issubclass(w.category, ConvergenceWarning)]
+
+
+def test_a_converging_fit_returns_no_warnings(credit):
+    _, messages = training.fit_quietly(credit.pipeline("logistic_regression"), credit.X, credit.y)
+    assert messages == []
+
+
+# --- baselines ----------------------------------------------------------------------------------
+
+
+def test_the_baselines_are_a_dummy_and_the_simple_model_with_defaults(credit):
+    baselines = training.baseline_pipelines(
+        credit.task, credit.feature_types, credit.configuration, credit.configuration["registry"]
+    )
+    assert list(baselines) == ["dummy", "logistic_regression"]
+    assert isinstance(baselines["dummy"], DummyClassifier)
+    simple = baselines["logistic_regression"].named_steps["model"]
+    assert type(simple).__name__ == "LogisticRegression"
+    assert simple.get_params()["C"] == 1.0
+    fitted = {name: model.fit(credit.X, credit.y) for name, model in baselines.items()}
+    scores = training.holdout_metrics(fitted, credit.X_test, credit.y_test, credit.task)
+    assert scores["dummy"]["roc_auc"] == pytest.approx(0.5)
+    assert scores["logistic_regression"]["roc_auc"] > 0.7
+
+
+def test_the_regression_baselines_are_a_mean_predictor_and_ridge(diamonds):
+    baselines = training.baseline_pipelines(
+        diamonds.task,
+        diamonds.feature_types,
+        diamonds.configuration,
+        diamonds.configuration["registry"],
+    )
+    assert list(baselines) == ["dummy", "ridge"]
+    assert isinstance(baselines["dummy"], DummyRegressor)
+    dummy = baselines["dummy"].fit(diamonds.X, diamonds.y)
+    assert np.allclose(dummy.predict(diamonds.X_test), diamonds.y.mean())
+
+
+# --- permutation importance ---------------------------------------------------------------------
+
+
+def check_importance_table(table: pd.DataFrame, X: pd.DataFrame) -> None:
+    assert list(table.columns) == ["feature", "importance", "importance_std"]
+    assert sorted(table["feature"]) == sorted(X.columns), "one row per raw input column"
+    assert table["importance"].is_monotonic_decreasing
+
+
+def test_importance_for_roc_auc_is_a_positive_drop_for_useful_features(credit, fitted_classifier):
+    table = training.feature_importance(
+        fitted_classifier, credit.X_test, credit.y_test, "roc_auc", credit.task, 3, 0
+    )
+    check_importance_table(table, credit.X_test)
+    by_feature = table.set_index("feature")["importance"]
+    assert table["importance"].iloc[0] > 0.02
+    assert abs(by_feature["noise"]) < 0.02
+    assert by_feature.max() < 0.5, "a drop in roc_auc, which is at most 0.5 from chance"
+
+
+def test_importance_for_rmse_is_a_positive_increase_in_error_for_useful_features(
+    diamonds, fitted_regressor
+):
+    table = training.feature_importance(
+        fitted_regressor, diamonds.X_test, diamonds.y_test, "rmse", diamonds.task, 3, 0
+    )
+    check_importance_table(table, diamonds.X_test)
+    by_feature = table.set_index("feature")["importance"]
+    assert table["feature"].iloc[0] in {"carat", "x", "y", "z"}
+    assert table["importance"].iloc[0] > 500, "in price units: the rmse grows by dollars"
+    assert abs(by_feature["noise"]) < 0.01 * table["importance"].iloc[0]
+
+
+def test_importance_of_a_column_the_model_ignores_is_zero(diamonds):
+    feature_types = infer_feature_types(
+        diamonds.table, "price", declared={"noise": "drop", "depth": "drop"}
+    )
+    model = make_pipeline(
+        diamonds.configuration["registry"],
+        "ridge",
+        "regression",
+        {},
+        feature_types,
+        diamonds.configuration["encoding"],
+        0,
+    ).fit(diamonds.X, diamonds.y)
+    table = training.feature_importance(
+        model, diamonds.X_test, diamonds.y_test, "rmse", diamonds.task, 2, 0
+    )
+    check_importance_table(table, diamonds.X_test)
+    ignored = table[table["feature"].isin(["noise", "depth"])]
+    assert (ignored["importance"] == 0).all()
+    assert (ignored["importance_std"] == 0).all()
+
+
+# --- held-out predictions -----------------------------------------------------------------------
+
+
+def test_classifier_predictions_are_sorted_worst_first_with_class_probabilities(
+    credit, fitted_classifier
+):
+    table = training.predictions_table(fitted_classifier, credit.X_test, credit.y_test, credit.task)
+    assert len(table) == len(credit.X_test)
+    assert {"proba_bad", "proba_good", "actual", "predicted", "error"} <= set(table.columns)
+    assert set(credit.X_test.columns) <= set(table.columns)
+    assert table["error"].is_monotonic_decreasing
+    assert np.allclose(table["proba_bad"] + table["proba_good"], 1.0)
+    expected = np.where(table["proba_bad"] > table["proba_good"], "bad", "good")
+    assert (table["predicted"] == expected).all()
+    own = np.where(table["actual"] == "bad", table["proba_bad"], table["proba_good"])
+    assert np.allclose(table["error"], 1.0 - own)
+    assert table["error"].iloc[0] > 0.5 and table["predicted"].iloc[0] != table["actual"].iloc[0]
+
+
+def test_regression_predictions_are_sorted_by_absolute_error(diamonds, fitted_regressor):
+    table = training.predictions_table(
+        fitted_regressor, diamonds.X_test, diamonds.y_test, diamonds.task
+    )
+    assert len(table) == len(diamonds.X_test)
+    assert not any(c.startswith("proba_") for c in table.columns)
+    assert table["error"].is_monotonic_decreasing
+    assert np.allclose(table["error"], (table["predicted"] - table["actual"]).abs())
+    assert sorted(table["actual"]) == sorted(diamonds.y_test)
+
+
+def test_holdout_metrics_score_every_model_with_the_task_metrics(credit, fitted_classifier):
+    scores = training.holdout_metrics(
+        {"model": fitted_classifier}, credit.X_test, credit.y_test, credit.task
+    )
+    assert scores["model"] == evaluate(fitted_classifier, credit.X_test, credit.y_test, credit.task)
+    assert {"roc_auc", "accuracy", "log_loss"} <= set(scores["model"])

@@ -1,0 +1,380 @@
+"""The hyperparameter search: study identity, the conditional space, the portfolio, and a stored
+study that resumes up to its trial budget and records what each trial did."""
+
+from __future__ import annotations
+
+import copy
+import sqlite3
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from model_trainer import tuning
+from model_trainer.errors import ConfigurationError, ModelTrainerError
+from model_trainer.feature_typing import infer_feature_types
+from model_trainer.pipelines.model_configuration.nodes import configure_model
+from model_trainer.task_detection import detect_task
+
+ROOT = Path(__file__).resolve().parents[1]
+CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
+with (ROOT / "conf" / "base" / "parameters_model_configuration.yml").open() as handle:
+    MODEL = yaml.safe_load(handle)["model"]
+REGISTRY = MODEL["algorithms"]
+
+TABLE = pd.read_csv(CREDIT).sample(600, random_state=0).reset_index(drop=True)
+X, Y = TABLE.drop(columns=["Status"]), TABLE["Status"]
+TASK = detect_task(Y, {})
+FEATURE_TYPES = infer_feature_types(TABLE, "Status")
+FOLDS = 3
+
+
+def model_settings(algorithms: list[str], **overrides: dict) -> dict:
+    """The conf's model section with tiny LightGBM models (search space and portfolio), so a
+    trial takes a fraction of a second; `overrides` replace whole registry entries' keys."""
+    model = copy.deepcopy(MODEL)
+    model["algorithm"] = algorithms
+    model["algorithms"]["lightgbm"]["search_space"] = {
+        "n_estimators": {"type": "int", "low": 5, "high": 20},
+        "num_leaves": {"type": "int", "low": 4, "high": 16, "log": True},
+        "learning_rate": {"type": "float", "low": 0.05, "high": 0.3, "log": True},
+    }
+    # one thread: OpenMP threads slow to a crawl when the tests share the CPUs with other work
+    model["algorithms"]["lightgbm"]["defaults"]["n_jobs"] = 1
+    model["algorithms"]["lightgbm"]["portfolio"] = [
+        {"n_estimators": 10, "num_leaves": 8, "learning_rate": 0.1},
+        {"n_estimators": 20, "num_leaves": 4, "learning_rate": 0.2},
+    ]
+    for name, entry in overrides.items():
+        model["algorithms"][name].update(entry)
+    return model
+
+
+def configuration(algorithms: list[str], **overrides: dict) -> dict:
+    """A model_configuration as the model_configuration pipeline builds it."""
+    return configure_model(
+        TASK,
+        TABLE,
+        TABLE.iloc[:0],
+        "auto",
+        model_settings(algorithms, **overrides),
+        {"strategy": "auto", "folds": FOLDS, "seed": 0},
+        {},
+        0,
+    )
+
+
+def search(config: dict, settings: dict, study_name: str = "test_study") -> optuna.Study:
+    return tuning.run_study(
+        X,
+        Y,
+        task=TASK,
+        feature_types=FEATURE_TYPES,
+        configuration=config,
+        registry=config["registry"],
+        settings=settings,
+        study_name=study_name,
+    )
+
+
+TWO_FAMILIES = configuration(["lightgbm", "logistic_regression"])
+# C <= 0 is refused by LogisticRegression.fit, so every logistic regression trial fails.
+BROKEN_LOGISTIC = {
+    "logistic_regression": {
+        "search_space": {"C": {"type": "categorical", "choices": [-1.0]}},
+        "portfolio": [{"C": -1.0}],
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def three_trials() -> optuna.Study:
+    return search(TWO_FAMILIES, {"n_trials": 3, "sampler": "random", "pruner": "none"})
+
+
+# --- study identity -----------------------------------------------------------------------------
+
+
+def identity(**changes) -> dict:
+    base = {
+        "data": tuning.data_fingerprint(TABLE),
+        "target": "Status",
+        "task": TASK["type"],
+        "metric": TWO_FAMILIES["metric"],
+        "space": TWO_FAMILIES["search_space"],
+        "cv": TWO_FAMILIES["cv"],
+    }
+    return {**base, **changes}
+
+
+def test_the_same_identity_always_names_the_same_study():
+    first = tuning.study_name_for(**identity())
+    reordered = dict(reversed(list(identity().items())))
+    reordered["space"] = dict(reversed(list(reordered["space"].items())))
+    assert tuning.study_name_for(**reordered) == first
+    assert tuning.study_name_for(**copy.deepcopy(identity())) == first
+    assert first.startswith("model_trainer_")
+
+
+def test_a_different_data_metric_or_space_names_a_different_study():
+    first = tuning.study_name_for(**identity())
+    other_data = tuning.data_fingerprint(TABLE.iloc[1:])
+    narrower = copy.deepcopy(TWO_FAMILIES["search_space"])
+    narrower["lightgbm"]["num_leaves"]["high"] = 8
+    names = {
+        first,
+        tuning.study_name_for(**identity(data=other_data)),
+        tuning.study_name_for(**identity(metric="log_loss")),
+        tuning.study_name_for(**identity(space=narrower)),
+    }
+    assert len(names) == 4
+
+
+def test_the_data_fingerprint_changes_when_one_cell_changes():
+    changed = TABLE.copy()
+    changed.loc[17, "Income"] = changed.loc[17, "Income"] + 1
+    assert tuning.data_fingerprint(TABLE.copy()) == tuning.data_fingerprint(TABLE)
+    assert tuning.data_fingerprint(changed) != tuning.data_fingerprint(TABLE)
+
+
+def test_the_data_fingerprint_changes_when_a_column_is_renamed():
+    renamed = TABLE.rename(columns={"Income": "income"})
+    assert tuning.data_fingerprint(renamed) != tuning.data_fingerprint(TABLE)
+
+
+# --- the conditional space and the portfolio ----------------------------------------------------
+
+
+def test_the_portfolio_tries_each_familys_first_configuration_before_any_second_one():
+    trials = tuning.portfolio_trials(["lightgbm", "xgboost", "logistic_regression"], REGISTRY)
+    assert [t["algorithm"] for t in trials] == [
+        "lightgbm",
+        "xgboost",
+        "logistic_regression",
+        "lightgbm",
+    ]
+    assert (
+        trials[0]["lightgbm__learning_rate"]
+        == REGISTRY["lightgbm"]["portfolio"][0]["learning_rate"]
+    )
+    assert (
+        trials[3]["lightgbm__learning_rate"]
+        == REGISTRY["lightgbm"]["portfolio"][1]["learning_rate"]
+    )
+    assert trials[2] == {
+        "algorithm": "logistic_regression",
+        "logistic_regression__C": 1.0,
+        "logistic_regression__class_weight": None,
+    }
+
+
+def test_a_single_family_portfolio_has_no_algorithm_choice():
+    trials = tuning.portfolio_trials(["lightgbm"], REGISTRY)
+    assert len(trials) == len(REGISTRY["lightgbm"]["portfolio"])
+    for trial, config in zip(trials, REGISTRY["lightgbm"]["portfolio"], strict=True):
+        assert "algorithm" not in trial
+        assert trial == {f"lightgbm__{k}": v for k, v in config.items()}
+
+
+def test_suggested_parameters_are_named_by_algorithm_and_split_back():
+    spaces = TWO_FAMILIES["search_space"]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = set()
+    for _ in range(12):
+        trial = study.ask()
+        algorithm, params = tuning.suggest(trial, TWO_FAMILIES["algorithms"], spaces)
+        seen.add(algorithm)
+        assert set(params) == set(spaces[algorithm])
+        assert trial.params["algorithm"] == algorithm
+        assert set(trial.params) - {"algorithm"} == {f"{algorithm}__{k}" for k in params}
+        assert tuning.split_params(trial.params, TWO_FAMILIES["algorithms"]) == (algorithm, params)
+        study.tell(trial, 0.5)
+    assert seen == {"lightgbm", "logistic_regression"}
+
+
+def test_a_single_family_search_has_no_algorithm_parameter():
+    spaces = {"lightgbm": TWO_FAMILIES["search_space"]["lightgbm"]}
+    trial = optuna.create_study().ask()
+    algorithm, params = tuning.suggest(trial, ["lightgbm"], spaces)
+    assert algorithm == "lightgbm"
+    assert "algorithm" not in trial.params
+    assert tuning.split_params(trial.params, ["lightgbm"]) == ("lightgbm", params)
+
+
+def test_an_unknown_search_space_type_is_a_configuration_error():
+    trial = optuna.create_study().ask()
+    with pytest.raises(ConfigurationError) as caught:
+        tuning.suggest(trial, ["ridge"], {"ridge": {"alpha": {"type": "loguniform"}}})
+    assert "model.algorithms.ridge.search_space.alpha" in caught.value.message
+
+
+@pytest.mark.parametrize("name", ["cmaes", "TPE", ""])
+def test_an_unknown_sampler_is_a_configuration_error(name):
+    with pytest.raises(ConfigurationError) as caught:
+        tuning.make_sampler(name, 0)
+    assert f"'{name}'" in caught.value.message
+    assert "tpe" in caught.value.remediation and "random" in caught.value.remediation
+
+
+@pytest.mark.parametrize("name", ["asha", "Median"])
+def test_an_unknown_pruner_is_a_configuration_error(name):
+    with pytest.raises(ConfigurationError) as caught:
+        tuning.make_pruner(name)
+    assert f"'{name}'" in caught.value.message
+    assert "median" in caught.value.remediation and "hyperband" in caught.value.remediation
+
+
+# --- the stored, resumable study ----------------------------------------------------------------
+
+
+def test_a_stored_study_resumes_up_to_its_total_trial_budget(tmp_path):
+    database = tmp_path / "optuna" / "studies.db"  # the folder does not exist yet
+    settings = {"n_trials": 2, "storage": f"sqlite:///{database}", "sampler": "tpe"}
+    portfolio = tuning.portfolio_trials(TWO_FAMILIES["algorithms"], TWO_FAMILIES["registry"])
+
+    first = search(TWO_FAMILIES, settings, "resumable")
+    assert database.is_file()
+    assert [t.state for t in first.trials] == [TrialState.COMPLETE] * 2
+    assert [t.params for t in first.trials] == portfolio[:2]
+    first_values = [t.value for t in first.trials]
+
+    second = search(TWO_FAMILIES, {**settings, "n_trials": 3}, "resumable")
+    assert len(second.trials) == 3
+    assert [t.value for t in second.trials[:2]] == first_values
+    assert second.trials[2].state == TrialState.COMPLETE
+
+    third = search(TWO_FAMILIES, {**settings, "n_trials": 3}, "resumable")
+    assert len(third.trials) == 3, "a finished study gets no more trials"
+    stored = optuna.load_study(study_name="resumable", storage=settings["storage"])
+    assert len(stored.trials) == 3
+    with sqlite3.connect(database) as connection:
+        names = connection.execute("SELECT study_name FROM studies").fetchall()
+    assert names == [("resumable",)]
+
+
+def test_each_trial_records_one_score_per_fold_and_its_worker(three_trials):
+    for trial in three_trials.trials:
+        scores = trial.user_attrs["fold_scores"]
+        assert len(scores) == FOLDS
+        assert all(0.5 < s <= 1.0 for s in scores)  # roc_auc of a model that learned something
+        assert trial.value == pytest.approx(sum(scores) / FOLDS)
+        host, pid = trial.user_attrs["worker"].rsplit(":", 1)
+        assert host and pid.isdigit()
+        assert trial.user_attrs["algorithm"] in TWO_FAMILIES["algorithms"]
+
+
+def test_a_trial_whose_model_cannot_be_fitted_fails_without_stopping_the_search():
+    config = configuration(["lightgbm", "logistic_regression"], **BROKEN_LOGISTIC)
+    study = search(config, {"n_trials": 2, "pruner": "none"})
+    by_algorithm = {t.user_attrs["algorithm"]: t for t in study.trials}
+    assert by_algorithm["lightgbm"].state == TrialState.COMPLETE
+    failed = by_algorithm["logistic_regression"]
+    assert failed.state == TrialState.FAIL
+    assert failed.user_attrs["error"].startswith("InvalidParameterError")
+    assert "'C'" in failed.user_attrs["error"]
+
+
+def test_a_search_where_no_trial_completes_is_an_error_naming_the_study():
+    config = configuration(["logistic_regression"], **BROKEN_LOGISTIC)
+    with pytest.raises(ModelTrainerError) as caught:
+        search(config, {"n_trials": 2, "pruner": "none"}, "doomed_study")
+    assert "No trial of study 'doomed_study' completed" in caught.value.message
+    assert "'C'" in caught.value.message  # the trials' error is in the message
+    assert caught.value.remediation
+
+
+def test_with_tuning_disabled_one_trial_runs_and_nothing_is_stored(tmp_path):
+    database = tmp_path / "studies.db"
+    settings = {"enabled": False, "n_trials": 10, "storage": f"sqlite:///{database}"}
+    study = search(TWO_FAMILIES, settings)
+    assert len(study.trials) == 1
+    assert study.trials[0].state == TrialState.COMPLETE
+    # the first portfolio configuration is the single trial
+    portfolio = tuning.portfolio_trials(TWO_FAMILIES["algorithms"], TWO_FAMILIES["registry"])
+    assert study.trials[0].params == portfolio[0]
+    assert not database.exists()
+
+
+def test_with_tuning_disabled_the_summary_says_the_study_is_in_memory(tmp_path):
+    settings = {"enabled": False, "storage": f"sqlite:///{tmp_path / 'studies.db'}"}
+    study = search(TWO_FAMILIES, settings)
+    summary = tuning.summarize_study(study, TWO_FAMILIES["algorithms"], "roc_auc", settings)
+    assert summary["storage"] == "in-memory"
+
+
+# --- summaries ----------------------------------------------------------------------------------
+
+
+def test_the_summary_gives_the_best_trials_parameters_without_prefix(three_trials):
+    summary = tuning.summarize_study(
+        three_trials, TWO_FAMILIES["algorithms"], TWO_FAMILIES["metric"], {}
+    )
+    best = three_trials.best_trial
+    algorithm = best.params["algorithm"]
+    assert summary["algorithm"] == algorithm
+    assert summary["best_params"] == {
+        k.removeprefix(f"{algorithm}__"): v for k, v in best.params.items() if k != "algorithm"
+    }
+    assert not any("__" in k for k in summary["best_params"])
+    assert summary["best_value"] == best.value
+    assert summary["direction"] == "maximize"
+    assert summary["storage"] == "in-memory"
+    assert (summary["n_trials"], summary["n_complete"], summary["n_failed"]) == (3, 3, 0)
+    cv = summary["cross_validation"]
+    assert cv["folds"] == TWO_FAMILIES["cv"]["folds"] == FOLDS
+    assert cv["mean"] == pytest.approx(best.value)
+    assert cv["fold_scores"] == best.user_attrs["fold_scores"]
+    assert summary["algorithms_tried"] == ["lightgbm", "logistic_regression"]
+
+
+def test_the_trials_table_has_one_row_per_trial_with_its_algorithm(three_trials):
+    table = tuning.trials_table(three_trials)
+    assert list(table["number"]) == [0, 1, 2]
+    assert list(table["algorithm"]) == [t.user_attrs["algorithm"] for t in three_trials.trials]
+    assert (table["duration"] > 0).all()
+
+
+def test_parameter_importances_need_three_complete_trials(three_trials):
+    two = search(TWO_FAMILIES, {"n_trials": 2, "pruner": "none"})
+    assert tuning.param_importances(two) == {}
+    importances = tuning.param_importances(three_trials)
+    assert importances
+    assert set(importances) <= {
+        "algorithm",
+        *(f"lightgbm__{k}" for k in TWO_FAMILIES["search_space"]["lightgbm"]),
+        *(f"logistic_regression__{k}" for k in REGISTRY["logistic_regression"]["search_space"]),
+    }
+    assert all(v >= 0 for v in importances.values())
+
+
+# --- secrets ------------------------------------------------------------------------------------
+
+
+def test_a_password_in_a_storage_url_is_hidden():
+    url = "postgresql://optuna:s3cr3t@db.example.com:5432/studies"
+    assert tuning.redact(url) == "postgresql://***@db.example.com:5432/studies"
+    assert tuning.redact("sqlite:///data/06_models/optuna_studies.db") == (
+        "sqlite:///data/06_models/optuna_studies.db"
+    )
+
+
+def test_a_storage_that_cannot_be_opened_is_named_without_its_password():
+    with pytest.raises(ModelTrainerError) as caught:
+        tuning.make_storage({"storage": "nosuchdb://optuna:s3cr3t@db.example.com/studies"})
+    assert "nosuchdb://***@db.example.com/studies" in str(caught.value)
+    assert "s3cr3t" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql//optuna:s3cr3t@db.example.com/studies",  # ':' missing after the scheme
+        "postgresql://db.example.com/studies?user=optuna&password=s3cr3t",
+    ],
+    ids=["missing-colon", "query-password"],
+)
+def test_a_password_is_hidden_whatever_the_url_shape(url):
+    assert "s3cr3t" not in tuning.redact(url)
