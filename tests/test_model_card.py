@@ -49,7 +49,6 @@ def card_for(table: pd.DataFrame, target: str, algorithm: str, declared=None) ->
         task=task,
         feature_types=feature_types,
         configuration=configuration,
-        registry=configuration["registry"],
         settings=settings,
         study_name="card",
     )
@@ -59,16 +58,13 @@ def card_for(table: pd.DataFrame, target: str, algorithm: str, declared=None) ->
         task,
         feature_types,
         configuration,
-        configuration["registry"],
         train,
         validation,
         {},
     )
     model, info["convergence_warnings"] = training.fit_quietly(pipeline, X, y)
     X_test, y_test = test.drop(columns=[target]), test[target]
-    baselines = training.baseline_pipelines(
-        task, feature_types, configuration, configuration["registry"]
-    )
+    baselines = training.baseline_pipelines(task, feature_types, configuration)
     fitted = {name: b.fit(X, y) for name, b in baselines.items()}
     everything = pd.concat([train, validation, test], ignore_index=True)
     card = model_card(

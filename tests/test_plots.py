@@ -161,7 +161,6 @@ def test_a_tiny_study_gets_the_search_plots_it_can_make():
         task=task,
         feature_types=infer_feature_types(table, "Status"),
         configuration=configuration,
-        registry=configuration["registry"],
         settings={"n_trials": 2, "pruner": "none"},
         study_name="tiny",
     )

@@ -228,7 +228,6 @@ def report_inputs(tmp_path_factory) -> dict:
         task=task,
         feature_types=feature_types,
         configuration=configuration,
-        registry=configuration["registry"],
         settings=settings,
         study_name="report_study",
     )
@@ -238,15 +237,12 @@ def report_inputs(tmp_path_factory) -> dict:
         task,
         feature_types,
         configuration,
-        configuration["registry"],
         train,
         validation,
         {},
     )
     model, info["convergence_warnings"] = training.fit_quietly(pipeline, X, y)
-    baselines = training.baseline_pipelines(
-        task, feature_types, configuration, configuration["registry"]
-    )
+    baselines = training.baseline_pipelines(task, feature_types, configuration)
     fitted = {name: training.fit_quietly(b, X, y)[0] for name, b in baselines.items()}
     predictions = training.predictions_table(model, X_test, y_test, task)
     importance = training.feature_importance(model, X_test, y_test, "roc_auc", task, 2, 0)

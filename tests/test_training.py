@@ -80,7 +80,6 @@ class Case:
             self.task,
             self.feature_types,
             self.configuration,
-            self.configuration["registry"],
             self.train,
             self.validation,
             settings,
@@ -211,9 +210,7 @@ def test_a_converging_fit_returns_no_warnings(credit):
 
 
 def test_the_baselines_are_a_dummy_and_the_simple_model_with_defaults(credit):
-    baselines = training.baseline_pipelines(
-        credit.task, credit.feature_types, credit.configuration, credit.configuration["registry"]
-    )
+    baselines = training.baseline_pipelines(credit.task, credit.feature_types, credit.configuration)
     assert list(baselines) == ["dummy", "logistic_regression"]
     assert isinstance(baselines["dummy"], DummyClassifier)
     simple = baselines["logistic_regression"].named_steps["model"]
@@ -230,7 +227,6 @@ def test_the_regression_baselines_are_a_mean_predictor_and_ridge(diamonds):
         diamonds.task,
         diamonds.feature_types,
         diamonds.configuration,
-        diamonds.configuration["registry"],
     )
     assert list(baselines) == ["dummy", "ridge"]
     assert isinstance(baselines["dummy"], DummyRegressor)

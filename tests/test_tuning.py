@@ -74,7 +74,6 @@ def search(config: dict, settings: dict, study_name: str = "test_study") -> optu
         task=TASK,
         feature_types=FEATURE_TYPES,
         configuration=config,
-        registry=config["registry"],
         settings=settings,
         study_name=study_name,
     )

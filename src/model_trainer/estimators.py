@@ -113,6 +113,25 @@ def make_pipeline(
     return Pipeline([("preprocess", preprocessor), ("model", estimator)])
 
 
+def pipeline_from_configuration(
+    configuration: Mapping[str, Any],
+    algorithm: str,
+    params: Mapping[str, Any],
+    task: str,
+    feature_types: Mapping[str, Any],
+) -> Pipeline:
+    """make_pipeline with the registry, encoding and seed the model configuration chose."""
+    return make_pipeline(
+        configuration["registry"],
+        algorithm,
+        task,
+        params,
+        feature_types,
+        configuration["encoding"],
+        configuration["seed"],
+    )
+
+
 def _import(dotted: str) -> type:
     module_name, _, class_name = dotted.rpartition(".")
     try:

@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
-from model_trainer.estimators import LabelEncodedClassifier, make_pipeline
+from model_trainer.estimators import LabelEncodedClassifier, pipeline_from_configuration
 from model_trainer.metrics import evaluate, get_metric, score
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,6 @@ def build_final_pipeline(
     task: Mapping[str, Any],
     feature_types: Mapping[str, Any],
     configuration: Mapping[str, Any],
-    registry: Mapping[str, Any],
     train: pd.DataFrame,
     validation: pd.DataFrame,
     settings: Mapping[str, Any],
@@ -76,17 +75,11 @@ def build_final_pipeline(
     """The best configuration, its boosting rounds set by early stopping when enabled."""
     target = feature_types["target"]
     algorithm, params = best["algorithm"], dict(best["best_params"])
-    pipeline = make_pipeline(
-        registry,
-        algorithm,
-        task["type"],
-        params,
-        feature_types,
-        configuration["encoding"],
-        configuration["seed"],
+    pipeline = pipeline_from_configuration(
+        configuration, algorithm, params, task["type"], feature_types
     )
     info: dict[str, Any] = {"algorithm": algorithm, "params": params, "early_stopping": None}
-    style = registry[algorithm].get("early_stopping")
+    style = configuration["registry"][algorithm].get("early_stopping")
     stopping = settings.get("early_stopping", {})
     patience = int(stopping.get("patience", 50))
     if style and stopping.get("enabled", True) and len(validation):
@@ -101,14 +94,8 @@ def build_final_pipeline(
         )
         if rounds:
             params["n_estimators"] = rounds
-            pipeline = make_pipeline(
-                registry,
-                algorithm,
-                task["type"],
-                params,
-                feature_types,
-                configuration["encoding"],
-                configuration["seed"],
+            pipeline = pipeline_from_configuration(
+                configuration, algorithm, params, task["type"], feature_types
             )
             info["early_stopping"] = {"n_estimators": rounds, "patience": patience}
             logger.info("Early stopping on the validation split chose %d rounds.", rounds)
@@ -119,7 +106,6 @@ def baseline_pipelines(
     task: Mapping[str, Any],
     feature_types: Mapping[str, Any],
     configuration: Mapping[str, Any],
-    registry: Mapping[str, Any],
 ) -> dict[str, Any]:
     """A dummy that ignores the features, and a simple linear model with default parameters."""
     dummy = (
@@ -130,15 +116,7 @@ def baseline_pipelines(
     simple = configuration["simple_baseline"]
     return {
         "dummy": dummy,
-        simple: make_pipeline(
-            registry,
-            simple,
-            task["type"],
-            {},
-            feature_types,
-            configuration["encoding"],
-            configuration["seed"],
-        ),
+        simple: pipeline_from_configuration(configuration, simple, {}, task["type"], feature_types),
     }
 
 

@@ -31,7 +31,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from model_trainer.errors import ConfigurationError, ModelTrainerError
-from model_trainer.estimators import make_pipeline
+from model_trainer.estimators import pipeline_from_configuration
 from model_trainer.metrics import get_metric, score
 from model_trainer.splitting import cv_splits
 
@@ -241,7 +241,6 @@ def make_objective(
     task: Mapping[str, Any],
     feature_types: Mapping[str, Any],
     configuration: Mapping[str, Any],
-    registry: Mapping[str, Any],
 ) -> Callable[[optuna.Trial], float]:
     metric = get_metric(configuration["metric"], task)
     folds = cv_splits(configuration["cv"], X, y)
@@ -251,14 +250,8 @@ def make_objective(
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         algorithm, params = suggest(trial, algorithms, configuration["search_space"])
         trial.set_user_attr("algorithm", algorithm)
-        pipeline = make_pipeline(
-            registry,
-            algorithm,
-            task["type"],
-            params,
-            feature_types,
-            configuration["encoding"],
-            configuration["seed"],
+        pipeline = pipeline_from_configuration(
+            configuration, algorithm, params, task["type"], feature_types
         )
         scores: list[float] = []
         try:
@@ -291,7 +284,6 @@ def run_study(
     task: Mapping[str, Any],
     feature_types: Mapping[str, Any],
     configuration: Mapping[str, Any],
-    registry: Mapping[str, Any],
     settings: Mapping[str, Any],
     study_name: str,
     mlflow_parent: Any | None = None,
@@ -312,7 +304,9 @@ def run_study(
     )
     done = len(study.get_trials(deepcopy=False, states=COUNTED_STATES))
     if not study.trials and settings.get("enqueue_portfolio", True):
-        for params in portfolio_trials(configuration["algorithms"], registry)[:n_trials]:
+        for params in portfolio_trials(configuration["algorithms"], configuration["registry"])[
+            :n_trials
+        ]:
             study.enqueue_trial(params, skip_if_exists=True)
     remaining = n_trials - done
     if done:
@@ -326,7 +320,6 @@ def run_study(
             task=task,
             feature_types=feature_types,
             configuration=configuration,
-            registry=registry,
         )
         timeout = settings.get("timeout") if enabled else None
         study.optimize(

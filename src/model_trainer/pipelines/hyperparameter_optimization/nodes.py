@@ -42,7 +42,6 @@ def optimize_hyperparameters(
         task=task,
         feature_types=feature_types,
         configuration=model_configuration,
-        registry=model_configuration["registry"],
         settings=settings,
         study_name=study_name,
         mlflow_parent=mlflow.active_run(),

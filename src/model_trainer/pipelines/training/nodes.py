@@ -32,7 +32,6 @@ def fit_evaluation_model(
         task,
         feature_types,
         model_configuration,
-        model_configuration["registry"],
         train_split,
         validation_split,
         settings,
@@ -57,9 +56,7 @@ def score_test_split(
     target = feature_types["target"]
     rows = pd.concat([train_split, validation_split], ignore_index=True)
     X_test, y_test = test_split.drop(columns=[target]), test_split[target]
-    baselines = training.baseline_pipelines(
-        task, feature_types, model_configuration, model_configuration["registry"]
-    )
+    baselines = training.baseline_pipelines(task, feature_types, model_configuration)
     fitted = {
         name: training.fit_quietly(model, rows.drop(columns=[target]), rows[target])[0]
         for name, model in baselines.items()
