@@ -34,6 +34,7 @@ def model_card(
         "metric": configuration["metric"],
         "algorithm": training_info["algorithm"],
         "params": training_info["params"],
+        "ensemble": training_info.get("ensemble"),
         "input_columns": input_columns,
         "features": {
             name: {k: info[k] for k in ("type", "dtype", "missing_fraction")}

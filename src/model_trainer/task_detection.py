@@ -39,7 +39,7 @@ def detect_task(target: pd.Series, settings: Mapping[str, Any]) -> dict[str, Any
             )
         return {"type": "regression", "reason": reason, "n_rows": len(target)}
     counts = target.value_counts()
-    classes = sorted(counts.index.tolist(), key=str)
+    classes = _sorted_like_sklearn(counts.index.tolist())
     positive = settings.get("positive_class")
     if positive is None:
         positive = counts.idxmin() if len(classes) == 2 else None
@@ -59,6 +59,14 @@ def detect_task(target: pd.Series, settings: Mapping[str, Any]) -> dict[str, Any
         "class_counts": {str(k): int(v) for k, v in counts.items()},
         "positive_class": _plain(positive),
     }
+
+
+def _sorted_like_sklearn(labels: list[Any]) -> list[Any]:
+    """The order of a fitted classifier's classes_ (np.unique), so probability columns match."""
+    try:
+        return sorted(labels)
+    except TypeError:
+        return sorted(labels, key=str)
 
 
 def _plain(value: Any) -> Any:

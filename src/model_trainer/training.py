@@ -15,6 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
+from model_trainer.ensemble import WeightedEnsemble
 from model_trainer.estimators import LabelEncodedClassifier, pipeline_from_configuration
 from model_trainer.metrics import evaluate, get_metric, score
 
@@ -72,9 +73,43 @@ def build_final_pipeline(
     validation: pd.DataFrame,
     settings: Mapping[str, Any],
 ) -> tuple[Pipeline, dict[str, Any]]:
-    """The best configuration, its boosting rounds set by early stopping when enabled."""
+    """The best trial's configuration, or the ensemble of trials when it scored better in CV.
+    `info` names the (heaviest) family and its parameters, and the members with their weights."""
+    members = (best.get("ensemble") or {}).get("members") or [
+        {"algorithm": best["algorithm"], "params": best["best_params"], "weight": 1.0}
+    ]
+    built = [
+        member_pipeline(
+            m["algorithm"], m["params"], task, feature_types, configuration, train, validation,
+            settings,
+        )
+        for m in members
+    ]  # fmt: skip
+    pipeline, info = built[0]
+    if len(built) > 1:
+        weights = [m["weight"] for m in members]
+        ensemble = WeightedEnsemble([p for p, _ in built], weights)
+        pipeline = Pipeline([("ensemble", ensemble)])
+        info["ensemble"] = [
+            {**member_info, "weight": weight}
+            for (_, member_info), weight in zip(built, weights, strict=True)
+        ]
+    return pipeline, info
+
+
+def member_pipeline(
+    algorithm: str,
+    params: Mapping[str, Any],
+    task: Mapping[str, Any],
+    feature_types: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    settings: Mapping[str, Any],
+) -> tuple[Pipeline, dict[str, Any]]:
+    """One configuration, its boosting rounds set by early stopping when enabled."""
     target = feature_types["target"]
-    algorithm, params = best["algorithm"], dict(best["best_params"])
+    params = dict(params)
     pipeline = pipeline_from_configuration(
         configuration, algorithm, params, task["type"], feature_types
     )
@@ -98,7 +133,9 @@ def build_final_pipeline(
                 configuration, algorithm, params, task["type"], feature_types
             )
             info["early_stopping"] = {"n_estimators": rounds, "patience": patience}
-            logger.info("Early stopping on the validation split chose %d rounds.", rounds)
+            logger.info(
+                "Early stopping of %s on the validation split chose %d rounds.", algorithm, rounds
+            )
     return pipeline, info
 
 

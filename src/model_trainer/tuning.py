@@ -30,9 +30,15 @@ from optuna.trial import TrialState
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
+from model_trainer.ensemble import (
+    OutOfFoldPredictions,
+    predict_output,
+    score_output,
+    select_ensemble,
+)
 from model_trainer.errors import ConfigurationError, ModelTrainerError
 from model_trainer.estimators import pipeline_from_configuration
-from model_trainer.metrics import get_metric, score
+from model_trainer.metrics import get_metric, is_better
 from model_trainer.splitting import cv_splits
 
 logger = logging.getLogger(__name__)
@@ -241,10 +247,13 @@ def make_objective(
     task: Mapping[str, Any],
     feature_types: Mapping[str, Any],
     configuration: Mapping[str, Any],
+    out_of_fold: OutOfFoldPredictions | None = None,
 ) -> Callable[[optuna.Trial], float]:
     metric = get_metric(configuration["metric"], task)
     folds = cv_splits(configuration["cv"], X, y)
     algorithms = configuration["algorithms"]
+    if out_of_fold is not None:
+        out_of_fold.covered = np.unique(np.concatenate([rows for _, rows in folds]))
 
     def objective(trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
@@ -254,14 +263,17 @@ def make_objective(
             configuration, algorithm, params, task["type"], feature_types
         )
         scores: list[float] = []
+        oof: np.ndarray | None = None
         try:
             for step, (fit_rows, score_rows) in enumerate(folds):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", ConvergenceWarning)
                     model = clone(pipeline).fit(X.iloc[fit_rows], y.iloc[fit_rows])
-                scores.append(
-                    score(model, X.iloc[score_rows], y.iloc[score_rows], metric.name, task)
-                )
+                output = predict_output(model, X.iloc[score_rows], task)
+                if oof is None:
+                    oof = np.zeros((len(X), *output.shape[1:]))
+                oof[score_rows] = output
+                scores.append(score_output(output, y.iloc[score_rows], metric.name, task))
                 trial.set_user_attr("fold_scores", scores)
                 trial.report(float(np.mean(scores)), step)
                 if trial.should_prune():
@@ -272,7 +284,10 @@ def make_objective(
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
             return float("nan")
         trial.set_user_attr("cv_std", float(np.std(scores)))
-        return float(np.mean(scores))
+        value = float(np.mean(scores))
+        if out_of_fold is not None and oof is not None and np.isfinite(value):
+            out_of_fold.add(trial.number, value, oof)
+        return value
 
     return objective
 
@@ -287,6 +302,7 @@ def run_study(
     settings: Mapping[str, Any],
     study_name: str,
     mlflow_parent: Any | None = None,
+    out_of_fold: OutOfFoldPredictions | None = None,
 ) -> optuna.Study:
     """Create or resume the study and fill it up to `n_trials` finished trials in total."""
     metric = get_metric(configuration["metric"], task)
@@ -320,6 +336,7 @@ def run_study(
             task=task,
             feature_types=feature_types,
             configuration=configuration,
+            out_of_fold=out_of_fold,
         )
         timeout = settings.get("timeout") if enabled else None
         study.optimize(
@@ -374,6 +391,39 @@ def summarize_study(
             {t.params.get("algorithm") or t.user_attrs.get("algorithm", "") for t in study.trials}
         ),
     }
+
+
+def ensemble_of_best_trials(
+    study: optuna.Study,
+    out_of_fold: OutOfFoldPredictions,
+    y: pd.Series,
+    task: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+    max_size: int,
+) -> dict[str, Any] | None:
+    """Members with weights when the ensemble's CV score beats the best trial's, else None."""
+    metric = configuration["metric"]
+    selection = select_ensemble(out_of_fold, y, metric, task, max_size)
+    if len(selection["weights"]) < 2 or not is_better(
+        get_metric(metric, task), selection["score"], study.best_value
+    ):
+        return None
+    trials = {t.number: t for t in study.trials}
+    members = []
+    for number, weight in sorted(selection["weights"].items(), key=lambda item: -item[1]):
+        algorithm, params = split_params(trials[number].params, configuration["algorithms"])
+        members.append(
+            {"trial": number, "algorithm": algorithm, "params": params, "weight": weight}
+        )
+    logger.info(
+        "Ensemble of %d trials (%s): CV %s %.5g against %.5g for the best trial.",
+        len(members),
+        ", ".join(f"{m['algorithm']} {m['weight']:.2f}" for m in members),
+        metric,
+        selection["score"],
+        study.best_value,
+    )
+    return {"members": members, "cv_score": selection["score"]}
 
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:

@@ -10,6 +10,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from model_trainer import tuning
+from model_trainer.ensemble import OutOfFoldPredictions
+from model_trainer.metrics import get_metric
 from model_trainer.plots import search_figures
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,16 @@ def optimize_hyperparameters(
         space=model_configuration["search_space"],
         cv=model_configuration["cv"],
     )
+    metric = get_metric(model_configuration["metric"], task)
+    ensemble_settings = settings.get("ensemble") or {}
+    out_of_fold = (
+        OutOfFoldPredictions(
+            keep=int(ensemble_settings.get("max_candidates", 20)),
+            greater_is_better=metric.greater_is_better,
+        )
+        if ensemble_settings.get("enabled", True)
+        else None
+    )
     study = tuning.run_study(
         rows.drop(columns=[target]),
         rows[target],
@@ -45,10 +57,20 @@ def optimize_hyperparameters(
         settings=settings,
         study_name=study_name,
         mlflow_parent=mlflow.active_run(),
+        out_of_fold=out_of_fold,
     )
     summary = tuning.summarize_study(
         study, model_configuration["algorithms"], model_configuration["metric"], settings
     )
+    if out_of_fold is not None:
+        summary["ensemble"] = tuning.ensemble_of_best_trials(
+            study,
+            out_of_fold,
+            rows[target],
+            task,
+            model_configuration,
+            int(ensemble_settings.get("max_size", 25)),
+        )
     logger.info(
         "Best trial %d: %s with CV %s %.5g.",
         summary["best_trial"],

@@ -25,8 +25,10 @@ def summarize_metrics(
     and the same figures as MLflow metrics."""
     training_metrics = {
         "metric": model_configuration["metric"],
-        "algorithm": study_summary["algorithm"],
+        "algorithm": training_info["algorithm"],
         "best_params": training_info["params"],
+        "ensemble": training_info.get("ensemble"),
+        "ensemble_cv_score": (study_summary.get("ensemble") or {}).get("cv_score"),
         "cross_validation": study_summary["cross_validation"],
         "baselines": baseline_metrics,
         "early_stopping": training_info["early_stopping"],

@@ -1,0 +1,130 @@
+"""Greedy ensemble selection (Caruana et al., 2004) over the search's best trials.
+
+Each completed trial leaves its out-of-fold predictions; a weighted average of a few trials
+usually beats the best single one (different families err differently). Weights come from
+forward selection with replacement on those predictions, and the ensemble is used only when its
+cross-validated score beats the best trial's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+
+from model_trainer.metrics import (
+    classification_metrics,
+    get_metric,
+    is_better,
+    regression_metrics,
+)
+
+
+def predict_output(model: Any, X: pd.DataFrame, task: Mapping[str, Any]) -> np.ndarray:
+    """What ensembles average: class probabilities, or predictions for regression."""
+    if task["type"] == "regression":
+        return np.asarray(model.predict(X), dtype=float)
+    proba = np.asarray(model.predict_proba(X), dtype=float)
+    classes = list(task["classes"])
+    fitted = list(model.classes_)
+    if fitted == classes:
+        return proba
+    aligned = np.zeros((len(X), len(classes)))  # a fold that lacked a class predicts it as 0
+    for column, label in enumerate(fitted):
+        aligned[:, classes.index(label)] = proba[:, column]
+    return aligned
+
+
+def score_output(output: np.ndarray, y: pd.Series, metric: str, task: Mapping[str, Any]) -> float:
+    if task["type"] == "regression":
+        return regression_metrics(y, output, (metric,))[metric]
+    classes = list(task["classes"])
+    predicted = np.asarray(classes, dtype=object)[output.argmax(axis=1)]
+    return classification_metrics(y, predicted, output, classes, task, (metric,))[metric]
+
+
+@dataclass
+class OutOfFoldPredictions:
+    """The best trials' out-of-fold predictions of this process, at most `keep` of them."""
+
+    keep: int
+    greater_is_better: bool
+    covered: np.ndarray | None = None  # the rows some fold predicts (not all, for timeseries)
+    outputs: dict[int, np.ndarray] = field(default_factory=dict)
+    values: dict[int, float] = field(default_factory=dict)
+
+    def add(self, trial_number: int, value: float, output: np.ndarray) -> None:
+        self.outputs[trial_number] = output
+        self.values[trial_number] = value
+        ranked = sorted(self.values, key=self.values.get, reverse=self.greater_is_better)
+        for dropped in ranked[self.keep :]:
+            del self.outputs[dropped], self.values[dropped]
+
+
+def select_ensemble(
+    predictions: OutOfFoldPredictions,
+    y: pd.Series,
+    metric: str,
+    task: Mapping[str, Any],
+    max_size: int,
+) -> dict[str, Any]:
+    """Trial numbers with weights, and the ensemble's score on the out-of-fold rows."""
+    if not predictions.outputs:
+        return {"weights": {}, "score": None}
+    rule = get_metric(metric, task)
+    covered = predictions.covered
+    y_covered = y.iloc[covered]
+    candidates = {n: output[covered] for n, output in predictions.outputs.items()}
+    counts: dict[int, int] = {}
+    total = None
+    best_score = None
+    for _ in range(max_size):
+        step_best = None
+        for number, output in candidates.items():
+            trial_total = output if total is None else total + output
+            size = sum(counts.values()) + 1
+            value = score_output(trial_total / size, y_covered, metric, task)
+            if step_best is None or is_better(rule, value, step_best[1]):
+                step_best = (number, value)
+        if step_best is None:
+            break
+        if best_score is not None and not is_better(rule, step_best[1], best_score):
+            break
+        number, best_score = step_best
+        counts[number] = counts.get(number, 0) + 1
+        total = candidates[number] if total is None else total + candidates[number]
+    size = sum(counts.values())
+    return {"weights": {n: c / size for n, c in counts.items()}, "score": best_score}
+
+
+class WeightedEnsemble(BaseEstimator):
+    """A weighted average of fitted Pipelines that each take the raw columns."""
+
+    def __init__(self, estimators: Sequence[Any], weights: Sequence[float]) -> None:
+        self.estimators = estimators
+        self.weights = weights
+
+    def fit(self, X: pd.DataFrame, y: pd.Series) -> WeightedEnsemble:
+        self.estimators_ = [clone(estimator).fit(X, y) for estimator in self.estimators]
+        first = self.estimators_[0]
+        if hasattr(first, "classes_"):
+            self.classes_ = np.asarray(first.classes_)
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return sum(
+            w * np.asarray(e.predict_proba(X))
+            for e, w in zip(self.estimators_, self.weights, strict=True)
+        )
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        if hasattr(self, "classes_"):
+            return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        return sum(
+            w * np.asarray(e.predict(X))
+            for e, w in zip(self.estimators_, self.weights, strict=True)
+        )
