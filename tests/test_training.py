@@ -325,3 +325,30 @@ def test_holdout_metrics_score_every_model_with_the_task_metrics(credit, fitted_
     )
     assert scores["model"] == evaluate(fitted_classifier, credit.X_test, credit.y_test, credit.task)
     assert {"roc_auc", "accuracy", "log_loss"} <= set(scores["model"])
+
+
+def test_an_ensemble_summary_builds_a_weighted_ensemble_of_early_stopped_members(credit):
+    summary = {
+        "algorithm": "lightgbm",
+        "best_params": {"n_estimators": 2000, "learning_rate": 0.3},
+        "ensemble": {
+            "members": [
+                {
+                    "algorithm": "lightgbm",
+                    "params": {"n_estimators": 2000, "learning_rate": 0.3},
+                    "weight": 0.6,
+                },
+                {"algorithm": "logistic_regression", "params": {"C": 1.0}, "weight": 0.4},
+            ],
+            "cv_score": 0.85,
+        },
+    }
+    pipeline, info = training.build_final_pipeline(
+        summary, credit.task, credit.feature_types, credit.configuration,
+        credit.train, credit.validation, STOPPING,
+    )  # fmt: skip
+    assert [m["weight"] for m in info["ensemble"]] == [0.6, 0.4]
+    assert info["ensemble"][0]["early_stopping"]["n_estimators"] < 2000
+    model = pipeline.fit(credit.X, credit.y)
+    assert list(model.classes_) == ["bad", "good"]
+    assert evaluate(model, credit.X_test, credit.y_test, credit.task)["roc_auc"] > 0.75

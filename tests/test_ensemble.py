@@ -1,0 +1,82 @@
+"""Greedy ensemble selection and the ensemble model: real models on real data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from model_trainer.ensemble import (
+    OutOfFoldPredictions,
+    WeightedEnsemble,
+    predict_output,
+    score_output,
+    select_ensemble,
+)
+from model_trainer.task_detection import detect_task
+from tests.conftest import BENCH
+
+PENGUINS = pd.read_csv(BENCH / "penguins" / "train.csv").dropna()
+X = PENGUINS[["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]]
+Y = PENGUINS["species"]
+TASK = detect_task(Y, {"type": "auto"})
+
+
+def test_keeps_only_the_best_trials_out_of_fold_predictions():
+    store = OutOfFoldPredictions(keep=2, greater_is_better=False)
+    for number, value in enumerate([0.5, 0.2, 0.9, 0.1]):
+        store.add(number, value, np.full((3, 1), value))
+    assert sorted(store.outputs) == [1, 3]
+
+
+def test_selection_mixes_complementary_predictions_and_weights_sum_to_one():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=400)
+    y = pd.Series(truth)
+    noise_a, noise_b = rng.normal(size=400), rng.normal(size=400)
+    store = OutOfFoldPredictions(keep=5, greater_is_better=False, covered=np.arange(400))
+    store.add(0, 1.0, truth + noise_a)
+    store.add(1, 1.0, truth + noise_b)
+    task = {"type": "regression"}
+    selection = select_ensemble(store, y, "rmse", task, max_size=10)
+    assert set(selection["weights"]) == {0, 1}
+    assert sum(selection["weights"].values()) == pytest.approx(1.0)
+    single = score_output(truth + noise_a, y, "rmse", task)
+    assert selection["score"] < 0.8 * single  # averaging two independent errors: about 0.71
+
+
+def test_selection_keeps_one_trial_when_nothing_helps():
+    y = pd.Series(np.arange(100, dtype=float))
+    store = OutOfFoldPredictions(keep=5, greater_is_better=False, covered=np.arange(100))
+    store.add(0, 0.0, y.to_numpy())
+    store.add(1, 50.0, y.to_numpy() + 50)
+    selection = select_ensemble(store, y, "rmse", {"type": "regression"}, max_size=10)
+    assert selection["weights"] == {0: 1.0}
+    assert selection["score"] == pytest.approx(0.0)
+
+
+def test_the_ensemble_is_a_classifier_with_the_users_labels():
+    members = [
+        Pipeline([("model", LogisticRegression(max_iter=2000))]),
+        Pipeline([("model", DummyClassifier(strategy="prior"))]),
+    ]
+    model = Pipeline([("ensemble", WeightedEnsemble(members, [0.75, 0.25]))]).fit(X, Y)
+    assert list(model.classes_) == ["Adelie", "Chinstrap", "Gentoo"]
+    proba = model.predict_proba(X.head(10))
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    logistic = model.named_steps["ensemble"].estimators_[0].predict_proba(X.head(10))
+    prior = model.named_steps["ensemble"].estimators_[1].predict_proba(X.head(10))
+    assert np.allclose(proba, 0.75 * logistic + 0.25 * prior)
+    assert set(model.predict(X)) <= set(model.classes_)
+
+
+def test_probabilities_are_aligned_to_the_tasks_classes_when_a_fold_lacked_one():
+    two_classes = Y != "Chinstrap"
+    model = LogisticRegression(max_iter=2000).fit(X[two_classes], Y[two_classes])
+    output = predict_output(model, X.head(5), TASK)
+    assert output.shape == (5, 3)
+    assert np.all(output[:, TASK["classes"].index("Chinstrap")] == 0)
+    assert np.allclose(output.sum(axis=1), 1.0)
