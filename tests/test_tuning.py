@@ -14,6 +14,7 @@ import yaml
 from optuna.trial import TrialState
 
 from model_trainer import tuning
+from model_trainer.ensemble import OutOfFoldPredictions
 from model_trainer.errors import ConfigurationError, ModelTrainerError
 from model_trainer.feature_typing import infer_feature_types
 from model_trainer.pipelines.model_configuration.nodes import configure_model
@@ -377,3 +378,30 @@ def test_a_storage_that_cannot_be_opened_is_named_without_its_password():
 )
 def test_a_password_is_hidden_whatever_the_url_shape(url):
     assert "s3cr3t" not in tuning.redact(url)
+
+
+def test_past_the_deadline_a_trial_stops_at_its_next_fold_once_a_trial_has_completed():
+    study = optuna.create_study(direction="maximize")
+    objective = tuning.make_objective(
+        X, Y, task=TASK, feature_types=FEATURE_TYPES, configuration=TWO_FAMILIES, deadline=0.0
+    )
+    study.optimize(objective, n_trials=2)
+    first, second = study.trials
+    assert first.state == TrialState.COMPLETE, "the first trial always finishes: a model to show"
+    assert second.state == TrialState.PRUNED
+    assert second.user_attrs["stopped"] == "tuning.timeout reached"
+    assert len(second.user_attrs["fold_scores"]) == 1
+
+
+def test_completed_trials_leave_out_of_fold_predictions_for_the_ensemble():
+    store = OutOfFoldPredictions(keep=2, greater_is_better=True)
+    study = optuna.create_study(direction="maximize")
+    objective = tuning.make_objective(
+        X, Y, task=TASK, feature_types=FEATURE_TYPES, configuration=TWO_FAMILIES, out_of_fold=store
+    )
+    study.optimize(objective, n_trials=3)
+    assert sorted(store.outputs) == sorted(
+        t.number for t in sorted(study.trials, key=lambda t: -t.value)[:2]
+    )
+    assert all(output.shape == (len(X), 2) for output in store.outputs.values())
+    assert len(store.covered) == len(X)

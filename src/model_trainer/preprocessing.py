@@ -30,13 +30,21 @@ MISSING_CATEGORY = "__missing__"
 def to_category_strings(frame: pd.DataFrame) -> pd.DataFrame:
     """One representation for categories: strings, with missing as its own category. Whole
     floats print as integers: a code column read as float (it had a gap) keeps its levels."""
-    return frame.astype(object).where(frame.notna(), MISSING_CATEGORY).map(_category_string)
+    return pd.DataFrame(
+        {name: _category_column(column) for name, column in frame.items()}, index=frame.index
+    )
 
 
-def _category_string(value: object) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+def _category_column(column: pd.Series) -> pd.Series:
+    missing = column.isna()
+    if pd.api.types.is_float_dtype(column):
+        whole = ~missing & (column == column.round())
+        text = column.astype(str).astype(object)
+        text[whole] = column[whole].astype("int64").astype(str)
+    else:
+        text = column.astype(str).astype(object)
+    text[missing] = MISSING_CATEGORY
+    return text
 
 
 def to_text(frame: pd.DataFrame) -> np.ndarray:

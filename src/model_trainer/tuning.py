@@ -248,7 +248,11 @@ def make_objective(
     feature_types: Mapping[str, Any],
     configuration: Mapping[str, Any],
     out_of_fold: OutOfFoldPredictions | None = None,
+    deadline: float | None = None,
 ) -> Callable[[optuna.Trial], float]:
+    """The CV objective. Past `deadline` (time.monotonic()) a trial stops at its next fold, so
+    the search's timeout bounds its time, not just the start of its last trial (once some trial
+    has completed)."""
     metric = get_metric(configuration["metric"], task)
     folds = cv_splits(configuration["cv"], X, y)
     algorithms = configuration["algorithms"]
@@ -278,6 +282,9 @@ def make_objective(
                 trial.report(float(np.mean(scores)), step)
                 if trial.should_prune():
                     raise optuna.TrialPruned()
+                if _past_deadline(trial, deadline) and step < len(folds) - 1:
+                    trial.set_user_attr("stopped", "tuning.timeout reached")
+                    raise optuna.TrialPruned()
         except (optuna.TrialPruned, ConfigurationError):
             raise
         except Exception as exc:
@@ -290,6 +297,15 @@ def make_objective(
         return value
 
     return objective
+
+
+def _past_deadline(trial: optuna.Trial, deadline: float | None) -> bool:
+    """Time is up, and the study already has a model to show for it."""
+    return (
+        deadline is not None
+        and time.monotonic() > deadline
+        and bool(trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    )
 
 
 def run_study(
@@ -330,6 +346,8 @@ def run_study(
             "Resuming study '%s': %d of %d trials already done.", study_name, done, n_trials
         )
     if remaining > 0:
+        timeout = settings.get("timeout") if enabled else None
+        deadline = time.monotonic() + float(timeout) if timeout else None
         objective = make_objective(
             X,
             y,
@@ -337,8 +355,8 @@ def run_study(
             feature_types=feature_types,
             configuration=configuration,
             out_of_fold=out_of_fold,
+            deadline=deadline,
         )
-        timeout = settings.get("timeout") if enabled else None
         study.optimize(
             objective,
             n_trials=remaining,

@@ -95,6 +95,7 @@ def compute_feature_importance(
         task,
         int(settings["permutation_repeats"]),
         model_configuration["seed"],
+        settings.get("permutation_max_rows"),
     )
 
 
