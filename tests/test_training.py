@@ -352,3 +352,10 @@ def test_an_ensemble_summary_builds_a_weighted_ensemble_of_early_stopped_members
     model = pipeline.fit(credit.X, credit.y)
     assert list(model.classes_) == ["bad", "good"]
     assert evaluate(model, credit.X_test, credit.y_test, credit.task)["roc_auc"] > 0.75
+
+
+def test_too_small_a_validation_split_keeps_the_rounds_tuned_by_cv(credit):
+    settings = {"early_stopping": {"enabled": True, "patience": 10, "min_validation_rows": 10**6}}
+    _, info = credit.final("lightgbm", {"n_estimators": 2000, "learning_rate": 0.3}, settings)
+    assert info["early_stopping"] is None
+    assert info["params"]["n_estimators"] == 2000

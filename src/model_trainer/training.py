@@ -118,7 +118,14 @@ def member_pipeline(
     style = configuration["registry"][algorithm].get("early_stopping")
     stopping = settings.get("early_stopping", {})
     patience = int(stopping.get("patience", 50))
-    if style and stopping.get("enabled", True) and len(validation):
+    min_rows = int(stopping.get("min_validation_rows", 0))
+    if style and stopping.get("enabled", True) and len(validation) and len(validation) < min_rows:
+        logger.info(
+            "Kept the %d boosting rounds of %s tuned by CV: %d validation rows are too few to "
+            "stop early on (training.early_stopping.min_validation_rows = %d).",
+            params.get("n_estimators", 0), algorithm, len(validation), min_rows,
+        )  # fmt: skip
+    elif style and stopping.get("enabled", True) and len(validation):
         rounds = early_stopped_rounds(
             pipeline,
             style,
