@@ -15,10 +15,11 @@ from model_trainer.data_checks import (
     validate_table,
 )
 from model_trainer.errors import DataValidationError
+from tests.conftest import BENCH
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
-PENGUINS = Path("/work/shared/bench/data/penguins/train.csv")
+PENGUINS = BENCH / "penguins" / "train.csv"
 
 
 @pytest.fixture(scope="module")

@@ -22,10 +22,10 @@ from model_trainer.estimators import (
     supports,
 )
 from model_trainer.feature_typing import infer_feature_types
+from tests.conftest import BENCH
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
-BENCH = Path("/work/shared/bench/data")
 with (ROOT / "conf" / "base" / "parameters_model_configuration.yml").open() as handle:
     MODEL = yaml.safe_load(handle)["model"]
 REGISTRY = MODEL["algorithms"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,8 +22,9 @@ from model_trainer.metrics import (
     regression_metrics,
     score,
 )
+from tests.conftest import BENCH
 
-PENGUINS = Path("/work/shared/bench/data/penguins/train.csv")
+PENGUINS = BENCH / "penguins" / "train.csv"
 BINARY = {"type": "classification", "classes": ["bad", "good"], "positive_class": "bad"}
 MULTICLASS = {"type": "classification", "classes": ["a", "b", "c"], "positive_class": None}
 REGRESSION = {"type": "regression"}

@@ -9,78 +9,45 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from model_trainer import training, tuning
-from model_trainer.feature_typing import infer_feature_types
 from model_trainer.model_card import model_card
-from model_trainer.pipelines.model_configuration.nodes import configure_model
-from model_trainer.splitting import split_holdout
-from model_trainer.task_detection import detect_task
+from tests.conftest import BENCH
+from tests.trained import train_as_the_pipelines_do
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
-DIAMONDS = Path("/work/shared/bench/data/diamonds/train.csv")
-with (ROOT / "conf" / "base" / "parameters_model_configuration.yml").open() as handle:
-    MODEL = yaml.safe_load(handle)["model"]
+DIAMONDS = BENCH / "diamonds" / "train.csv"
 
 
 def card_for(table: pd.DataFrame, target: str, algorithm: str, declared=None) -> dict:
-    """Split, search (one trial), fit, score and describe, as the pipelines do."""
-    task = detect_task(table[target], {})
-    feature_types = infer_feature_types(table, target, declared=declared)
-    train, validation, test = split_holdout(table, target, task, {})
-    configuration = configure_model(
-        task,
-        train,
-        validation,
-        "auto",
-        {**MODEL, "algorithm": algorithm},
-        {"folds": 3, "seed": 0},
-        {},
-        0,
-    )
-    rows = pd.concat([train, validation], ignore_index=True)
-    X, y = rows.drop(columns=[target]), rows[target]
-    settings = {"enabled": False}
-    study = tuning.run_study(
-        X,
-        y,
-        task=task,
-        feature_types=feature_types,
-        configuration=configuration,
-        settings=settings,
-        study_name="card",
-    )
-    summary = tuning.summarize_study(study, [algorithm], configuration["metric"], settings)
-    pipeline, info = training.build_final_pipeline(
-        summary,
-        task,
-        feature_types,
-        configuration,
-        train,
-        validation,
-        {},
-    )
-    model, info["convergence_warnings"] = training.fit_quietly(pipeline, X, y)
-    X_test, y_test = test.drop(columns=[target]), test[target]
-    baselines = training.baseline_pipelines(task, feature_types, configuration)
-    fitted = {name: b.fit(X, y) for name, b in baselines.items()}
-    everything = pd.concat([train, validation, test], ignore_index=True)
+    """Train as the pipelines do, then describe the model."""
+    trained = train_as_the_pipelines_do(table, target, algorithm, declared)
+    everything = pd.concat([trained.train, trained.validation, trained.test], ignore_index=True)
+    test_metrics = training.holdout_metrics(
+        {"m": trained.model}, trained.X_test, trained.y_test, trained.task
+    )["m"]
     card = model_card(
-        task=task,
-        feature_types=feature_types,
+        task=trained.task,
+        feature_types=trained.feature_types,
         input_columns=[c for c in everything.columns if c != target],
-        configuration=configuration,
-        training_info=info,
-        test_metrics=training.holdout_metrics({"m": model}, X_test, y_test, task)["m"],
-        baseline_metrics=training.holdout_metrics(fitted, X_test, y_test, task),
-        cross_validation=summary["cross_validation"],
+        configuration=trained.configuration,
+        training_info=trained.info,
+        test_metrics=test_metrics,
+        baseline_metrics=training.holdout_metrics(
+            trained.baselines, trained.X_test, trained.y_test, trained.task
+        ),
+        cross_validation=trained.summary["cross_validation"],
         data_fingerprint=tuning.data_fingerprint(everything),
         n_rows=len(everything),
         refit_on_all_rows=True,
     )
-    return {"card": card, "rows": everything, "feature_types": feature_types, "summary": summary}
+    return {
+        "card": card,
+        "rows": everything,
+        "feature_types": trained.feature_types,
+        "summary": trained.summary,
+    }
 
 
 @pytest.fixture(scope="module")

@@ -23,10 +23,11 @@ from model_trainer.pipelines.model_configuration.nodes import configure_model
 from model_trainer.plots import evaluation_figures, search_figures, to_data_uri
 from model_trainer.splitting import split_holdout
 from model_trainer.task_detection import detect_task
+from tests.conftest import BENCH
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
-DIAMONDS = Path("/work/shared/bench/data/diamonds/train.csv")
+DIAMONDS = BENCH / "diamonds" / "train.csv"
 with (ROOT / "conf" / "base" / "parameters_model_configuration.yml").open() as handle:
     MODEL = yaml.safe_load(handle)["model"]
 SEARCH_PLOTS = {"optimization_history.png", "param_importances.png", "parallel_coordinate.png"}

@@ -11,23 +11,20 @@ import pandas as pd
 import pytest
 import yaml
 
-from model_trainer import reporting, training, tuning
+from model_trainer import reporting, training
 from model_trainer.datasets import FigureDataset
-from model_trainer.feature_typing import infer_feature_types
-from model_trainer.pipelines.model_configuration.nodes import configure_model
 from model_trainer.pipelines.reporting.nodes import render_report
 from model_trainer.plots import evaluation_figures, search_figures
-from model_trainer.splitting import split_holdout
 from model_trainer.task_detection import detect_task
+from tests.conftest import BENCH
+from tests.trained import train_as_the_pipelines_do
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
-DIAMONDS = Path("/work/shared/bench/data/diamonds/train.csv")
+DIAMONDS = BENCH / "diamonds" / "train.csv"
 with (ROOT / "conf" / "base" / "parameters_reporting.yml").open() as handle:
     REPORTING = yaml.safe_load(handle)["reporting"]
 THRESHOLDS = REPORTING["recommendations"]
-with (ROOT / "conf" / "base" / "parameters_model_configuration.yml").open() as handle:
-    MODEL = yaml.safe_load(handle)["model"]
 
 CREDIT_TABLE = pd.read_csv(CREDIT)
 CREDIT_TASK = detect_task(CREDIT_TABLE["Status"], {})  # about 2.5 good per bad: balanced enough
@@ -205,45 +202,9 @@ def test_an_r2_barely_above_the_dummys_is_underfitting():
 def report_inputs(tmp_path_factory) -> dict:
     """Every input of the report node, made by the real functions on a small credit sample."""
     table = CREDIT_TABLE.sample(800, random_state=0).reset_index(drop=True)
-    task = detect_task(table["Status"], {})
-    feature_types = infer_feature_types(table, "Status")
-    train, validation, test = split_holdout(table, "Status", task, {})
-    configuration = configure_model(
-        task,
-        train,
-        validation,
-        "auto",
-        {**MODEL, "algorithm": "logistic_regression"},
-        {"folds": 3, "seed": 0},
-        {},
-        0,
-    )
-    rows = pd.concat([train, validation], ignore_index=True)
-    X, y = rows.drop(columns=["Status"]), rows["Status"]
-    X_test, y_test = test.drop(columns=["Status"]), test["Status"]
-    settings = {"enabled": False}
-    study = tuning.run_study(
-        X,
-        y,
-        task=task,
-        feature_types=feature_types,
-        configuration=configuration,
-        settings=settings,
-        study_name="report_study",
-    )
-    summary = tuning.summarize_study(study, configuration["algorithms"], "roc_auc", settings)
-    pipeline, info = training.build_final_pipeline(
-        summary,
-        task,
-        feature_types,
-        configuration,
-        train,
-        validation,
-        {},
-    )
-    model, info["convergence_warnings"] = training.fit_quietly(pipeline, X, y)
-    baselines = training.baseline_pipelines(task, feature_types, configuration)
-    fitted = {name: training.fit_quietly(b, X, y)[0] for name, b in baselines.items()}
+    trained = train_as_the_pipelines_do(table, "Status", "logistic_regression")
+    task, model, study = trained.task, trained.model, trained.study
+    X_test, y_test = trained.X_test, trained.y_test
     predictions = training.predictions_table(model, X_test, y_test, task)
     importance = training.feature_importance(model, X_test, y_test, "roc_auc", task, 2, 0)
     evaluation = FigureDataset(str(tmp_path_factory.mktemp("evaluation")))
@@ -252,11 +213,11 @@ def report_inputs(tmp_path_factory) -> dict:
     searched.save(search_figures(study))
     return {
         "test_metrics": training.holdout_metrics({"m": model}, X_test, y_test, task)["m"],
-        "baseline_metrics": training.holdout_metrics(fitted, X_test, y_test, task),
-        "study_summary": summary,
-        "model_configuration": configuration,
+        "baseline_metrics": training.holdout_metrics(trained.baselines, X_test, y_test, task),
+        "study_summary": trained.summary,
+        "model_configuration": trained.configuration,
         "task": task,
-        "feature_types": feature_types,
+        "feature_types": trained.feature_types,
         "evaluation_plots": evaluation.load(),
         "search_plots": searched.load(),
         "feature_importance": importance,

@@ -10,10 +10,11 @@ import pytest
 
 from model_trainer.errors import ConfigurationError
 from model_trainer.splitting import choose_cv, cv_splits, split_holdout
+from tests.conftest import BENCH
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
-DIAMONDS = Path("/work/shared/bench/data/diamonds/train.csv")
+DIAMONDS = BENCH / "diamonds" / "train.csv"
 CLASSIFICATION = {"type": "classification", "classes": ["bad", "good"]}
 REGRESSION = {"type": "regression"}
 SPLIT = {"validation_fraction": 0.1, "test_fraction": 0.1, "seed": 42}

@@ -11,10 +11,10 @@ import pytest
 
 from model_trainer.errors import ConfigurationError, DataValidationError
 from model_trainer.task_detection import detect_task
+from tests.conftest import BENCH
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
-BENCH = Path("/work/shared/bench/data")
 
 
 @pytest.fixture(scope="module")

@@ -22,10 +22,11 @@ from model_trainer.metrics import evaluate
 from model_trainer.pipelines.model_configuration.nodes import configure_model
 from model_trainer.splitting import split_holdout
 from model_trainer.task_detection import detect_task
+from tests.conftest import BENCH
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
-DIAMONDS = Path("/work/shared/bench/data/diamonds/train.csv")
+DIAMONDS = BENCH / "diamonds" / "train.csv"
 with (ROOT / "conf" / "base" / "parameters_model_configuration.yml").open() as handle:
     MODEL = yaml.safe_load(handle)["model"]
 # One thread per booster: OpenMP threads slow to a crawl when the CPUs are shared.

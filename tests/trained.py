@@ -1,0 +1,89 @@
+"""A model trained as the pipelines train it, on a small real table, for tests of what comes
+after training (the report, the model card): split, one-trial search, final fit, baselines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from model_trainer import training, tuning
+from model_trainer.feature_typing import infer_feature_types
+from model_trainer.pipelines.model_configuration.nodes import configure_model
+from model_trainer.splitting import split_holdout
+from model_trainer.task_detection import detect_task
+
+ROOT = Path(__file__).resolve().parents[1]
+with (ROOT / "conf" / "base" / "parameters_model_configuration.yml").open() as handle:
+    MODEL = yaml.safe_load(handle)["model"]
+
+
+@dataclass
+class Trained:
+    task: dict[str, Any]
+    feature_types: dict[str, Any]
+    configuration: dict[str, Any]
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+    study: Any
+    summary: dict[str, Any]
+    info: dict[str, Any]
+    model: Any
+    baselines: dict[str, Any]
+
+    @property
+    def X_test(self) -> pd.DataFrame:
+        return self.test.drop(columns=[self.feature_types["target"]])
+
+    @property
+    def y_test(self) -> pd.Series:
+        return self.test[self.feature_types["target"]]
+
+
+def train_as_the_pipelines_do(
+    table: pd.DataFrame, target: str, algorithm: str, declared: dict | None = None
+) -> Trained:
+    task = detect_task(table[target], {})
+    feature_types = infer_feature_types(table, target, declared=declared)
+    train, validation, test = split_holdout(table, target, task, {})
+    configuration = configure_model(
+        task,
+        train,
+        validation,
+        "auto",
+        {**MODEL, "algorithm": algorithm},
+        {"folds": 3, "seed": 0},
+        {},
+        0,
+    )
+    rows = pd.concat([train, validation], ignore_index=True)
+    X, y = rows.drop(columns=[target]), rows[target]
+    settings = {"enabled": False}
+    study = tuning.run_study(
+        X,
+        y,
+        task=task,
+        feature_types=feature_types,
+        configuration=configuration,
+        settings=settings,
+        study_name="trained",
+    )
+    summary = tuning.summarize_study(study, [algorithm], configuration["metric"], settings)
+    pipeline, info = training.build_final_pipeline(
+        summary, task, feature_types, configuration, train, validation, {}
+    )
+    model, info["convergence_warnings"] = training.fit_quietly(pipeline, X, y)
+    baselines = {
+        name: training.fit_quietly(baseline, X, y)[0]
+        for name, baseline in training.baseline_pipelines(
+            task, feature_types, configuration
+        ).items()
+    }
+    return Trained(
+        task, feature_types, configuration, train, validation, test, study, summary, info, model,
+        baselines,
+    )  # fmt: skip
