@@ -405,3 +405,21 @@ def test_completed_trials_leave_out_of_fold_predictions_for_the_ensemble():
     )
     assert all(output.shape == (len(X), 2) for output in store.outputs.values())
     assert len(store.covered) == len(X)
+
+
+def test_search_names_the_study_by_the_job_so_the_same_job_resumes_it(tmp_path):
+    settings = {
+        "n_trials": 2,
+        "storage": f"sqlite:///{tmp_path / 'studies.db'}",
+        "ensemble": {"enabled": True, "max_candidates": 5, "max_size": 5},
+    }
+    args = {"task": TASK, "feature_types": FEATURE_TYPES, "configuration": TWO_FAMILIES}
+    first, summary = tuning.search(X, Y, settings=settings, **args)
+    again, _ = tuning.search(X, Y, settings={**settings, "n_trials": 3}, **args)
+    assert again.study_name == first.study_name
+    assert len(again.trials) == 3
+    assert "ensemble" in summary
+    other, _ = tuning.search(X.head(400), Y.head(400), settings=settings, **args)
+    assert other.study_name != first.study_name
+    named, _ = tuning.search(X, Y, settings={**settings, "study_name": "mine"}, **args)
+    assert named.study_name == "mine"

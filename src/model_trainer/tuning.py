@@ -299,6 +299,59 @@ def make_objective(
     return objective
 
 
+def search(
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    task: Mapping[str, Any],
+    feature_types: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    mlflow_parent: Any | None = None,
+) -> tuple[optuna.Study, dict[str, Any]]:
+    """The whole search: the study named by the job's fingerprint (unless tuning.study_name
+    names it), filled up to its budget, summarized, with the ensemble of its best trials."""
+    study_name = settings.get("study_name") or study_name_for(
+        data=data_fingerprint(pd.concat([X, y], axis=1)),
+        target=y.name,
+        task=task["type"],
+        metric=configuration["metric"],
+        space=configuration["search_space"],
+        cv=configuration["cv"],
+    )
+    ensemble_settings = settings.get("ensemble") or {}
+    out_of_fold = (
+        OutOfFoldPredictions(
+            keep=int(ensemble_settings.get("max_candidates", 20)),
+            greater_is_better=get_metric(configuration["metric"], task).greater_is_better,
+        )
+        if ensemble_settings.get("enabled", True)
+        else None
+    )
+    study = run_study(
+        X,
+        y,
+        task=task,
+        feature_types=feature_types,
+        configuration=configuration,
+        settings=settings,
+        study_name=study_name,
+        mlflow_parent=mlflow_parent,
+        out_of_fold=out_of_fold,
+    )
+    summary = summarize_study(study, configuration["algorithms"], configuration["metric"], settings)
+    if out_of_fold is not None:
+        summary["ensemble"] = ensemble_of_best_trials(
+            study,
+            out_of_fold,
+            y,
+            task,
+            configuration,
+            int(ensemble_settings.get("max_size", 25)),
+        )
+    return study, summary
+
+
 def _past_deadline(trial: optuna.Trial, deadline: float | None) -> bool:
     """Time is up, and the study already has a model to show for it."""
     return (

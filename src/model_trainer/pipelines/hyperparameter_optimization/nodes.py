@@ -10,8 +10,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from model_trainer import tuning
-from model_trainer.ensemble import OutOfFoldPredictions
-from model_trainer.metrics import get_metric
 from model_trainer.plots import search_figures
 
 logger = logging.getLogger(__name__)
@@ -30,47 +28,15 @@ def optimize_hyperparameters(
 
     target = feature_types["target"]
     rows = pd.concat([train_split, validation_split], ignore_index=True)
-    study_name = settings.get("study_name") or tuning.study_name_for(
-        data=tuning.data_fingerprint(rows),
-        target=target,
-        task=task["type"],
-        metric=model_configuration["metric"],
-        space=model_configuration["search_space"],
-        cv=model_configuration["cv"],
-    )
-    metric = get_metric(model_configuration["metric"], task)
-    ensemble_settings = settings.get("ensemble") or {}
-    out_of_fold = (
-        OutOfFoldPredictions(
-            keep=int(ensemble_settings.get("max_candidates", 20)),
-            greater_is_better=metric.greater_is_better,
-        )
-        if ensemble_settings.get("enabled", True)
-        else None
-    )
-    study = tuning.run_study(
+    study, summary = tuning.search(
         rows.drop(columns=[target]),
         rows[target],
         task=task,
         feature_types=feature_types,
         configuration=model_configuration,
         settings=settings,
-        study_name=study_name,
         mlflow_parent=mlflow.active_run(),
-        out_of_fold=out_of_fold,
     )
-    summary = tuning.summarize_study(
-        study, model_configuration["algorithms"], model_configuration["metric"], settings
-    )
-    if out_of_fold is not None:
-        summary["ensemble"] = tuning.ensemble_of_best_trials(
-            study,
-            out_of_fold,
-            rows[target],
-            task,
-            model_configuration,
-            int(ensemble_settings.get("max_size", 25)),
-        )
     logger.info(
         "Best trial %d: %s with CV %s %.5g.",
         summary["best_trial"],
