@@ -25,8 +25,11 @@ def bench_data_is_beside_the_project() -> None:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """conf/, the bundled raw data and pyproject.toml in a fresh folder."""
-    copy = tmp_path / "project"
-    copy.mkdir()
+    return copy_project(tmp_path / "project")
+
+
+def copy_project(copy: Path) -> Path:
+    copy.mkdir(parents=True)
     shutil.copytree(ROOT / "conf", copy / "conf", ignore=shutil.ignore_patterns("credentials.yml"))
     for layer in sorted((ROOT / "data").iterdir()):
         (copy / "data" / layer.name).mkdir(parents=True)
@@ -52,3 +55,14 @@ def run_kedro(project: Path, *args: str, timeout: int = 600) -> subprocess.Compl
 def query(database: Path, sql: str) -> list[tuple]:
     with sqlite3.connect(database) as connection:
         return connection.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One project trained once (conf/test budgets, the bundled credit data) for the tests of what
+    comes after training: evaluate, deploy, serve, inference. Tests may add runs to it, not
+    remove its model."""
+    copy = copy_project(tmp_path_factory.mktemp("trained") / "project")
+    result = run_kedro(copy, "run", "--pipeline=train", "--env=test")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return copy
