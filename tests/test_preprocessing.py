@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from model_trainer.errors import ConfigurationError
 from model_trainer.feature_typing import infer_feature_types
 from model_trainer.preprocessing import (
     MISSING_CATEGORY,
     DatetimeFeatures,
     build_preprocessor,
+    choose_imputation,
     to_category_strings,
 )
 
@@ -249,3 +251,33 @@ def test_integer_coded_categories_match_when_new_data_reads_them_as_floats(credi
         expected = preprocessor.transform(rows)[:2, time]
         actual = preprocessor.transform(as_floats)[:2, time]
     assert np.array_equal(actual, expected)
+
+
+PENGUINS = ROOT.parent / "shared" / "bench" / "data" / "penguins" / "train.csv"
+
+
+def test_iterative_imputation_fills_a_gap_from_the_rows_category():
+    """Gentoo (heavy, long flippers) live on Biscoe only with Adelie: a Biscoe row with every
+    measurement missing gets Biscoe-like measurements, not the median penguin's."""
+    penguins = pd.read_csv(PENGUINS)
+    types = infer_feature_types(penguins, "species")
+    X = penguins.drop(columns=["species"])
+    iterative = build_preprocessor(
+        types, scale=False, impute=True, encoding={**ENCODING, "imputation": "iterative"}
+    ).fit(X, penguins["species"])
+    row = pd.DataFrame([{"island": "Biscoe"}], columns=X.columns)
+    names = list(iterative.get_feature_names_out())
+    flipper = iterative.transform(row)[0, names.index("numeric__flipper_length_mm")]
+    biscoe = penguins.loc[penguins["island"] == "Biscoe", "flipper_length_mm"].mean()
+    median = X["flipper_length_mm"].median()
+    assert abs(flipper - biscoe) < abs(flipper - median)
+    assert "missingindicator_numeric__flipper_length_mm" in names
+
+
+def test_imputation_is_iterative_only_for_small_tables_with_gaps(credit):
+    assert choose_imputation("auto", credit, max_rows=10_000)[0] == "iterative"
+    assert choose_imputation("auto", credit, max_rows=1_000)[0] == "median"
+    assert choose_imputation("auto", credit.dropna(), max_rows=10_000)[0] == "median"
+    assert choose_imputation("median", credit, max_rows=10_000)[0] == "median"
+    with pytest.raises(ConfigurationError, match="iterative"):
+        choose_imputation("mice", credit, max_rows=10_000)

@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import make_pipeline
+from sklearn.impute import IterativeImputer, SimpleImputer
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import (
     FunctionTransformer,
     OneHotEncoder,
@@ -21,10 +23,40 @@ from sklearn.preprocessing import (
     TargetEncoder,
 )
 
+from model_trainer.errors import ConfigurationError
 from model_trainer.feature_typing import columns_of_type
 
 DATETIME_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")
 MISSING_CATEGORY = "__missing__"
+IMPUTATIONS = ("auto", "median", "iterative")
+
+
+def choose_imputation(requested: str, rows: pd.DataFrame, max_rows: int) -> tuple[str, str]:
+    """Iterative imputation fills a gap from the row's other columns (its category, its other
+    measurements), so a row with unusual gaps is not scored as the median row; it costs a
+    regression per column and round, so `auto` keeps it for tables with gaps and few rows."""
+    if requested not in IMPUTATIONS:
+        raise ConfigurationError(
+            f"model.encoding.imputation is '{requested}'.", f"Use one of: {', '.join(IMPUTATIONS)}."
+        )
+    if requested != "auto":
+        return requested, "set in model.encoding.imputation"
+    if not rows.isna().to_numpy().any():
+        return "median", "no missing values in training"
+    n_rows = len(rows)
+    if n_rows > max_rows:
+        return "median", f"{n_rows} rows > {max_rows}: iterative imputation would be slow"
+    return "iterative", f"missing values and {n_rows} rows <= {max_rows}"
+
+
+class ConditionalImputer(IterativeImputer):
+    """IterativeImputer whose unfinished rounds are not a user-facing convergence warning: the
+    imputed values are already better than a median after the first round."""
+
+    def fit_transform(self, X: Any, y: Any = None, **params: Any) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return super().fit_transform(X, y, **params)
 
 
 def to_category_strings(frame: pd.DataFrame) -> pd.DataFrame:
@@ -88,9 +120,28 @@ def build_preprocessor(
     scale: bool,
     impute: bool,
     encoding: Mapping[str, Any],
-) -> ColumnTransformer:
+) -> ColumnTransformer | Pipeline:
     """Per-type transforms; encoding by cardinality: one-hot when few levels, else target or
-    ordinal encoding (ordinal for trees, which split on codes; target encoding for the rest)."""
+    ordinal encoding (ordinal for trees, which split on codes; target encoding for the rest).
+    Iterative imputation runs after encoding, over every column, so categories inform it."""
+    iterative = impute and encoding.get("imputation", "median") == "iterative"
+    if iterative:
+        encoded = build_preprocessor(feature_types, scale=scale, impute=False, encoding=encoding)
+        steps = [
+            ("encode", encoded),
+            (
+                "impute",
+                ConditionalImputer(
+                    add_indicator=True,
+                    keep_empty_features=True,
+                    initial_strategy="median",
+                    skip_complete=True,  # a regression only for columns with gaps in training
+                    max_iter=5,
+                    tol=1e-2,
+                ),
+            ),
+        ]
+        return Pipeline([*steps, *([("scale", StandardScaler())] if scale else [])])
     numeric = columns_of_type(feature_types, "numeric")
     categorical = columns_of_type(feature_types, "categorical")
     boolean = columns_of_type(feature_types, "boolean")

@@ -9,6 +9,7 @@ import pandas as pd
 
 from model_trainer.estimators import choose_algorithms
 from model_trainer.metrics import default_metric, get_metric
+from model_trainer.preprocessing import choose_imputation
 from model_trainer.splitting import choose_cv
 
 logger = logging.getLogger(__name__)
@@ -32,8 +33,19 @@ def configure_model(
     )
     cv = choose_cv(task, validation, dataset.get("time_column"), dataset.get("group_column"))
     simple = model["simple_baseline"][task["type"]]
+    encoding = model["encoding"]
+    imputation, imputation_reason = choose_imputation(
+        encoding.get("imputation", "auto"),
+        pd.concat([train_split, validation_split]),  # the target has no gaps: checked
+        int(encoding.get("iterative_imputation_max_rows", 10_000)),
+    )
     logger.info("Metric: %s. Algorithms: %s (%s).", metric, ", ".join(algorithms), reason)
     logger.info("CV: %d-fold %s (%s).", cv["folds"], cv["strategy"], cv["reason"])
+    logger.info(
+        "Imputation for models without native missing values: %s (%s).",
+        imputation,
+        imputation_reason,
+    )
     return {
         "metric": metric,
         "algorithms": algorithms,
@@ -44,6 +56,7 @@ def configure_model(
         },
         "registry": {name: model["algorithms"][name] for name in {*algorithms, simple}},
         "simple_baseline": simple,
-        "encoding": model["encoding"],
+        "encoding": {**encoding, "imputation": imputation},
+        "imputation_reason": imputation_reason,
         "seed": seed,
     }
