@@ -145,3 +145,19 @@ def test_kedro_run_reports_bad_input_without_a_traceback(project: Path, params, 
     assert message in result.stderr
     assert "Fix:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_same_seed_and_trial_budget_give_identical_predictions(project: Path, trained_project):
+    """A second run in a fresh copy, with the conf and data of the shared trained project."""
+    result = run_kedro(project, "run", "--pipeline=train", "--env=test")
+    assert result.returncode == 0, result.stderr[-3000:]
+    models = [
+        joblib.load(next((p / "data" / "06_models" / "model.joblib").rglob("model.joblib")))
+        for p in (trained_project, project)
+    ]
+    rows = pd.read_csv(project / "data" / "01_raw" / "credit_data.csv").drop(columns=["Status"])
+    first, second = (m.predict_proba(rows) for m in models)
+    assert first.tolist() == second.tolist()
+    resources = json.loads((project / "data" / "08_reporting" / "node_resources.json").read_text())
+    assert resources["nodes"]["optimize_hyperparameters_node"]["wall_s"] > 0
+    assert resources["pipeline_wall_s"] >= sum(n["wall_s"] for n in resources["nodes"].values())

@@ -7,6 +7,7 @@ import copy
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -43,8 +44,6 @@ def model_settings(algorithms: list[str], **overrides: dict) -> dict:
         "num_leaves": {"type": "int", "low": 4, "high": 16, "log": True},
         "learning_rate": {"type": "float", "low": 0.05, "high": 0.3, "log": True},
     }
-    # one thread: OpenMP threads slow to a crawl when the tests share the CPUs with other work
-    model["algorithms"]["lightgbm"]["defaults"]["n_jobs"] = 1
     model["algorithms"]["lightgbm"]["portfolio"] = [
         {"n_estimators": 10, "num_leaves": 8, "learning_rate": 0.1},
         {"n_estimators": 20, "num_leaves": 4, "learning_rate": 0.2},
@@ -391,6 +390,22 @@ def test_past_the_deadline_a_trial_stops_at_its_next_fold_once_a_trial_has_compl
     assert second.state == TrialState.PRUNED
     assert second.user_attrs["stopped"] == "tuning.timeout reached"
     assert len(second.user_attrs["fold_scores"]) == 1
+
+
+def test_folds_fit_side_by_side_give_the_same_scores_and_predictions_as_one_by_one():
+    results = []
+    for fold_jobs in (1, 2):
+        store = OutOfFoldPredictions(keep=3, greater_is_better=True)
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+        objective = tuning.make_objective(
+            X, Y, task=TASK, feature_types=FEATURE_TYPES, configuration=TWO_FAMILIES,
+            out_of_fold=store, fold_jobs=fold_jobs,
+        )  # fmt: skip
+        study.optimize(objective, n_trials=3)
+        results.append(([t.user_attrs["fold_scores"] for t in study.trials], store.outputs))
+    (one_by_one, oof_one), (side_by_side, oof_two) = results
+    assert one_by_one == side_by_side and len(one_by_one[0]) == FOLDS
+    assert all(np.array_equal(oof_one[n], oof_two[n]) for n in oof_one)
 
 
 def test_completed_trials_leave_out_of_fold_predictions_for_the_ensemble():

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import resource
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -57,6 +60,55 @@ class ArtifactRecorder:
         else:
             return None
         return str(Path(str(path)).resolve())
+
+
+class NodeResources:
+    """Wall time, CPU time (all threads: CPU/wall above 1 means both cores worked) and the
+    process's peak memory after every node, logged to MLflow and written to
+    data/08_reporting/node_resources.json, so a slow or hungry stage is named, not guessed."""
+
+    def __init__(self, output: str = "data/08_reporting/node_resources.json") -> None:
+        self.output = output
+        self.nodes: dict[str, dict[str, float]] = {}
+        self._started: dict[str, tuple[float, float]] = {}
+        self._run_started = 0.0
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        self.nodes, self._started = {}, {}
+        self._run_started = time.perf_counter()
+
+    @hook_impl
+    def before_node_run(self, node: Any) -> None:
+        self._started[node.name] = (time.perf_counter(), time.process_time())
+
+    @hook_impl
+    def after_node_run(self, node: Any) -> None:
+        wall_started, cpu_started = self._started.pop(node.name)
+        usage = {
+            "wall_s": round(time.perf_counter() - wall_started, 3),
+            "cpu_s": round(time.process_time() - cpu_started, 3),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
+        self.nodes[node.name] = usage
+        _log_to_active_run({f"node.{node.name}.{key}": value for key, value in usage.items()})
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        summary = {
+            "pipeline_wall_s": round(time.perf_counter() - self._run_started, 3),
+            "nodes": self.nodes,
+        }
+        path = Path(self.output)
+        if path.parent.is_dir():
+            path.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def _log_to_active_run(metrics: dict[str, float]) -> None:
+    import mlflow
+
+    if mlflow.active_run() is not None:
+        mlflow.log_metrics(metrics)
 
 
 ARTIFACT_RECORDER = ArtifactRecorder()

@@ -2,9 +2,9 @@
 
 import datetime as dt
 
-from model_trainer.hooks import ARTIFACT_RECORDER, QuietRunHooks
+from model_trainer.hooks import ARTIFACT_RECORDER, NodeResources, QuietRunHooks
 
-HOOKS = (QuietRunHooks(), ARTIFACT_RECORDER)
+HOOKS = (QuietRunHooks(), ARTIFACT_RECORDER, NodeResources())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -17,6 +17,7 @@ import socket
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from itertools import zip_longest
 from typing import Any
 
@@ -29,6 +30,7 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
 
 from model_trainer.ensemble import (
     OutOfFoldPredictions,
@@ -249,15 +251,23 @@ def make_objective(
     configuration: Mapping[str, Any],
     out_of_fold: OutOfFoldPredictions | None = None,
     deadline: float | None = None,
+    fold_jobs: int = 1,
 ) -> Callable[[optuna.Trial], float]:
-    """The CV objective. Past `deadline` (time.monotonic()) a trial stops at its next fold, so
-    the search's timeout bounds its time, not just the start of its last trial (once some trial
-    has completed)."""
+    """The CV objective. Past `deadline` (time.monotonic()) a trial stops at its next batch of
+    folds, so the search's timeout bounds its time, not just the start of its last trial (once
+    some trial has completed). With `fold_jobs` > 1, folds are fit side by side, one thread each
+    (OpenMP limited to one thread): the result does not depend on the order they finish in, and
+    single-threaded models never wait on each other, where multi-threaded boosting on a busy or
+    small machine spins at every round."""
     metric = get_metric(configuration["metric"], task)
     folds = cv_splits(configuration["cv"], X, y)
     algorithms = configuration["algorithms"]
     if out_of_fold is not None:
         out_of_fold.covered = np.unique(np.concatenate([rows for _, rows in folds]))
+
+    def fit_and_predict(pipeline: Any, fit_rows: np.ndarray, score_rows: np.ndarray) -> Any:
+        model = clone(pipeline).fit(X.iloc[fit_rows], y.iloc[fit_rows])
+        return predict_output(model, X.iloc[score_rows], task)
 
     def objective(trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
@@ -269,20 +279,21 @@ def make_objective(
         scores: list[float] = []
         oof: np.ndarray | None = None
         try:
-            for step, (fit_rows, score_rows) in enumerate(folds):
-                with warnings.catch_warnings():
+            for start in range(0, len(folds), fold_jobs):
+                batch = folds[start : start + fold_jobs]
+                with warnings.catch_warnings(), ThreadPoolExecutor(len(batch)) as pool:
                     warnings.simplefilter("ignore", ConvergenceWarning)
-                    model = clone(pipeline).fit(X.iloc[fit_rows], y.iloc[fit_rows])
-                output = predict_output(model, X.iloc[score_rows], task)
-                if oof is None:
-                    oof = np.zeros((len(X), *output.shape[1:]))
-                oof[score_rows] = output
-                scores.append(score_output(output, y.iloc[score_rows], metric.name, task))
+                    outputs = list(pool.map(lambda f, p=pipeline: fit_and_predict(p, *f), batch))
+                for (_, score_rows), output in zip(batch, outputs, strict=True):
+                    if oof is None:
+                        oof = np.zeros((len(X), *output.shape[1:]))
+                    oof[score_rows] = output
+                    scores.append(score_output(output, y.iloc[score_rows], metric.name, task))
                 trial.set_user_attr("fold_scores", scores)
-                trial.report(float(np.mean(scores)), step)
+                trial.report(float(np.mean(scores)), len(scores) - 1)
                 if trial.should_prune():
                     raise optuna.TrialPruned()
-                if _past_deadline(trial, deadline) and step < len(folds) - 1:
+                if _past_deadline(trial, deadline) and len(scores) < len(folds):
                     trial.set_user_attr("stopped", "tuning.timeout reached")
                     raise optuna.TrialPruned()
         except (optuna.TrialPruned, ConfigurationError):
@@ -401,6 +412,7 @@ def run_study(
     if remaining > 0:
         timeout = settings.get("timeout") if enabled else None
         deadline = time.monotonic() + float(timeout) if timeout else None
+        fold_jobs = max(1, int(settings.get("fold_jobs", 1)))
         objective = make_objective(
             X,
             y,
@@ -409,17 +421,19 @@ def run_study(
             configuration=configuration,
             out_of_fold=out_of_fold,
             deadline=deadline,
+            fold_jobs=fold_jobs,
         )
-        study.optimize(
-            objective,
-            n_trials=remaining,
-            timeout=float(timeout) if timeout else None,
-            callbacks=[
-                MaxTrialsCallback(n_trials, states=COUNTED_STATES),
-                TrialLogger(metric.name, n_trials, mlflow_parent),
-            ],
-            n_jobs=int(settings.get("n_jobs", 1)),
-        )
+        with threadpool_limits(limits=1 if fold_jobs > 1 else None, user_api="openmp"):
+            study.optimize(
+                objective,
+                n_trials=remaining,
+                timeout=float(timeout) if timeout else None,
+                callbacks=[
+                    MaxTrialsCallback(n_trials, states=COUNTED_STATES),
+                    TrialLogger(metric.name, n_trials, mlflow_parent),
+                ],
+                n_jobs=int(settings.get("n_jobs", 1)),
+            )
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         errors = {t.user_attrs.get("error") for t in study.trials if t.user_attrs.get("error")}
         raise ModelTrainerError(
