@@ -50,13 +50,15 @@ def project_copy(folder: Path) -> Path:
     return folder
 
 
-def run_task(data: Path, spec: dict, timeout: float, workdir: Path) -> tuple[dict, float, float]:
+def run_task(
+    data: Path, spec: dict, timeout: float, workdir: Path, train_file: str = "train.csv"
+) -> tuple[dict, float, float]:
     """The task's result, its wall seconds and the peak memory (MB) of the `kedro task` process."""
     request = {
         "task": "train",
         "modelType": MODEL_TYPES[spec["task"]],
         "algorithm": "auto",
-        "trainDataPath": str(data / "train.csv"),
+        "trainDataPath": str(data / train_file),
         "targetColumn": spec["target"],
         "metric": spec["metric"],
         "hyperparameterSearch": {"enabled": True, "nTrials": 100000, "timeout": timeout},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import sqlite3
+import time
 from pathlib import Path
 
 import numpy as np
@@ -382,14 +383,31 @@ def test_a_password_is_hidden_whatever_the_url_shape(url):
 def test_past_the_deadline_a_trial_stops_at_its_next_fold_once_a_trial_has_completed():
     study = optuna.create_study(direction="maximize")
     objective = tuning.make_objective(
-        X, Y, task=TASK, feature_types=FEATURE_TYPES, configuration=TWO_FAMILIES, deadline=0.0
-    )
+        X, Y, task=TASK, feature_types=FEATURE_TYPES, configuration=TWO_FAMILIES,
+        budget=tuning.SearchBudget(timeout=1e-6, final_fit_factor=0.0),
+    )  # fmt: skip
     study.optimize(objective, n_trials=2)
     first, second = study.trials
     assert first.state == TrialState.COMPLETE, "the first trial always finishes: a model to show"
     assert second.state == TrialState.PRUNED
     assert second.user_attrs["stopped"] == "tuning.timeout reached"
     assert len(second.user_attrs["fold_scores"]) == 1
+
+
+def test_the_search_leaves_time_for_the_final_fits_of_its_best_trial():
+    budget = tuning.SearchBudget(timeout=3600.0, final_fit_factor=3.0)
+    study = optuna.create_study(direction="maximize")
+    objective = tuning.make_objective(
+        X, Y, task=TASK, feature_types=FEATURE_TYPES, configuration=TWO_FAMILIES, budget=budget
+    )
+    study.optimize(objective, n_trials=2, callbacks=[budget])
+    fold_fit = study.best_trial.user_attrs["fold_fit_s"]
+    assert fold_fit > 0
+    assert budget.reserve_s == pytest.approx(3.0 * fold_fit)
+    assert budget.deadline() == pytest.approx(budget.end - 3.0 * fold_fit)
+    budget.end = time.monotonic()  # time is up: the next trial's end stops the study
+    study.optimize(objective, n_trials=5, callbacks=[budget])
+    assert len(study.trials) == 3
 
 
 def test_folds_fit_side_by_side_give_the_same_scores_and_predictions_as_one_by_one():

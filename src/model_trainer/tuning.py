@@ -242,6 +242,36 @@ def log_trial_run(parent: Any, trial: optuna.trial.FrozenTrial, metric: str) -> 
     client.set_terminated(run.info.run_id, status=status)
 
 
+class SearchBudget:
+    """The search's share of `tuning.timeout`: the search stops early enough to leave time for
+    the final fits (evaluation model and refit on all rows), estimated as `final_fit_factor`
+    times the best trial's mean fold fit, so the whole run, not just the search, keeps to the
+    budget on big tables. `deadline()` is a time.monotonic() value."""
+
+    def __init__(self, timeout: float | None, final_fit_factor: float) -> None:
+        self.end = time.monotonic() + timeout if timeout else None
+        self.final_fit_factor = final_fit_factor
+        self.reserve_s = 0.0
+
+    def deadline(self) -> float | None:
+        return None if self.end is None else self.end - self.reserve_s
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """An Optuna callback: update the reserve from the best trial, stop when time is up."""
+        if self.end is None:
+            return
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if complete:
+            best = study.best_trial
+            self.reserve_s = self.final_fit_factor * float(best.user_attrs.get("fold_fit_s", 0))
+        if complete and time.monotonic() >= self.deadline():
+            logger.info(
+                "Search stopped with %.0fs of tuning.timeout left for the final fits.",
+                max(self.end - time.monotonic(), 0.0),
+            )
+            study.stop()
+
+
 def make_objective(
     X: pd.DataFrame,
     y: pd.Series,
@@ -250,24 +280,27 @@ def make_objective(
     feature_types: Mapping[str, Any],
     configuration: Mapping[str, Any],
     out_of_fold: OutOfFoldPredictions | None = None,
-    deadline: float | None = None,
+    budget: SearchBudget | None = None,
     fold_jobs: int = 1,
 ) -> Callable[[optuna.Trial], float]:
-    """The CV objective. Past `deadline` (time.monotonic()) a trial stops at its next batch of
-    folds, so the search's timeout bounds its time, not just the start of its last trial (once
-    some trial has completed). With `fold_jobs` > 1, folds are fit side by side, one thread each
-    (OpenMP limited to one thread): the result does not depend on the order they finish in, and
-    single-threaded models never wait on each other, where multi-threaded boosting on a busy or
-    small machine spins at every round."""
+    """The CV objective. Once some trial has completed, a trial stops before a batch of folds
+    that would end past the budget's deadline (judged by its previous batch), so the timeout
+    bounds the search's time, not just the start of its last trial. With `fold_jobs` > 1,
+    folds are fit side by side, one thread each (OpenMP limited to one thread): the result does
+    not depend on the order they finish in, and single-threaded models never wait on each
+    other, where multi-threaded boosting on a busy or small machine spins at every round."""
     metric = get_metric(configuration["metric"], task)
     folds = cv_splits(configuration["cv"], X, y)
     algorithms = configuration["algorithms"]
     if out_of_fold is not None:
         out_of_fold.covered = np.unique(np.concatenate([rows for _, rows in folds]))
 
-    def fit_and_predict(pipeline: Any, fit_rows: np.ndarray, score_rows: np.ndarray) -> Any:
+    def fit_and_predict(
+        pipeline: Any, fit_rows: np.ndarray, score_rows: np.ndarray
+    ) -> tuple[Any, float]:
+        started = time.perf_counter()
         model = clone(pipeline).fit(X.iloc[fit_rows], y.iloc[fit_rows])
-        return predict_output(model, X.iloc[score_rows], task)
+        return predict_output(model, X.iloc[score_rows], task), time.perf_counter() - started
 
     def objective(trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
@@ -277,24 +310,32 @@ def make_objective(
             configuration, algorithm, params, task["type"], feature_types
         )
         scores: list[float] = []
+        fold_seconds: list[float] = []
+        batch_wall = 0.0
         oof: np.ndarray | None = None
+        deadline = budget.deadline() if budget is not None else None
         try:
             for start in range(0, len(folds), fold_jobs):
+                if start and _past_deadline(trial, deadline, batch_wall):
+                    trial.set_user_attr("stopped", "tuning.timeout reached")
+                    raise optuna.TrialPruned()
                 batch = folds[start : start + fold_jobs]
+                batch_started = time.monotonic()
                 with warnings.catch_warnings(), ThreadPoolExecutor(len(batch)) as pool:
                     warnings.simplefilter("ignore", ConvergenceWarning)
-                    outputs = list(pool.map(lambda f, p=pipeline: fit_and_predict(p, *f), batch))
+                    results = list(pool.map(lambda f, p=pipeline: fit_and_predict(p, *f), batch))
+                batch_wall = time.monotonic() - batch_started
+                fold_seconds += [seconds for _, seconds in results]
+                outputs = [output for output, _ in results]
                 for (_, score_rows), output in zip(batch, outputs, strict=True):
                     if oof is None:
                         oof = np.zeros((len(X), *output.shape[1:]))
                     oof[score_rows] = output
                     scores.append(score_output(output, y.iloc[score_rows], metric.name, task))
                 trial.set_user_attr("fold_scores", scores)
+                trial.set_user_attr("fold_fit_s", float(np.mean(fold_seconds)))
                 trial.report(float(np.mean(scores)), len(scores) - 1)
                 if trial.should_prune():
-                    raise optuna.TrialPruned()
-                if _past_deadline(trial, deadline) and len(scores) < len(folds):
-                    trial.set_user_attr("stopped", "tuning.timeout reached")
                     raise optuna.TrialPruned()
         except (optuna.TrialPruned, ConfigurationError):
             raise
@@ -363,11 +404,12 @@ def search(
     return study, summary
 
 
-def _past_deadline(trial: optuna.Trial, deadline: float | None) -> bool:
-    """Time is up, and the study already has a model to show for it."""
+def _past_deadline(trial: optuna.Trial, deadline: float | None, next_seconds: float) -> bool:
+    """The next `next_seconds` would end past the deadline, and the study already has a model
+    to show for it."""
     return (
         deadline is not None
-        and time.monotonic() > deadline
+        and time.monotonic() + next_seconds > deadline
         and bool(trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     )
 
@@ -411,7 +453,9 @@ def run_study(
         )
     if remaining > 0:
         timeout = settings.get("timeout") if enabled else None
-        deadline = time.monotonic() + float(timeout) if timeout else None
+        budget = SearchBudget(
+            float(timeout) if timeout else None, float(settings.get("final_fit_factor", 3.0))
+        )
         fold_jobs = max(1, int(settings.get("fold_jobs", 1)))
         objective = make_objective(
             X,
@@ -420,7 +464,7 @@ def run_study(
             feature_types=feature_types,
             configuration=configuration,
             out_of_fold=out_of_fold,
-            deadline=deadline,
+            budget=budget,
             fold_jobs=fold_jobs,
         )
         with threadpool_limits(limits=1 if fold_jobs > 1 else None, user_api="openmp"):
@@ -431,6 +475,7 @@ def run_study(
                 callbacks=[
                     MaxTrialsCallback(n_trials, states=COUNTED_STATES),
                     TrialLogger(metric.name, n_trials, mlflow_parent),
+                    budget,
                 ],
                 n_jobs=int(settings.get("n_jobs", 1)),
             )
