@@ -53,13 +53,15 @@ def main() -> None:
     slowest = sorted(resources["nodes"].items(), key=lambda item: -item[1]["wall_s"])[:5]
     report = {
         "rows": len(table),
-        "columns": table.shape[1] - 1,
+        "columns": table.shape[1],
         "success": result.get("success"),
         "algorithm": (result.get("bestParams") or {}).get("algorithm"),
         "test_rmse": (result.get("metrics") or {}).get("rmse"),
         "timeout_s": args.timeout,
         "wall_s": round(wall, 1),
         "wall_over_budget": round(wall / args.timeout, 2),
+        "pipeline_wall_s": resources["pipeline_wall_s"],
+        "in_nodes_s": round(sum(usage["wall_s"] for usage in resources["nodes"].values()), 1),
         "peak_mb": round(peak_mb),
         "slowest_nodes": {name: usage["wall_s"] for name, usage in slowest},
     }

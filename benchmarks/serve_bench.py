@@ -139,6 +139,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1, help="Rows per request.")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "serving.md")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
 
     with tempfile.TemporaryDirectory(prefix="serve_bench_") as scratch:
         work = Path(scratch)
@@ -191,7 +192,7 @@ def main() -> None:
                 for name, (url, bodies) in targets.items()
             }
             logged = len(log.read_text().splitlines())
-    report = _report(args, model, metadata, results, same, logged)
+    report = _report(args, model, metadata, results, same, logged, load_before)
     args.output.write_text(report)
     print(report)
 
@@ -203,6 +204,7 @@ def _report(
     results: dict[tuple[str, int], dict[str, float]],
     same: bool,
     logged: int,
+    load_before: float,
 ) -> str:
     command = "uv run python benchmarks/serve_bench.py" + (
         f" --project {args.project} --model {model}" if args.project else ""
@@ -214,8 +216,9 @@ def _report(
         f"({model}: {metadata['algorithm']} for `{metadata['target']}`, "
         f"{len(metadata['input_columns'])} input columns), {args.records} row(s) per request, "
         f"{args.seconds:g} s per cell after a {args.warmup:g} s warm-up, closed-loop clients. "
-        f"Machine: {os.cpu_count()} cores shared by both the server and the clients; each server "
-        "is one uvicorn process. Reproduce: `" + command + "`.",
+        f"Machine: {os.cpu_count()} cores shared by the server and the clients (load average "
+        f"{load_before:.1f} before the run, from other work); each server is one uvicorn "
+        "process. Reproduce: `" + command + "`.",
         "",
         "| server | clients | requests | errors | requests/s | p50 ms | p99 ms |",
         "|---|---|---|---|---|---|---|",
