@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -32,6 +33,15 @@ def evaluation_figures(
     task: Mapping[str, Any],
 ) -> dict[str, Figure]:
     """Confusion matrix, ROC and PR curves for classes; residual plots for regression."""
+    figures = prediction_figures(predictions, task)
+    figures["feature_importance.png"] = importance_figure(importance)
+    return figures
+
+
+def prediction_figures(
+    predictions: pd.DataFrame, task: Mapping[str, Any], data_label: str = "test split"
+) -> dict[str, Figure]:
+    """The plots of `training.predictions_table`'s rows; `data_label` names them in titles."""
     figures: dict[str, Figure] = {}
     if task["type"] == "classification":
         figure, axes = plt.subplots(figsize=(5, 4.5))
@@ -41,7 +51,7 @@ def evaluation_figures(
             ax=axes,
             colorbar=False,
         )
-        axes.set_title("Confusion matrix (test split)")
+        axes.set_title(f"Confusion matrix ({data_label})")
         figures["confusion_matrix.png"] = figure
         positive = task.get("positive_class")
         if f"proba_{positive}" in predictions:
@@ -54,7 +64,7 @@ def evaluation_figures(
                 display.from_predictions(
                     is_positive, predictions[f"proba_{positive}"], ax=axes, name=f"class {positive}"
                 )
-                axes.set_title(f"{name.replace('_', ' ').upper()} (test split)")
+                axes.set_title(f"{name.replace('_', ' ').upper()} ({data_label})")
                 figures[f"{name}.png"] = figure
     else:
         residuals = predictions["actual"] - predictions["predicted"]
@@ -63,13 +73,12 @@ def evaluation_figures(
         low = float(min(predictions["actual"].min(), predictions["predicted"].min()))
         high = float(max(predictions["actual"].max(), predictions["predicted"].max()))
         left.plot([low, high], [low, high], color="grey", linestyle="--")
-        left.set(xlabel="predicted", ylabel="actual", title="Predicted vs actual (test split)")
+        left.set(xlabel="predicted", ylabel="actual", title=f"Predicted vs actual ({data_label})")
         right.scatter(predictions["predicted"], residuals, s=8, alpha=0.5)
         right.axhline(0, color="grey", linestyle="--")
         right.set(xlabel="predicted", ylabel="actual - predicted", title="Residuals")
         figure.tight_layout()
         figures["residuals.png"] = figure
-    figures["feature_importance.png"] = importance_figure(importance)
     return figures
 
 
@@ -78,6 +87,81 @@ def importance_figure(importance: pd.DataFrame, top: int = 20) -> Figure:
     figure, axes = plt.subplots(figsize=(6, 0.3 * len(shown) + 1.5))
     axes.barh(shown["feature"], shown["importance"], xerr=shown["importance_std"], color="#4c72b0")
     axes.set(xlabel="drop in score when shuffled", title="Permutation feature importance (test)")
+    figure.tight_layout()
+    return figure
+
+
+def error_analysis_figures(
+    predictions: pd.DataFrame,
+    patterns: pd.DataFrame,
+    task: Mapping[str, Any],
+    data_label: str,
+    top: int = 15,
+) -> dict[str, Figure]:
+    """The prediction plots, how the errors are spread, and the segments where they gather."""
+    figures = prediction_figures(predictions, task, data_label)
+    figures["error_distribution.png"] = error_distribution_figure(predictions, task, data_label)
+    if not patterns.empty:
+        figures["error_patterns.png"] = error_patterns_figure(patterns, top)
+    return figures
+
+
+def error_distribution_figure(
+    predictions: pd.DataFrame, task: Mapping[str, Any], data_label: str
+) -> Figure:
+    if task["type"] == "regression":
+        values = predictions["actual"] - predictions["predicted"]
+        label = "actual - predicted"
+    else:
+        values, label = predictions["error"], "1 - probability given to the actual class"
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.hist(values, bins=40, color="#4c72b0")
+    axes.set(xlabel=label, ylabel="rows", title=f"Error distribution ({data_label})")
+    figure.tight_layout()
+    return figure
+
+
+def error_patterns_figure(patterns: pd.DataFrame, top: int) -> Figure:
+    """The segments with the highest mean error relative to the overall mean (1 = average)."""
+    shown = patterns.head(top).iloc[::-1]
+    figure, axes = plt.subplots(figsize=(7, 0.3 * len(shown) + 1.5))
+    axes.barh(shown["feature"] + ": " + shown["segment"], shown["lift"], color="#dd8452")
+    axes.axvline(1.0, color="grey", linestyle="--")
+    axes.set(xlabel="mean error / overall mean error", title="Where the errors concentrate")
+    figure.tight_layout()
+    return figure
+
+
+def drift_figures(drift: Mapping[str, Any], top: int) -> dict[str, Figure]:
+    """PSI per feature against the threshold, then reference against current shares for the
+    predictions and the `top` most drifted features (file names keep that order)."""
+    results = drift["features"]
+    if not results:
+        return {}
+    ranked = results[::-1]
+    figure, axes = plt.subplots(figsize=(7, 0.3 * len(ranked) + 1.5))
+    colours = ["#c44e52" if r["drifted"] else "#4c72b0" for r in ranked]
+    axes.barh([r["feature"] for r in ranked], [r["psi"] for r in ranked], color=colours)
+    axes.axvline(drift["psi_threshold"], color="grey", linestyle="--")
+    axes.set(xlabel="population stability index", title="Drift per feature (red: over threshold)")
+    figure.tight_layout()
+    figures = {"00_psi.png": figure}
+    shown = ([drift["prediction"]] if drift.get("prediction") else []) + results[:top]
+    for index, result in enumerate(shown, start=1):
+        name = re.sub(r"[^\w.-]+", "_", result["feature"]).strip("_")
+        figures[f"{index:02d}_{name}.png"] = shares_figure(result)
+    return figures
+
+
+def shares_figure(result: Mapping[str, Any]) -> Figure:
+    bins = pd.DataFrame(result["bins"])
+    positions = np.arange(len(bins))
+    figure, axes = plt.subplots(figsize=(max(5, 0.5 * len(bins) + 2), 4))
+    axes.bar(positions - 0.2, bins["reference"], width=0.4, label="training", color="#4c72b0")
+    axes.bar(positions + 0.2, bins["current"], width=0.4, label="scored", color="#dd8452")
+    axes.set_xticks(positions, bins["bin"], rotation=45, ha="right")
+    axes.set(ylabel="share of rows", title=f"{result['feature']}: PSI {result['psi']:.3g}")
+    axes.legend()
     figure.tight_layout()
     return figure
 

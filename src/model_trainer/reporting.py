@@ -135,3 +135,174 @@ def render_html(
         findings=findings,
         feature_types=feature_types,
     )
+
+
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("model_trainer", "templates"), autoescape=True
+)
+AT_TRAINING = "this model at training (its test split)"
+
+
+def comparison_table(comparison: Mapping[str, Any]) -> pd.DataFrame:
+    """This model, the dummy and the earlier versions scored on the same rows, then this model's
+    score at training for reference; the primary metric first."""
+    rows = {"this model": comparison["metrics"], "dummy": comparison["dummy"]}
+    for earlier in comparison["earlier_versions"]:
+        if "metrics" in earlier:
+            rows[earlier["model"]] = earlier["metrics"]
+    rows[AT_TRAINING] = comparison["at_training"]
+    table = pd.DataFrame(rows).T
+    metric = comparison["metric"]
+    return table[[metric, *(c for c in table.columns if c != metric)]]
+
+
+def evaluation_recommendations(
+    comparison: Mapping[str, Any],
+    breakdown: pd.DataFrame,
+    patterns: pd.DataFrame,
+    missing_fractions: Mapping[str, float],
+    card: Mapping[str, Any],
+    thresholds: Mapping[str, float],
+) -> list[dict[str, str]]:
+    """Findings of an evaluation, each with its evidence and what to try; the rules are the
+    thresholds in conf (evaluation.recommendations)."""
+    metric, task = comparison["metric"], {"type": card["task"]}
+    value = comparison["metrics"][metric]
+    found: list[dict[str, str]] = []
+    overlap = comparison.get("training_overlap")
+    if overlap is not None and overlap > thresholds["training_overlap"]:
+        found.append(
+            {
+                "finding": "evaluated on training rows",
+                "evidence": f"{overlap:.0%} of these rows were in the data the model was "
+                "trained on, so its metrics here are optimistic.",
+                "advice": "Evaluate on rows collected after training (the shipped model is "
+                "refit on every row, its test split included, unless "
+                "training.refit_on_all_rows is false).",
+            }
+        )
+    trained = comparison["at_training"].get(metric)
+    if trained is not None:
+        change = relative_change(metric, task, value, trained)
+        if change < -thresholds["degradation"]:
+            found.append(
+                {
+                    "finding": "worse than at training",
+                    "evidence": f"{metric} {value:.4g} on this data against {trained:.4g} on its "
+                    f"test split at training ({-change:.1%} worse).",
+                    "advice": "The data may have moved since training: compare it with the "
+                    "training data (`kedro run --pipeline=inference`, drift report) and retrain "
+                    "on recent labelled rows.",
+                }
+            )
+    dummy = comparison["dummy"][metric]
+    if relative_change(metric, task, value, dummy) < thresholds["baseline_margin"]:
+        found.append(
+            {
+                "finding": "barely better than the dummy",
+                "evidence": f"{metric} {value:.4g} against {dummy:.4g} for a dummy that knows "
+                "only this data's class shares (or mean).",
+                "advice": "Check that this data is labelled and collected like the training "
+                "data, and that its features still carry signal.",
+            }
+        )
+    for earlier in comparison["earlier_versions"]:
+        if (
+            "metrics" in earlier
+            and relative_change(metric, task, earlier["metrics"][metric], value) > 0
+        ):
+            found.append(
+                {
+                    "finding": "an earlier version is better",
+                    "evidence": f"{earlier['model']} scores {earlier['metrics'][metric]:.4g} "
+                    f"against {value:.4g} on {metric}, on the same rows.",
+                    "advice": f"Keep serving {earlier['model']} (point the registry alias at "
+                    "it), and look at what changed in the training data or configuration.",
+                }
+            )
+    if not patterns.empty and patterns["lift"].iloc[0] >= thresholds["error_lift"]:
+        top = patterns.iloc[0]
+        found.append(
+            {
+                "finding": "errors concentrate",
+                "evidence": f"where {top['feature']} is {top['segment']} ({top['rows']} rows) the "
+                f"mean error is {top['lift']:.2g} times the overall mean.",
+                "advice": "Collect more labelled rows like these, add a feature that tells them "
+                "apart, or check the quality of their data.",
+            }
+        )
+    if "recall" in breakdown:
+        for _, row in breakdown[breakdown["recall"] < thresholds["min_class_recall"]].iterrows():
+            found.append(
+                {
+                    "finding": "class poorly recognised",
+                    "evidence": f"recall of class {row['class']} is {row['recall']:.2f} "
+                    f"({row['rows']} rows, precision {row['precision']:.2f}).",
+                    "advice": "Try class weights or a decision threshold tuned for this class "
+                    "(the probabilities are in the predictions file), and add examples of it.",
+                }
+            )
+    for name, now in missing_fractions.items():
+        before = card["features"][name]["missing_fraction"]
+        if now - before > thresholds["missing_increase"]:
+            found.append(
+                {
+                    "finding": "more missing values than at training",
+                    "evidence": f"{name} is missing in {now:.1%} of rows, {before:.1%} at "
+                    "training.",
+                    "advice": f"Check the pipeline that produces {name}: the model fills the "
+                    "gaps with a guess.",
+                }
+            )
+    return found
+
+
+def render_evaluation_html(
+    *,
+    comparison: Mapping[str, Any],
+    breakdown: pd.DataFrame,
+    patterns: pd.DataFrame,
+    worst_predictions: pd.DataFrame,
+    findings: list[dict[str, str]],
+    figures: Mapping[str, bytes],
+) -> str:
+    """The evaluate pipeline's report, one self-contained file like the training report."""
+    table = comparison_table(comparison)
+    return TEMPLATES.get_template("evaluation_report.html").render(
+        comparison=comparison,
+        dummy_score=comparison["dummy"][comparison["metric"]],
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        comparison_html=table.to_html(float_format="{:.4g}".format, border=0),
+        breakdown_html=_table_html(breakdown),
+        patterns_html=_table_html(patterns.head(20)),
+        worst_html=_table_html(worst_predictions),
+        findings=findings,
+        figures={name: to_data_uri(f) for name, f in figures.items()},
+    )
+
+
+def render_drift_html(
+    *,
+    drift: Mapping[str, Any],
+    model: Mapping[str, Any],
+    predictions: Mapping[str, Any],
+    figures: Mapping[str, bytes],
+) -> str:
+    """The inference pipeline's report: what was scored, and its drift from the training data."""
+    columns = [
+        "feature", "type", "psi", "drifted", "test", "statistic", "p_value", "significant",
+        "reference_missing", "current_missing",
+    ]  # fmt: skip
+    features = pd.DataFrame(drift["features"], columns=columns)
+    return TEMPLATES.get_template("drift_report.html").render(
+        drift=drift,
+        model=model,
+        predictions=predictions,
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        features_html=_table_html(features),
+        figures={name: to_data_uri(f) for name, f in figures.items()},
+    )
+
+
+def _table_html(table: pd.DataFrame) -> str:
+    return table.to_html(index=False, float_format="{:.4g}".format, border=0, na_rep="")

@@ -1,0 +1,5 @@
+"""evaluate pipeline."""
+
+from model_trainer.pipelines.evaluate.pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]
