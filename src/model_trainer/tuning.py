@@ -518,7 +518,10 @@ def summarize_study(
             "fold_scores": fold_scores,
         },
         "algorithms_tried": sorted(
-            {t.params.get("algorithm") or t.user_attrs.get("algorithm", "") for t in study.trials}
+            {
+                t.params.get("algorithm") or t.user_attrs.get("algorithm", "")
+                for t in study.get_trials(deepcopy=False, states=(*COUNTED_STATES, TrialState.FAIL))
+            }
         ),
     }
 
