@@ -63,6 +63,9 @@ def test_train_pipeline_logs_runs_registers_and_saves_a_model_that_predicts(proj
     assert card["classes"] == ["bad", "good"] and card["task"] == "classification"
     assert card["features"]["Home"]["type"] == "categorical"
 
+    decisions = json.loads((project / "data" / "08_reporting" / "decisions.json").read_text())
+    assert {d["decision"] for d in decisions} >= {"task type", "imputation", "final model"}
+    assert list((project / "mlruns").rglob("decisions.json")), "the decisions are in MLflow"
     metrics = json.loads((project / "data" / "08_reporting" / "metrics.json").read_text())
     assert 0.6 < metrics["roc_auc"] <= 1.0
     report = (project / "data" / "08_reporting" / "report.html").read_text()

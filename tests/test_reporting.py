@@ -13,6 +13,7 @@ import yaml
 
 from model_trainer import reporting, training
 from model_trainer.datasets import FigureDataset
+from model_trainer.decisions import decision_record
 from model_trainer.pipelines.reporting.nodes import render_report
 from model_trainer.plots import evaluation_figures, search_figures
 from model_trainer.task_detection import detect_task
@@ -223,6 +224,15 @@ def report_inputs(tmp_path_factory) -> dict:
         "feature_importance": importance,
         "worst_predictions": predictions.head(REPORTING["worst_predictions"]),
         "recommendations": [],
+        "decisions": decision_record(
+            task=task,
+            feature_types=trained.feature_types,
+            configuration=trained.configuration,
+            study_summary=trained.summary,
+            training_info=trained.info,
+            tuning={"enabled": False},
+            metric_setting="auto",
+        ),
         "model_registration": {"run_id": "0123abcd"},
         "dataset": {"path": str(CREDIT)},
     }
@@ -283,3 +293,14 @@ def test_the_report_describes_every_feature_and_the_worst_predictions(report_inp
     assert len(worst) == REPORTING["worst_predictions"]
     assert "Worst predictions (test split)" in html
     assert html.count("proba_bad") == 1  # the column header of the worst predictions table
+
+
+def test_the_report_shows_each_decision_with_its_conf_key(report_inputs):
+    html = render_report(**report_inputs)
+    decisions = {d["decision"]: d for d in report_inputs["decisions"]}
+    assert {"task type", "imputation", "cross-validation", "final model"} <= set(decisions)
+    assert decisions["task type"]["choice"] == "classification (2 classes)"
+    assert decisions["final model"]["choice"] == "logistic_regression"
+    assert decisions["search strategy"]["choice"].startswith("no search")
+    for decision in decisions.values():
+        assert f"<code>{decision['override']}</code>" in html

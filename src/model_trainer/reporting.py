@@ -116,6 +116,7 @@ def render_html(
     feature_importance: pd.DataFrame,
     worst_predictions: pd.DataFrame,
     findings: list[dict[str, str]],
+    decisions: list[dict[str, str]],
     feature_types: Mapping[str, Any],
 ) -> str:
     """One HTML file with every image inlined: no CDN, readable offline and as an artifact."""
@@ -133,6 +134,7 @@ def render_html(
         ),
         worst_html=worst_predictions.to_html(index=False, float_format="{:.4g}".format, border=0),
         findings=findings,
+        decisions=decisions,
         feature_types=feature_types,
     )
 

@@ -9,6 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from model_trainer import reporting
+from model_trainer.decisions import decision_record
 from model_trainer.plots import evaluation_figures
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,28 @@ def recommend(
     return findings
 
 
+def record_decisions(
+    task: dict[str, Any],
+    feature_types: dict[str, Any],
+    model_configuration: dict[str, Any],
+    study_summary: dict[str, Any],
+    training_info: dict[str, Any],
+    tuning: dict[str, Any],
+    metric: str,
+) -> list[dict[str, str]]:
+    record = decision_record(
+        task=task,
+        feature_types=feature_types,
+        configuration=model_configuration,
+        study_summary=study_summary,
+        training_info=training_info,
+        tuning=tuning,
+        metric_setting=metric,
+    )
+    logger.info("Decision record: %d automatic decisions, each with its conf key.", len(record))
+    return record
+
+
 def render_report(
     test_metrics: dict[str, float],
     baseline_metrics: dict[str, dict[str, float]],
@@ -100,6 +123,7 @@ def render_report(
     feature_importance: pd.DataFrame,
     worst_predictions: pd.DataFrame,
     recommendations: list[dict[str, str]],
+    decisions: list[dict[str, str]],
     model_registration: dict[str, Any],
     dataset: dict[str, Any],
 ) -> str:
@@ -132,5 +156,6 @@ def render_report(
         feature_importance=feature_importance,
         worst_predictions=worst_predictions,
         findings=recommendations,
+        decisions=decisions,
         feature_types=feature_types,
     )

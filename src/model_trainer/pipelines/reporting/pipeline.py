@@ -3,6 +3,7 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import (
     plot_evaluation,
     recommend,
+    record_decisions,
     render_report,
     select_worst_predictions,
     summarize_metrics,
@@ -51,6 +52,20 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="recommend_node",
             ),
             Node(
+                func=record_decisions,
+                inputs=[
+                    "task",
+                    "feature_types",
+                    "model_configuration",
+                    "study_summary",
+                    "training_info",
+                    "params:tuning",
+                    "params:metric",
+                ],
+                outputs="decisions",
+                name="record_decisions_node",
+            ),
+            Node(
                 func=render_report,
                 inputs=[
                     "test_metrics",
@@ -64,6 +79,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "feature_importance",
                     "worst_predictions",
                     "recommendations",
+                    "decisions",
                     "model_registration",
                     "params:dataset",
                 ],

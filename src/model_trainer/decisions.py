@@ -1,0 +1,143 @@
+"""The decision record: every choice the pipeline made on its own, why, and the conf key that
+overrides it, so a user can see each one and change it without reading the code."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def decision_record(
+    *,
+    task: Mapping[str, Any],
+    feature_types: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+    study_summary: Mapping[str, Any],
+    training_info: Mapping[str, Any],
+    tuning: Mapping[str, Any],
+    metric_setting: str,
+) -> list[dict[str, str]]:
+    cv = configuration["cv"]
+    ensemble = training_info.get("ensemble")
+    record = [
+        _decision(
+            "task type",
+            task["type"] + (f" ({len(task['classes'])} classes)" if task.get("classes") else ""),
+            task["reason"],
+            "task.type",
+        ),
+        _decision(
+            "metric optimised",
+            configuration["metric"],
+            "the default for the task" if metric_setting == "auto" else "set in conf",
+            "metric",
+        ),
+        *(
+            _decision(f"column '{name}' dropped", "not a feature", reason, "dataset.feature_types")
+            for name, reason in feature_types["dropped"].items()
+        ),
+        _decision(
+            "feature types",
+            ", ".join(
+                f"{kind}: {count}" for kind, count in _count_types(feature_types["columns"]).items()
+            ),
+            "inferred from each column's dtype, cardinality and values",
+            "dataset.feature_types",
+        ),
+        _decision(
+            "categorical encoding",
+            "one-hot up to {} levels; more levels: {}".format(
+                configuration["encoding"].get("one_hot_max_categories", 15),
+                configuration["encoding"].get("high_cardinality", "auto"),
+            ),
+            "auto = ordinal codes for trees, target encoding for other models",
+            "model.encoding",
+        ),
+        _decision(
+            "imputation",
+            configuration["encoding"].get("imputation", "median"),
+            configuration.get("imputation_reason", "set in conf"),
+            "model.encoding.imputation",
+        ),
+        _decision(
+            "algorithm families searched",
+            ", ".join(configuration["algorithms"]),
+            configuration["algorithms_reason"],
+            "model.algorithm",
+        ),
+        _decision(
+            "cross-validation",
+            f"{cv['folds']}-fold {cv['strategy']}",
+            cv["reason"],
+            "validation.strategy, validation.folds",
+        ),
+        _decision(
+            "search strategy",
+            _search_strategy(tuning),
+            f"{study_summary['n_trials']} trials ({study_summary['n_complete']} complete, "
+            f"{study_summary['n_pruned']} pruned, {study_summary['n_failed']} failed) in study "
+            f"'{study_summary['study_name']}'",
+            "tuning.*",
+        ),
+        _decision(
+            "final model",
+            _final_model(training_info),
+            _why_final(study_summary, ensemble),
+            "tuning.ensemble.enabled",
+        ),
+    ]
+    stopping = training_info.get("early_stopping")
+    if stopping:
+        record.append(
+            _decision(
+                "boosting rounds",
+                str(stopping.get("n_estimators")),
+                f"early stopping on the validation split, patience {stopping.get('patience')}",
+                "training.early_stopping",
+            )
+        )
+    return record
+
+
+def _decision(decision: str, choice: str, why: str, override: str) -> dict[str, str]:
+    return {"decision": decision, "choice": choice, "why": why, "override": override}
+
+
+def _count_types(columns: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for info in columns.values():
+        counts[info["type"]] = counts.get(info["type"], 0) + 1
+    return counts
+
+
+def _search_strategy(tuning: Mapping[str, Any]) -> str:
+    if not tuning.get("enabled", True):
+        return "no search: each family's first portfolio configuration"
+    parts = [
+        f"{tuning.get('sampler', 'tpe')} sampler",
+        f"{tuning.get('pruner', 'median')} pruner",
+        "portfolio first" if tuning.get("enqueue_portfolio", True) else "no portfolio",
+        f"up to {tuning.get('n_trials')} trials / {tuning.get('timeout')} s",
+    ]
+    return ", ".join(parts)
+
+
+def _final_model(training_info: Mapping[str, Any]) -> str:
+    members = training_info.get("ensemble")
+    if members:
+        return "weighted ensemble of " + ", ".join(
+            f"{m['algorithm']} ({m['weight']:.2f})" for m in members
+        )
+    return training_info["algorithm"]
+
+
+def _why_final(study_summary: Mapping[str, Any], ensemble: Any) -> str:
+    cv = study_summary["cross_validation"]
+    best = f"best trial {study_summary['best_trial']}: CV {study_summary['metric']} " + (
+        f"{cv['mean']:.5g} ± {cv['std']:.2g}"
+    )
+    if ensemble:
+        chosen = study_summary.get("ensemble") or {}
+        score = chosen.get("cv_score", float("nan"))
+        return f"its out-of-fold {study_summary['metric']} {score:.5g} beat the {best}"
+    return best
