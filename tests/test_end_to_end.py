@@ -4,6 +4,8 @@ a real Optuna study, tiny budgets (conf/test)."""
 from __future__ import annotations
 
 import json
+import socket
+import time
 from pathlib import Path
 
 import joblib
@@ -164,3 +166,25 @@ def test_same_seed_and_trial_budget_give_identical_predictions(project: Path, tr
     resources = json.loads((project / "data" / "08_reporting" / "node_resources.json").read_text())
     assert resources["nodes"]["optimize_hyperparameters_node"]["wall_s"] > 0
     assert resources["pipeline_wall_s"] >= sum(n["wall_s"] for n in resources["nodes"].values())
+
+
+def test_an_unreachable_tracking_server_is_a_clear_error_within_seconds(project: Path):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    result = run_kedro(
+        project,
+        "run",
+        "--pipeline=train",
+        "--env=test",
+        f"--params=tracking_uri=http://127.0.0.1:{port}",
+    )
+    assert result.returncode == 1
+    assert (
+        f"Error: Cannot reach the MLflow tracking server at http://127.0.0.1:{port}"
+        in result.stderr
+    )
+    assert "Fix: Start it" in result.stderr and "Traceback" not in result.stderr
+    assert time.monotonic() - started < 60
+    assert not (project / "data" / "02_intermediate" / "task.json").exists(), "no work was done"

@@ -13,9 +13,42 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from model_trainer.errors import ConfigurationError
+
 logger = logging.getLogger("model_trainer")
 
 RESULT_DATASETS = ("metrics", "training_metrics", "model_registration")
+
+
+class TrackingServerCheck:
+    """An unreachable MLflow server is a clear error in seconds, before kedro-mlflow (which
+    runs after this hook) or any node talks to it through MLflow's minutes of retries."""
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context: Any) -> None:
+        uri = str(context.config_loader["mlflow"]["server"]["mlflow_tracking_uri"])
+        check_tracking_server(uri)
+
+
+def check_tracking_server(uri: str, timeout: float = 5.0) -> None:
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:
+            if response.status == 200:
+                return
+            problem = f"it answered /health with HTTP {response.status}"
+    except (urllib.error.URLError, OSError) as exc:
+        problem = str(getattr(exc, "reason", exc))
+    raise ConfigurationError(
+        f"Cannot reach the MLflow tracking server at {uri}: {problem}.",
+        "Start it (e.g. `mlflow server --backend-store-uri sqlite:///mlflow.db --port 5000`), "
+        "or point experimentTracking.trackingUri / --params=tracking_uri at a running server, "
+        "or leave it out for the local store sqlite:///mlflow.db.",
+    )
 
 
 class QuietRunHooks:

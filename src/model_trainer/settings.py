@@ -2,14 +2,21 @@
 
 import datetime as dt
 
-from model_trainer.hooks import ARTIFACT_RECORDER, NodeResources, QuietRunHooks
+from model_trainer.hooks import (
+    ARTIFACT_RECORDER,
+    NodeResources,
+    QuietRunHooks,
+    TrackingServerCheck,
+)
 
-HOOKS = (QuietRunHooks(), ARTIFACT_RECORDER, NodeResources())
+HOOKS = (TrackingServerCheck(), QuietRunHooks(), ARTIFACT_RECORDER, NodeResources())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     # conf/<env> overrides single keys, not whole top-level blocks.
     "merge_strategy": {"parameters": "soft", "mlflow": "soft", "catalog": "soft"},
+    # kedro-mlflow adds this pattern in its own hook; the tracking server check reads it first.
+    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"]},
     "custom_resolvers": {"today": lambda: dt.date.today().isoformat()},
 }
