@@ -1,4 +1,5 @@
-"""Project commands: `kedro run` with readable errors, and `kedro task` (the task JSON contract)."""
+"""Project commands: `kedro run` with readable errors, `kedro task` (the task JSON contract) and
+`kedro serve` (a model over HTTP)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import click
 from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.cli.utils import env_option
+from kedro.framework.project import settings
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.runner import SequentialRunner
@@ -20,6 +22,7 @@ from kedro.runner import SequentialRunner
 from model_trainer import task_contract
 from model_trainer.errors import find_model_trainer_error
 from model_trainer.hooks import ARTIFACT_RECORDER
+from model_trainer.model_store import MLFLOW_SCHEMES
 
 SHOWN_ARTIFACTS = (
     "model",
@@ -105,7 +108,87 @@ def task(input_json: str, output: str | None, env: str | None) -> None:
     )
 
 
+@cli.command(name="serve")
+@click.option(
+    "--model",
+    "model_reference",
+    default=None,
+    help="A model.joblib path or an MLflow URI (models:/model_trainer/3, models:/name@alias, "
+    "runs:/<id>/model). Default: the latest model under data/06_models.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--unknown-columns",
+    type=click.Choice(["ignore", "refuse"]),
+    default="ignore",
+    show_default=True,
+    help="Request columns the model was not trained on: dropped, or a 422.",
+)
+@click.option(
+    "--max-body-bytes",
+    type=click.IntRange(min=1),
+    default=1_048_576,
+    show_default=True,
+    help="A larger request body gets a 413.",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False),
+    default="data/09_serving/predictions.jsonl",
+    show_default=True,
+    help="One JSON line per prediction request (predictions, latency); relative to the project.",
+)
+@env_option
+def serve(
+    model_reference: str | None,
+    host: str,
+    port: int,
+    unknown_columns: str,
+    max_body_bytes: int,
+    log_file: str,
+    env: str | None,
+) -> None:
+    """Serve a trained model: POST /predict, GET /health, GET /metadata, docs at /docs."""
+    import uvicorn
+
+    from model_trainer import serving
+    from model_trainer.model_store import load_stored_model
+
+    project_path = _project_path()
+    os.chdir(project_path)  # MLflow's SQLite store and artifact paths are relative to it
+    try:
+        if model_reference and model_reference.strip().startswith(MLFLOW_SCHEMES):
+            os.environ.setdefault("MLFLOW_TRACKING_URI", _configured_tracking_uri(env))
+        stored = load_stored_model(model_reference, project_path / "data" / "06_models")
+        app = serving.build_app(
+            stored,
+            unknown_columns=unknown_columns,
+            max_body_bytes=max_body_bytes,
+            prediction_log=Path(log_file),
+        )
+    except Exception as exc:
+        _explain_failure(exc)
+        sys.exit(1)
+    click.echo(
+        f"Serving {stored.source} (version {serving.model_version(stored)}) on "
+        f"http://{host}:{port}: POST /predict, GET /metadata, docs at /docs."
+    )
+    uvicorn.run(app, host=host, port=port)
+
+
 commands = cli
+
+
+def _configured_tracking_uri(env: str | None) -> str:
+    """The tracking URI kedro-mlflow would use (mlflow.yml of base and `env`), so a models:/ URI
+    resolves against the project's store without extra flags."""
+    bootstrap_project(Path.cwd())
+    loader = settings.CONFIG_LOADER_CLASS(
+        conf_source=str(Path.cwd() / settings.CONF_SOURCE), env=env, **settings.CONFIG_LOADER_ARGS
+    )
+    loader.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**"])
+    return loader["mlflow"]["server"]["mlflow_tracking_uri"]
 
 
 def _project_path() -> Path:

@@ -1,0 +1,370 @@
+"""An HTTP endpoint for a trained model: requests are checked against the training schema in the
+model card, so a client learns which column is wrong (422) instead of getting a 500 or, worse, a
+silent prediction from a mistyped value.
+
+Kept free of Kedro: `kedro serve` loads the model and hands it here; tests build the app directly.
+"""
+
+import datetime as dt
+import json
+import threading
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, NotRequired
+
+import anyio
+import numpy as np
+import pandas as pd
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictStr,
+    create_model,
+    with_config,
+)
+from sklearn.pipeline import Pipeline
+from typing_extensions import TypedDict
+
+from model_trainer.ensemble import WeightedEnsemble
+from model_trainer.model_store import StoredModel
+
+DEFAULT_MAX_BODY_BYTES = 1_048_576
+UnknownColumns = Literal["ignore", "refuse"]
+
+
+def _floats(values: list[Any]) -> np.ndarray:
+    return np.array(values, dtype="float64")  # null = NaN
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    return np.array(values, dtype=object)  # booleans with None for missing
+
+
+def _strings(values: list[Any]) -> Any:
+    return pd.array(values, dtype="str")  # pandas' str, as training read text; null = NaN
+
+
+# What JSON a column takes, as a pydantic type, and how its values become the model's column.
+JSON_TYPES: dict[str, tuple[Any, Callable[[list[Any]], Any]]] = {
+    "number": (StrictFloat | None, _floats),
+    "boolean": (StrictBool | None, _objects),
+    "string": (StrictStr | None, _strings),
+}
+
+
+def _unused(values: list[Any]) -> np.ndarray:
+    """A column the training dropped: the model never reads it, whatever was sent."""
+    return np.full(len(values), None, dtype=object)
+
+
+class Predictions(BaseModel):
+    predictions: list[Any]
+    probabilities: list[list[float]] | None = Field(
+        None, description="Classifiers: one row per record, in the order of `classes`."
+    )
+    classes: list[Any] | None = None
+    model_version: str
+
+
+def json_type(feature: Mapping[str, Any]) -> str:
+    """The training dtype decides: a code column read as numbers takes numbers even when it is
+    treated as categorical, and a yes/no column read as text takes strings."""
+    dtype = pd.api.types.pandas_dtype(feature["dtype"])
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if feature["type"] == "numeric" or pd.api.types.is_numeric_dtype(dtype):
+        return "number"
+    return "string"
+
+
+def model_version(stored: StoredModel) -> str:
+    """Kedro's save version names the model the same whether it was loaded from a path or from
+    the registry; a loose joblib file falls back to its card's creation time."""
+    return stored.save_version or stored.card["created"]
+
+
+def build_app(
+    stored: StoredModel,
+    *,
+    unknown_columns: UnknownColumns = "ignore",
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    prediction_log: Path | None = None,
+) -> FastAPI:
+    card = stored.card
+    features: dict[str, dict[str, Any]] = card["features"]
+    types = {name: json_type(info) for name, info in features.items()}
+    # The Pipeline takes the columns the training dropped too; a request may leave them out.
+    column_builders = {
+        name: JSON_TYPES[types[name]][1] if name in types else _unused
+        for name in card["input_columns"]
+    }
+    datetime_columns = [name for name, info in features.items() if info["type"] == "datetime"]
+    request_model = _request_model(card, types, unknown_columns)
+    version = model_version(stored)
+    with_probabilities = stored.is_classifier and hasattr(stored.model, "predict_proba")
+    score = _scorer(stored.model, with_probabilities)
+    classes = np.asarray(stored.model.classes_).tolist() if with_probabilities else None
+    log = PredictionLog(prediction_log) if prediction_log else None
+
+    app = FastAPI(
+        title=f"model-trainer: {card['target']} ({card['task']}, {card['algorithm']})",
+        version=version,
+        description="Predictions from a model trained by model-trainer. Columns are checked "
+        "against the training schema (see /metadata); null is a missing value.",
+    )
+    app.add_middleware(BodyGate, max_bytes=max_body_bytes)
+    app.add_exception_handler(RequestValidationError, _explain_invalid_request)
+
+    # One prediction at a time, off the event loop (which keeps reading and checking requests
+    # meanwhile). Concurrent predictions fight over the GIL and the model's own threads
+    # (LightGBM's OpenMP): at 32 clients on 2 cores, a thread per request (FastAPI's pool of 40)
+    # or 6 threads had a p99 of 3 s and more, 1 or 2 threads 1.1-1.3 s at the same throughput.
+    # More throughput is more processes (replicas); see benchmarks/serving.md.
+    one_at_a_time = anyio.CapacityLimiter(1)
+
+    def answer(records: list[dict[str, Any]]) -> dict[str, Any]:
+        frame = pd.DataFrame(
+            {
+                name: build([record.get(name) for record in records])
+                for name, build in column_builders.items()
+            },
+            copy=False,
+        )
+        _check_datetimes(frame, datetime_columns)
+        predictions, probabilities = score(frame)
+        return {
+            "predictions": predictions.tolist(),
+            "probabilities": None if probabilities is None else probabilities.tolist(),
+            "classes": classes,
+            "model_version": version,
+        }
+
+    @app.post("/predict", response_model=Predictions, response_model_exclude_none=True)
+    async def predict(body: request_model, request: Request) -> dict[str, Any]:
+        result = await anyio.to_thread.run_sync(answer, body.records, limiter=one_at_a_time)
+        if log is not None:
+            latency_ms = (time.perf_counter() - request.scope["state"][ARRIVED]) * 1000
+            log.write(version, len(body.records), latency_ms, result["predictions"])
+        return result
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "model_version": version}
+
+    metadata = {
+        "model_version": version,
+        "source": stored.source,
+        "run_id": stored.run_id,
+        "registered_model": stored.registered_name,
+        "registered_version": stored.registered_version,
+        "target": card["target"],
+        "task": card["task"],
+        "classes": card.get("classes"),
+        "positive_class": card.get("positive_class"),
+        "algorithm": card["algorithm"],
+        "ensemble": card.get("ensemble"),
+        "metric": card["metric"],
+        "input_columns": card["input_columns"],
+        "features": {name: {**info, "json_type": types[name]} for name, info in features.items()},
+        "ignored_columns": card["ignored_columns"],
+        "test_metrics": card["test_metrics"],
+        "cross_validation": card["cross_validation"],
+        "data_fingerprint": card["data_fingerprint"],
+        "created": card["created"],
+        "unknown_columns": unknown_columns,
+        "max_body_bytes": max_body_bytes,
+    }
+
+    @app.get("/metadata")
+    async def get_metadata() -> dict[str, Any]:
+        return metadata
+
+    return app
+
+
+def _request_model(
+    card: Mapping[str, Any], types: Mapping[str, str], unknown_columns: UnknownColumns
+) -> type[BaseModel]:
+    """A record type with one key per training column (any name, spaces included), so pydantic
+    reports a missing or mistyped value at its column, and /docs shows the schema."""
+    fields: dict[str, Any] = {
+        name: Annotated[
+            JSON_TYPES[types[name]][0],
+            Field(description=f"{card['features'][name]['type']}; null = missing"),
+        ]
+        for name in types
+    }
+    for name in card["input_columns"]:
+        if name not in fields:
+            fields[name] = NotRequired[Annotated[Any, Field(description="unused by the model")]]
+    extra = "forbid" if unknown_columns == "refuse" else "ignore"
+    record = with_config(ConfigDict(extra=extra))(TypedDict("Record", fields))
+    return create_model(
+        "PredictionRequest", records=(Annotated[list[record], Field(min_length=1)], ...)
+    )
+
+
+def _scorer(
+    model: Any, with_probabilities: bool
+) -> Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray | None]]:
+    """Labels and probabilities from one pass through the model: a Pipeline's transforms run once
+    for both, and an ensemble's label is the argmax of its probabilities (as its own predict
+    computes it), so its members are not run twice."""
+    if not with_probabilities:
+        return lambda frame: (np.asarray(model.predict(frame)), None)
+    transforms, estimator = None, model
+    if isinstance(model, Pipeline):
+        transforms, estimator = (model[:-1] if len(model) > 1 else None), model[-1]
+
+    def score(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        features = frame if transforms is None else transforms.transform(frame)
+        probabilities = np.asarray(estimator.predict_proba(features))
+        if isinstance(estimator, WeightedEnsemble):
+            return estimator.classes_[probabilities.argmax(axis=1)], probabilities
+        return np.asarray(estimator.predict(features)), probabilities
+
+    return score
+
+
+def _check_datetimes(frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    """The model would read an unparseable date as missing without a word: refuse it instead."""
+    errors = []
+    for name in columns:
+        given = frame[name]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                unreadable = (
+                    given.notna() & pd.to_datetime(given, errors="coerce", format="mixed").isna()
+                )
+            except (ValueError, TypeError):  # e.g. time zones mixed with naive times
+                unreadable = given.notna()
+        errors += [
+            {
+                "loc": ("body", "records", int(row), name),
+                "msg": "Input should be a date or time, e.g. ISO 8601 2024-05-31T12:00:00",
+                "type": "datetime_parsing",
+            }
+            for row in np.flatnonzero(unreadable.to_numpy())
+        ]
+    if errors:
+        raise RequestValidationError(errors)
+
+
+async def _explain_invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's `detail` list (where, what), without echoing inputs back, and one line that
+    names the columns."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    problems: dict[str, list[int]] = {}
+    for error in detail:
+        loc = error["loc"]
+        if len(loc) >= 4 and loc[1] == "records" and isinstance(loc[2], int):
+            what = (
+                f"column '{loc[3]}' is missing"
+                if error["type"] == "missing"
+                else f"column '{loc[3]}': {error['msg']}"
+            )
+            problems.setdefault(what, []).append(loc[2])
+        else:
+            problems.setdefault(" -> ".join(map(str, loc)) + f": {error['msg']}", [])
+    summary = "; ".join(
+        what + (f" (records {_first_rows(rows)})" if rows else "")
+        for what, rows in problems.items()
+    )
+    return JSONResponse(status_code=422, content={"error": summary, "detail": detail})
+
+
+def _first_rows(rows: list[int], shown: int = 5) -> str:
+    unique = sorted(set(rows))
+    text = ", ".join(map(str, unique[:shown]))
+    return text + (f" and {len(unique) - shown} more" if len(unique) > shown else "")
+
+
+ARRIVED = "model_trainer_arrived"
+
+
+class BodyGate:
+    """Reads each request body before the app does: refuses one larger than `max_bytes` with a
+    413 (by its Content-Length, or by counting when it is streamed without one), and notes when
+    the request arrived, for the latency in the prediction log."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("state", {})[ARRIVED] = time.perf_counter()
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: dict, receive: Callable, send: Callable) -> None:
+        response = JSONResponse(
+            status_code=413,
+            content={
+                "error": f"The request body is larger than {self.max_bytes} bytes.",
+                "remediation": "Send fewer records per request, or start the server with a "
+                "larger --max-body-bytes.",
+            },
+        )
+        await response(scope, receive, send)
+
+
+class PredictionLog:
+    """One JSON line per answered request, for monitoring. The file is opened per write so a
+    log rotation never loses lines; the lock keeps lines from interleaving across threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def write(
+        self, model_version: str, n_records: int, latency_ms: float, predictions: list[Any]
+    ) -> None:
+        line = json.dumps(
+            {
+                "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+                "model_version": model_version,
+                "n_records": n_records,
+                "latency_ms": round(latency_ms, 3),
+                "predictions": predictions,
+            }
+        )
+        with self._lock, self.path.open("a") as handle:
+            handle.write(line + "\n")
