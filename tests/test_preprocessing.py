@@ -146,6 +146,17 @@ def test_target_encodes_many_levels_for_scaled_models():
     assert np.isfinite(preprocessor.transform(rows)).all()
 
 
+def test_an_integer_regression_target_is_target_encoded_as_one_column_per_feature():
+    """Prices in whole dollars are a continuous target, not hundreds of classes."""
+    table = _high_cardinality_table().assign(y=lambda t: np.arange(len(t)) * 7 + 1000)
+    types = infer_feature_types(table, "y")
+    preprocessor = build_preprocessor(
+        types, scale=True, impute=True, encoding=ENCODING, task="regression"
+    )
+    matrix = preprocessor.fit_transform(table.drop(columns=["y"]), table["y"])
+    assert matrix.shape[1] == 2
+
+
 def _text_table(n: int = 80) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     return pd.DataFrame(

@@ -108,6 +108,7 @@ def make_pipeline(
         scale=bool(entry.get("scale", False)),
         impute=not entry.get("native_missing", False),
         encoding=encoding,
+        task=task,
     )
     estimator = make_estimator(registry, name, task, params, seed)
     return Pipeline([("preprocess", preprocessor), ("model", estimator)])

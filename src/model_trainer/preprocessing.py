@@ -120,13 +120,16 @@ def build_preprocessor(
     scale: bool,
     impute: bool,
     encoding: Mapping[str, Any],
+    task: str = "classification",
 ) -> ColumnTransformer | Pipeline:
     """Per-type transforms; encoding by cardinality: one-hot when few levels, else target or
     ordinal encoding (ordinal for trees, which split on codes; target encoding for the rest).
     Iterative imputation runs after encoding, over every column, so categories inform it."""
     iterative = impute and encoding.get("imputation", "median") == "iterative"
     if iterative:
-        encoded = build_preprocessor(feature_types, scale=scale, impute=False, encoding=encoding)
+        encoded = build_preprocessor(
+            feature_types, scale=scale, impute=False, encoding=encoding, task=task
+        )
         steps = [
             ("encode", encoded),
             (
@@ -175,7 +178,10 @@ def build_preprocessor(
         if encoding.get("high_cardinality", "auto") == "target" or (
             encoding.get("high_cardinality", "auto") == "auto" and scale
         ):
-            coder: Any = TargetEncoder(random_state=0)
+            # An integer regression target (prices in dollars) would be read as hundreds of
+            # classes, one encoded column per class and level.
+            target_type = "continuous" if task == "regression" else "auto"
+            coder: Any = TargetEncoder(target_type=target_type, random_state=0)
         else:
             coder = OrdinalEncoder(
                 handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
