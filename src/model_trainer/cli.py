@@ -31,7 +31,15 @@ SHOWN_ARTIFACTS = (
     "metrics",
     "training_metrics",
     "feature_importance",
+    "decisions",
+    "evaluation_report",
+    "evaluation_predictions",
+    "inference_predictions",
+    "inference_report",
+    "deployment",
 )
+# MLflow draws a progress bar for every artifact download (loading a registered model): noise.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 @click.group(name="model_trainer")
