@@ -199,6 +199,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row, default=float), flush=True)
     table = pd.DataFrame(rows)
+    load = os.getloadavg()[2]
     ratios = {
         column: float(np.exp(np.log(table[f"vs {column}"]).mean())) for column in ANCHOR_COLUMNS
     }
@@ -212,6 +213,9 @@ def main() -> None:
         " plots, report). Reproduce: `uv run python benchmarks/run_bench.py`.",
         "",
         markdown_table(table),
+        "",
+        f"Machine load (15-minute average) at the end: {load:.1f} on {os.cpu_count()} cores"
+        " (above the core count, other work shared the CPUs and timings are pessimistic).",
         "",
         "Geometric-mean error ratio: "
         + ", ".join(f"vs {column} {value:.3f}" for column, value in ratios.items()),
