@@ -36,8 +36,10 @@ class FigureDataset(AbstractDataset[dict[str, Figure], dict[str, bytes]]):
             )
         return {path.name: path.read_bytes() for path in sorted(self._filepath.glob("*.png"))}
 
-    def preview(self) -> ImagePreview | None:
-        """The first plot, base64-encoded, as kedro-viz's ImagePreview expects."""
+    def preview(self) -> ImagePreview:
+        """The first plot, base64-encoded, as kedro-viz's ImagePreview expects; None before the
+        first save. kedro-viz picks the viewer by the annotation's name, so it is ImagePreview
+        alone (`ImagePreview | None` would show no image)."""
         first = next(iter(sorted(self._filepath.glob("*.png"))), None)
         return ImagePreview(base64.b64encode(first.read_bytes()).decode()) if first else None
 

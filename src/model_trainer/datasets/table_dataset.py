@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 from kedro.io import AbstractDataset
+from kedro_datasets._typing import TablePreview
 
 from model_trainer.data_checks import read_table
 
@@ -23,6 +24,10 @@ class TableDataset(AbstractDataset[None, pd.DataFrame]):
 
     def save(self, data: None) -> None:
         raise NotImplementedError("TableDataset is read-only: the raw table is the user's file.")
+
+    def preview(self, nrows: int = 5) -> TablePreview:
+        """The first rows, in the split layout kedro-viz's table preview reads."""
+        return self.load().head(nrows).to_dict(orient="split")
 
     def _exists(self) -> bool:
         return self._filepath.is_file()
