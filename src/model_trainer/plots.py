@@ -51,6 +51,7 @@ def prediction_figures(
             ax=axes,
             colorbar=False,
         )
+        axes.grid(False)  # the style's grid would cross the cells
         axes.set_title(f"Confusion matrix ({data_label})")
         figures["confusion_matrix.png"] = figure
         positive = task.get("positive_class")
