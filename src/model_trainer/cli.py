@@ -242,4 +242,18 @@ def _print_where_things_went() -> None:
     lines = [f"  {name}: {saved[name]}" for name in SHOWN_ARTIFACTS if name in saved]
     if lines:
         click.echo("Artifacts:\n" + "\n".join(lines))
+        registration = ARTIFACT_RECORDER.results.get("model_registration") or {}
+        if registration.get("logged"):
+            registered = (
+                f"; registered {registration['registered_model_name']} "
+                f"v{registration['registered_model_version']}"
+                if registration.get("registered_model_version")
+                else ""
+            )
+            click.echo(
+                f"MLflow: run {registration['run_id']} in experiment "
+                f"{registration['experiment_id']}{registered}."
+            )
+        if "report" in saved:
+            click.echo(f"Report: {Path(saved['report']).as_uri()}")
         click.echo("Browse runs with `kedro mlflow ui`, the pipeline with `kedro viz run`.")
