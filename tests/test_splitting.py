@@ -117,9 +117,9 @@ def test_a_declared_strategy_wins(credit):
 
 def test_refuses_an_unknown_strategy_listing_the_allowed_ones():
     with pytest.raises(ConfigurationError) as caught:
-        choose_cv(CLASSIFICATION, {"strategy": "loo"}, None, None)
-    assert "'loo'" in caught.value.message
-    assert "auto, kfold, stratified, timeseries, group" in caught.value.remediation
+        choose_cv(CLASSIFICATION, {"strategy": "bootstrap"}, None, None)
+    assert "'bootstrap'" in caught.value.message
+    assert "auto, kfold, stratified, timeseries, group, repeated_kfold" in caught.value.remediation
 
 
 def test_refuses_fewer_than_two_folds():
@@ -184,3 +184,67 @@ def test_timeseries_folds_train_on_the_past_and_leave_the_gap(diamonds):
     assert len(folds) == 3
     for train_idx, validation_idx in folds:
         assert train_idx.max() + 10 < validation_idx.min()
+
+
+SMALL_DATA = {
+    "folds": 5,
+    "seed": 0,
+    "small_data": {"repeated_below": 1000, "repeats": 3, "loo_below": 50},
+}
+
+
+@pytest.mark.parametrize(
+    ("task", "n_rows", "metric", "strategy", "folds", "repeats"),
+    [
+        (CLASSIFICATION, 5000, "roc_auc", "stratified", 5, 1),
+        (CLASSIFICATION, 400, "roc_auc", "repeated_stratified", 5, 3),
+        (REGRESSION, 400, "rmse", "repeated_kfold", 5, 3),
+        (CLASSIFICATION, 40, "log_loss", "loo", 40, 1),
+        (REGRESSION, 40, "mae", "loo", 40, 1),
+        (CLASSIFICATION, 40, "roc_auc", "repeated_stratified", 5, 3),
+    ],
+)
+def test_few_rows_get_repeated_folds_or_leave_one_out(
+    task, n_rows, metric, strategy, folds, repeats
+):
+    cv = choose_cv(task, SMALL_DATA, None, None, n_rows=n_rows, metric=metric)
+    assert (cv["strategy"], cv["folds"], cv["repeats"]) == (strategy, folds, repeats)
+    assert str(n_rows) in cv["reason"] or strategy == "stratified"
+
+
+def test_leave_one_out_is_not_chosen_for_a_metric_undefined_on_one_row():
+    cv = choose_cv(CLASSIFICATION, SMALL_DATA, None, None, n_rows=40, metric="roc_auc")
+    assert "leave-one-out cannot score roc_auc on one row" in cv["reason"]
+
+
+def test_refuses_declared_leave_one_out_for_a_metric_undefined_on_one_row():
+    with pytest.raises(ConfigurationError) as caught:
+        choose_cv(REGRESSION, {"strategy": "loo"}, None, None, n_rows=40, metric="rmse")
+    assert "cannot score rmse" in caught.value.message
+    assert "accuracy, log_loss, mae" in caught.value.remediation
+
+
+def test_time_and_group_structure_win_over_small_data():
+    cv = choose_cv(CLASSIFICATION, SMALL_DATA, "applied", None, n_rows=40, metric="log_loss")
+    assert cv["strategy"] == "timeseries"
+    cv = choose_cv(REGRESSION, SMALL_DATA, None, "customer", n_rows=400, metric="rmse")
+    assert cv["strategy"] == "group"
+
+
+def test_repeated_folds_score_every_row_once_per_repeat(credit):
+    rows = credit.iloc[:300]
+    X, y = rows.drop(columns=["Status"]), rows["Status"]
+    cv = choose_cv(CLASSIFICATION, SMALL_DATA, None, None, n_rows=len(rows), metric="roc_auc")
+    folds = cv_splits(cv, X, y)
+    assert len(folds) == 15
+    for repeat in range(3):
+        held_out = np.concatenate([v for _, v in folds[repeat * 5 : (repeat + 1) * 5]])
+        assert sorted(held_out) == list(range(len(rows)))
+    assert not np.array_equal(folds[0][1], folds[5][1])  # each repeat shuffles anew
+
+
+def test_leave_one_out_holds_out_each_row_alone(credit):
+    rows = credit.iloc[:30]
+    cv = choose_cv(CLASSIFICATION, SMALL_DATA, None, None, n_rows=30, metric="accuracy")
+    folds = cv_splits(cv, rows.drop(columns=["Status"]), rows["Status"])
+    assert [list(v) for _, v in folds] == [[i] for i in range(30)]

@@ -86,6 +86,28 @@ def decision_record(
             "tuning.ensemble.enabled",
         ),
     ]
+    imbalance = configuration.get("imbalance")
+    if task["type"] == "classification" and imbalance:
+        record.append(
+            _decision(
+                "class imbalance",
+                _imbalance_handling(imbalance),
+                imbalance["reason"],
+                "model.imbalance.strategy",
+            )
+        )
+    threshold = training_info.get("decision_threshold")
+    if threshold:
+        record.append(
+            _decision(
+                "decision threshold",
+                f"{threshold['threshold']:.4g} on P({threshold['positive_class']})",
+                f"maximises {threshold['objective']} on the {threshold['validation_rows']} "
+                f"validation rows: {threshold['validation_score']:.4g} "
+                f"({threshold['validation_score_at_0.5']:.4g} at 0.5)",
+                "training.decision_threshold",
+            )
+        )
     stopping = training_info.get("early_stopping")
     if stopping:
         record.append(
@@ -101,6 +123,16 @@ def decision_record(
 
 def _decision(decision: str, choice: str, why: str, override: str) -> dict[str, str]:
     return {"decision": decision, "choice": choice, "why": why, "override": override}
+
+
+def _imbalance_handling(imbalance: Mapping[str, Any]) -> str:
+    by_algorithm = imbalance.get("by_algorithm") or {}
+    if imbalance["strategy"] == "none" or not by_algorithm:
+        return "none"
+    searched = " (searched: on or off)" if imbalance.get("searched") else ""
+    return ", ".join(
+        f"{name}: {how}{searched if how != 'smote' else ''}" for name, how in by_algorithm.items()
+    )
 
 
 def _count_types(columns: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:

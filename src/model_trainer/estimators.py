@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from imblearn.over_sampling import SMOTE
+from imblearn.pipeline import Pipeline as SamplingPipeline
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 
@@ -20,6 +23,7 @@ from model_trainer.errors import ConfigurationError
 from model_trainer.preprocessing import build_preprocessor
 
 TASKS = ("classification", "regression")
+IMBALANCE_STRATEGIES = ("auto", "none", "class_weight", "smote")
 
 
 class LabelEncodedClassifier(ClassifierMixin, BaseEstimator):
@@ -100,8 +104,11 @@ def make_pipeline(
     feature_types: Mapping[str, Any],
     encoding: Mapping[str, Any],
     seed: int,
+    imbalance: Mapping[str, Any] | None = None,
 ) -> Pipeline:
-    """Preprocessing + estimator as one object: what CV refits per fold and what gets saved."""
+    """Preprocessing + estimator as one object: what CV refits per fold and what gets saved.
+    A SMOTE step sits between them (imblearn's Pipeline), so synthetic rows are made from each
+    fold's training rows only and never at predict time."""
     entry = algorithm_entry(registry, name, task)
     preprocessor = build_preprocessor(
         feature_types,
@@ -110,8 +117,25 @@ def make_pipeline(
         encoding=encoding,
         task=task,
     )
-    estimator = make_estimator(registry, name, task, params, seed)
+    balancing = (imbalance or {}).get("by_algorithm", {}).get(name, "none")
+    estimator = make_estimator(
+        registry, name, task, {**_weighting_params(balancing, imbalance), **params}, seed
+    )
+    if balancing == "smote":
+        sampler = SMOTE(k_neighbors=imbalance["smote_k_neighbors"], random_state=seed)
+        return SamplingPipeline(
+            [("preprocess", preprocessor), ("balance", sampler), ("model", estimator)]
+        )
     return Pipeline([("preprocess", preprocessor), ("model", estimator)])
+
+
+def _weighting_params(balancing: str, imbalance: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Searched parameters override these (logistic_regression searches class_weight itself)."""
+    if balancing == "class_weight":
+        return {"class_weight": "balanced"}
+    if balancing == "scale_pos_weight":
+        return {"scale_pos_weight": imbalance["scale_pos_weight"]}
+    return {}
 
 
 def pipeline_from_configuration(
@@ -130,6 +154,7 @@ def pipeline_from_configuration(
         feature_types,
         configuration["encoding"],
         configuration["seed"],
+        configuration.get("imbalance"),
     )
 
 
@@ -165,4 +190,116 @@ def choose_algorithms(
     raise ConfigurationError(
         f"No model.auto_rules entry covers {n_rows} rows.",
         "End model.auto_rules with an entry whose max_rows is null.",
+    )
+
+
+def choose_imbalance(
+    task: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    registry: Mapping[str, Any],
+    algorithms: list[str],
+    folds: int,
+) -> dict[str, Any]:
+    """How each family meets imbalanced classes, and why. `auto` acts when the largest class
+    outnumbers the smallest more than `imbalance_ratio_above` times: the search tries each
+    family with and without class weights (XGBoost's scale_pos_weight for two classes), since
+    weights trade ranking and calibration for minority recall and the metric should decide;
+    families without weights get SMOTE."""
+    strategy = settings.get("strategy", "auto")
+    if strategy not in IMBALANCE_STRATEGIES:
+        raise ConfigurationError(
+            f"Unknown model.imbalance.strategy '{strategy}'.",
+            f"Use one of: {', '.join(IMBALANCE_STRATEGIES)}.",
+        )
+    if task["type"] != "classification":
+        return {"strategy": "none", "reason": "regression", "minority_share": None}
+    counts = [task["class_counts"][str(label)] for label in task["classes"]]
+    share = min(counts) / sum(counts)
+    ratio = max(counts) / min(counts)
+    limit = float(settings.get("imbalance_ratio_above", 3.0))
+    sizes = f"the largest class is {ratio:.3g} times the smallest ({share:.1%} of the rows)"
+    if strategy != "auto":
+        reason = "set by model.imbalance.strategy"
+    elif ratio <= limit:
+        strategy, reason = "none", f"{sizes}: at most {limit:g} is balanced enough"
+    else:
+        reason = (
+            f"{sizes}, above {limit:g}: class weights searched (on or off) where the family has "
+            "them, else SMOTE"
+        )
+    by_algorithm = {
+        name: _balancing(registry[name], strategy, binary=len(counts) == 2) for name in algorithms
+    }
+    imbalance = {
+        "strategy": strategy,
+        "reason": reason,
+        "minority_share": round(share, 4),
+        "by_algorithm": by_algorithm,
+        "searched": strategy == "auto",
+        "scale_pos_weight": counts[0] / counts[1] if len(counts) == 2 else None,
+    }
+    if "smote" in by_algorithm.values():
+        imbalance["smote_k_neighbors"] = _smote_neighbours(min(counts), settings, folds)
+    return imbalance
+
+
+def weighting_search_space(imbalance: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The search-space entry that lets the search turn a family's class weights on or off."""
+    if not imbalance.get("searched"):
+        return {}
+    balancing = imbalance.get("by_algorithm", {}).get(name)
+    if balancing == "class_weight":
+        return {"class_weight": {"type": "categorical", "choices": [None, "balanced"]}}
+    if balancing == "scale_pos_weight":
+        ratio = imbalance["scale_pos_weight"]
+        return {"scale_pos_weight": {"type": "categorical", "choices": [1.0, ratio]}}
+    return {}
+
+
+def _balancing(entry: Mapping[str, Any], strategy: str, binary: bool) -> str:
+    if strategy in ("none", "smote"):
+        return strategy
+    params = _import(entry["classification"])().get_params()
+    if "class_weight" in params:
+        return "class_weight"
+    if binary and "scale_pos_weight" in params:
+        return "scale_pos_weight"
+    return "smote" if strategy == "auto" else "none"
+
+
+def _smote_neighbours(smallest_class: int, settings: Mapping[str, Any], folds: int) -> int:
+    """SMOTE interpolates between a minority row and its neighbours of the same class: a CV fit
+    set (about 80% of the rows, less one fold) must hold more of them than `k_neighbors`."""
+    in_fit = int(smallest_class * 0.8 * (folds - 1) / folds)
+    if in_fit < 2:
+        raise ConfigurationError(
+            f"SMOTE needs at least 2 rows of the smallest class in each CV training fold; it has "
+            f"{smallest_class} rows in all.",
+            "Set model.imbalance.strategy to class_weight or none, or collect more rows of it.",
+        )
+    return min(int(settings.get("smote_k_neighbors", 5)), in_fit - 1)
+
+
+def with_decision_threshold(model: Any, threshold: float, positive_class: Any) -> Pipeline:
+    """The model (to be fit), predicting the positive class when its probability reaches
+    `threshold`; predict_proba and classes_ unchanged. A Pipeline, as every saved model is."""
+    wrapper = FixedThresholdClassifier(model, threshold=threshold, pos_label=positive_class)
+    return Pipeline([("threshold", wrapper)])
+
+
+def decision_threshold(model: Any) -> FixedThresholdClassifier | None:
+    last = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    return last if isinstance(last, FixedThresholdClassifier) else None
+
+
+def predicted_labels(model: Any, proba: np.ndarray) -> np.ndarray:
+    """What `model.predict` returns, from probabilities already computed: the argmax, or the
+    positive class at or above a tuned decision threshold."""
+    classes = np.asarray(model.classes_)
+    thresholded = decision_threshold(model)
+    if thresholded is None:
+        return classes[proba.argmax(axis=1)]
+    positive = list(classes).index(thresholded.pos_label)
+    return np.where(
+        proba[:, positive] >= thresholded.threshold, classes[positive], classes[1 - positive]
     )

@@ -11,6 +11,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from model_trainer.errors import ConfigurationError
+from model_trainer.estimators import predicted_labels
 
 
 @dataclass(frozen=True)
@@ -76,16 +77,15 @@ def evaluate(
     task: Mapping[str, Any],
     names: tuple[str, ...] | None = None,
 ) -> dict[str, float]:
-    """Every requested metric from one predict (and one predict_proba) call."""
+    """Every requested metric from one predict (or one predict_proba) call; labels follow the
+    model's decision threshold when it has one."""
     if task["type"] == "regression":
         names = names or REGRESSION_REPORT
         return regression_metrics(y, model.predict(X), names)
     names = names or CLASSIFICATION_REPORT
     needs_proba = any(METRICS[n].needs_proba for n in names)
     proba = model.predict_proba(X) if needs_proba else None
-    predicted = (
-        np.asarray(model.classes_)[proba.argmax(axis=1)] if proba is not None else model.predict(X)
-    )
+    predicted = predicted_labels(model, proba) if proba is not None else model.predict(X)
     return classification_metrics(y, predicted, proba, list(model.classes_), task, names)
 
 

@@ -35,6 +35,7 @@ def model_card(
         "algorithm": training_info["algorithm"],
         "params": training_info["params"],
         "ensemble": training_info.get("ensemble"),
+        "decision_threshold": training_info.get("decision_threshold"),
         "input_columns": input_columns,
         "features": {
             name: {k: info[k] for k in ("type", "dtype", "missing_fraction")}

@@ -12,6 +12,9 @@ from sklearn.model_selection import (
     GroupKFold,
     GroupShuffleSplit,
     KFold,
+    LeaveOneOut,
+    RepeatedKFold,
+    RepeatedStratifiedKFold,
     StratifiedKFold,
     TimeSeriesSplit,
     train_test_split,
@@ -21,7 +24,18 @@ from model_trainer.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
-CV_STRATEGIES = ("auto", "kfold", "stratified", "timeseries", "group")
+CV_STRATEGIES = (
+    "auto",
+    "kfold",
+    "stratified",
+    "timeseries",
+    "group",
+    "repeated_kfold",
+    "repeated_stratified",
+    "loo",
+)
+# The metrics whose mean over one-row folds is the metric itself: leave-one-out can score them.
+PER_ROW_METRICS = ("accuracy", "log_loss", "mae")
 
 
 def split_holdout(
@@ -80,8 +94,12 @@ def choose_cv(
     settings: Mapping[str, Any],
     time_column: str | None,
     group_column: str | None,
+    n_rows: int | None = None,
+    metric: str | None = None,
 ) -> dict[str, Any]:
-    """The CV strategy and why; `validation.strategy` overrides the choice."""
+    """The CV strategy and why; `validation.strategy` overrides the choice. Without time or
+    group structure, few rows (`validation.small_data`) get repeated k-fold, or leave-one-out
+    when the metric can be scored on one row."""
     strategy = settings.get("strategy", "auto")
     if strategy not in CV_STRATEGIES:
         raise ConfigurationError(
@@ -94,16 +112,17 @@ def choose_cv(
             f"validation.folds must be at least 2, got {folds}.",
             "Set validation.folds to 2 or more.",
         )
+    small_data = settings.get("small_data") or {}
+    repeats = int(small_data.get("repeats", 3))
+    classification = task["type"] == "classification"
     if strategy != "auto":
         reason = "set by validation.strategy"
     elif time_column:
         strategy, reason = "timeseries", f"rows are ordered by the time column '{time_column}'"
     elif group_column:
         strategy, reason = "group", f"rows are grouped by '{group_column}'"
-    elif task["type"] == "classification":
-        strategy, reason = "stratified", "classification: keep class proportions in every fold"
     else:
-        strategy, reason = "kfold", "regression without time or group structure"
+        strategy, reason = _by_size(task, small_data, n_rows, metric, folds, repeats)
     if strategy == "group" and not group_column:
         raise ConfigurationError(
             "validation.strategy is 'group' but no dataset.group_column is set.",
@@ -115,26 +134,62 @@ def choose_cv(
             "have no time order.",
             "Set dataset.time_column (or timeColumn) to the column that orders the rows.",
         )
-    if strategy == "stratified" and task["type"] != "classification":
+    if strategy in ("stratified", "repeated_stratified") and not classification:
         raise ConfigurationError(
-            "validation.strategy 'stratified' needs a classification task.",
+            f"validation.strategy '{strategy}' needs a classification task.",
             "Use kfold for regression, or leave validation.strategy as auto.",
+        )
+    if strategy == "loo" and metric not in PER_ROW_METRICS:
+        raise ConfigurationError(
+            f"validation.strategy 'loo' cannot score {metric}: each fold holds one row.",
+            f"Set metric to one of: {', '.join(PER_ROW_METRICS)}, or use repeated_stratified "
+            "or repeated_kfold.",
         )
     return {
         "strategy": strategy,
-        "folds": folds,
+        "folds": n_rows if strategy == "loo" else folds,
+        "repeats": repeats if strategy.startswith("repeated") else 1,
         "reason": reason,
-        "shuffle": strategy in ("kfold", "stratified"),
+        "shuffle": strategy in ("kfold", "stratified", "repeated_kfold", "repeated_stratified"),
         "seed": int(settings.get("seed", 42)),
         "gap": int(settings.get("gap", 0)),
         "group_column": group_column,
     }
 
 
+def _by_size(
+    task: Mapping[str, Any],
+    small_data: Mapping[str, Any],
+    n_rows: int | None,
+    metric: str | None,
+    folds: int,
+    repeats: int,
+) -> tuple[str, str]:
+    """Plain k-fold, or on few rows a less noisy estimate: every row scored several times."""
+    classification = task["type"] == "classification"
+    plain = "stratified" if classification else "kfold"
+    loo_below = small_data.get("loo_below") or 0
+    repeated_below = small_data.get("repeated_below") or 0
+    if n_rows is not None and n_rows < loo_below and metric in PER_ROW_METRICS:
+        return "loo", f"{n_rows} rows (< validation.small_data.loo_below {loo_below})"
+    if n_rows is not None and n_rows < max(repeated_below, loo_below) and repeats > 1:
+        reason = (
+            f"{n_rows} rows (< validation.small_data.repeated_below {repeated_below}): {folds}-fold"
+            f" {plain} repeated {repeats} times, a steadier estimate on few rows"
+        )
+        if n_rows < loo_below:
+            reason += f" (leave-one-out cannot score {metric} on one row)"
+        return f"repeated_{plain}", reason
+    if classification:
+        return plain, "classification: keep class proportions in every fold"
+    return plain, "regression without time or group structure"
+
+
 def cv_splits(
     cv: Mapping[str, Any], X: pd.DataFrame, y: pd.Series
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Fold indices, computed once so every trial is scored on the same folds."""
+    """Fold indices, computed once so every trial is scored on the same folds. Repeated k-fold
+    lists its repeats one after the other: each repeat scores every row once."""
     strategy, folds = cv["strategy"], cv["folds"]
     if strategy == "timeseries":
         splitter: Any = TimeSeriesSplit(n_splits=folds, gap=cv.get("gap", 0))
@@ -143,5 +198,11 @@ def cv_splits(
         return list(GroupKFold(n_splits=folds).split(X, y, groups=X[cv["group_column"]]))
     if strategy == "stratified":
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=cv["seed"])
+        return list(splitter.split(X, y))
+    if strategy == "loo":
+        return list(LeaveOneOut().split(X))
+    if strategy.startswith("repeated"):
+        repeated = RepeatedStratifiedKFold if strategy == "repeated_stratified" else RepeatedKFold
+        splitter = repeated(n_splits=folds, n_repeats=cv["repeats"], random_state=cv["seed"])
         return list(splitter.split(X, y))
     return list(KFold(n_splits=folds, shuffle=True, random_state=cv["seed"]).split(X))

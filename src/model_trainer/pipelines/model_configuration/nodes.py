@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from model_trainer.estimators import choose_algorithms
+from model_trainer.estimators import choose_algorithms, choose_imbalance, weighting_search_space
 from model_trainer.metrics import default_metric, get_metric
 from model_trainer.preprocessing import choose_imputation
 from model_trainer.splitting import choose_cv
@@ -31,8 +31,18 @@ def configure_model(
     algorithms, reason = choose_algorithms(
         model["algorithms"], model["algorithm"], model["auto_rules"], task["type"], n_rows
     )
-    cv = choose_cv(task, validation, dataset.get("time_column"), dataset.get("group_column"))
+    cv = choose_cv(
+        task,
+        validation,
+        dataset.get("time_column"),
+        dataset.get("group_column"),
+        n_rows=n_rows,
+        metric=metric,
+    )
     simple = model["simple_baseline"][task["type"]]
+    imbalance = choose_imbalance(
+        task, model.get("imbalance") or {}, model["algorithms"], [*algorithms, simple], cv["folds"]
+    )
     encoding = model["encoding"]
     imputation, imputation_reason = choose_imputation(
         encoding.get("imputation", "auto"),
@@ -41,6 +51,7 @@ def configure_model(
     )
     logger.info("Metric: %s. Algorithms: %s (%s).", metric, ", ".join(algorithms), reason)
     logger.info("CV: %d-fold %s (%s).", cv["folds"], cv["strategy"], cv["reason"])
+    logger.info("Class imbalance: %s (%s).", imbalance["strategy"], imbalance["reason"])
     logger.info(
         "Imputation for models without native missing values: %s (%s).",
         imputation,
@@ -51,12 +62,17 @@ def configure_model(
         "algorithms": algorithms,
         "algorithms_reason": reason,
         "cv": cv,
-        "search_space": {
-            name: model["algorithms"][name].get("search_space") for name in algorithms
+        "search_space": {  # a family's own space wins (logistic_regression searches class_weight)
+            name: {
+                **weighting_search_space(imbalance, name),
+                **(model["algorithms"][name].get("search_space") or {}),
+            }
+            for name in algorithms
         },
         "registry": {name: model["algorithms"][name] for name in {*algorithms, simple}},
         "simple_baseline": simple,
         "encoding": {**encoding, "imputation": imputation},
         "imputation_reason": imputation_reason,
+        "imbalance": imbalance,
         "seed": seed,
     }

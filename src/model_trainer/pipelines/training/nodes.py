@@ -25,7 +25,8 @@ def fit_evaluation_model(
     study_summary: dict[str, Any],
     settings: dict[str, Any],
 ) -> tuple[Any, dict[str, Any]]:
-    """Fit on train + validation: the model the test split judges."""
+    """Fit on train + validation: the model the test split judges (with the decision threshold
+    tuned on the validation split, when training.decision_threshold asks for one)."""
     target = feature_types["target"]
     pipeline, info = training.build_final_pipeline(
         study_summary,
@@ -35,6 +36,14 @@ def fit_evaluation_model(
         train_split,
         validation_split,
         settings,
+    )
+    pipeline, info["decision_threshold"] = training.apply_decision_threshold(
+        pipeline,
+        task,
+        train_split,
+        validation_split,
+        target,
+        settings.get("decision_threshold", "none"),
     )
     rows = pd.concat([train_split, validation_split], ignore_index=True)
     model, warnings = training.fit_quietly(pipeline, rows.drop(columns=[target]), rows[target])
