@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from model_trainer.ensemble import WeightedEnsemble
-from model_trainer.estimators import make_pipeline
+from model_trainer.estimators import make_pipeline, with_decision_threshold
 from model_trainer.feature_typing import infer_feature_types
 from model_trainer.onnx_export import (
     CATEGORY,
@@ -178,3 +178,29 @@ def test_the_catalog_saves_a_plain_onnx_file(credit: pd.DataFrame, tmp_path: Pat
     assert [i.name for i in reloaded.graph.input] == list(kinds)
     probabilities = OnnxPredictor(dataset.load(), kinds)(X)
     assert np.allclose(probabilities, model.predict_proba(X), atol=1e-5)
+
+
+def test_a_smote_model_exports_without_its_sampler_and_a_tuned_threshold_is_refused(
+    credit: pd.DataFrame,
+):
+    """SMOTE acts on training rows only, so the graph is the model's; a decision threshold is a
+    labelling rule skl2onnx's classifiers cannot carry."""
+    task = detect_task(credit["Status"], {})
+    feature_types = infer_feature_types(credit, "Status")
+    imbalance = {"by_algorithm": {"logistic_regression": "smote"}, "smote_k_neighbors": 5}
+    model = make_pipeline(
+        MODEL["algorithms"], "logistic_regression", task["type"], {}, feature_types,
+        MODEL["encoding"], 0, imbalance,
+    )  # fmt: skip
+    train, test = train_test_split(credit, test_size=0.1, random_state=0)
+    model.fit(train.drop(columns=["Status"]), train["Status"])
+    assert "balance" in model.named_steps
+    X = test.drop(columns=["Status"])
+    figures = agreement(model, exported(model), X, True, **TOLERANCE)
+    assert figures["rows_outside_tolerance"] == 0
+
+    thresholded = with_decision_threshold(model, 0.3, "bad").fit(
+        train.drop(columns=["Status"]), train["Status"]
+    )
+    with pytest.raises(NotConvertible, match=r"probability 0\.3 "):
+        exported(thresholded)

@@ -19,6 +19,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from imblearn.over_sampling import SMOTE
+from imblearn.pipeline import Pipeline as SamplingPipeline
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -365,3 +367,17 @@ def test_a_missing_model_is_an_error_with_a_fix(
     assert result.exit_code == 1
     assert "Error: The model file nowhere/model.joblib does not exist." in result.output
     assert "Fix:" in result.output and "Traceback" not in result.output
+
+
+def test_a_smote_model_answers_as_the_model_predicts():
+    """The sampler step does nothing at prediction time; the server skips it too."""
+    stored = _stored("classification")
+    preprocess, estimator = stored.model.steps[0][1], stored.model.steps[-1][1]
+    stored.model = SamplingPipeline(
+        [("preprocess", preprocess), ("balance", SMOTE(k_neighbors=2)), ("model", estimator)]
+    ).fit(TABLE, LABELS)
+    with TestClient(build_app(stored)) as client:
+        response = client.post("/predict", json={"records": _records(TABLE)})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == stored.model.predict(TABLE).tolist()
+    np.testing.assert_allclose(response.json()["probabilities"], stored.model.predict_proba(TABLE))

@@ -133,7 +133,11 @@ def test_refuses_an_input_that_is_not_an_object():
     [
         ("task", "deploy", "train or tune"),
         ("modelType", "clustering", "auto, classification, regression"),
-        ("validationStrategy", "loo", "auto, group, kfold, stratified, timeseries"),
+        (
+            "validationStrategy",
+            "bootstrap",
+            "auto, group, kfold, loo, repeated_kfold, repeated_stratified, stratified, timeseries",
+        ),
     ],
 )
 def test_refuses_an_unsupported_value_naming_it_and_the_allowed_ones(key, value, allowed):

@@ -129,6 +129,12 @@ def make_pipeline(
     return Pipeline([("preprocess", preprocessor), ("model", estimator)])
 
 
+def prediction_steps(pipeline: Pipeline) -> Pipeline:
+    """The steps that act at prediction time, as a plain Pipeline: a sampler (SMOTE) only
+    resamples training rows, and a Pipeline ending in one has no `transform`."""
+    return Pipeline([(n, s) for n, s in pipeline.steps if not hasattr(s, "fit_resample")])
+
+
 def _weighting_params(balancing: str, imbalance: Mapping[str, Any] | None) -> dict[str, Any]:
     """Searched parameters override these (logistic_regression searches class_weight itself)."""
     if balancing == "class_weight":

@@ -25,11 +25,12 @@ from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import IterativeImputer, MissingIndicator, SimpleImputer
 from sklearn.linear_model._base import LinearModel
+from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer, LabelEncoder, OneHotEncoder
 
 from model_trainer.ensemble import WeightedEnsemble
-from model_trainer.estimators import LabelEncodedClassifier
+from model_trainer.estimators import LabelEncodedClassifier, prediction_steps
 from model_trainer.preprocessing import DatetimeFeatures, to_category_strings, to_text
 
 NUMBER, CATEGORY, TEXT = "number", "category", "text"
@@ -213,6 +214,8 @@ def _every_step(model: Any) -> Iterator[Any]:
         inner = [step for _, step in model.transformer_list]
     elif isinstance(model, (WeightedEnsemble, VotingClassifier, VotingRegressor)):
         inner = list(model.estimators_)
+    elif isinstance(model, FixedThresholdClassifier):
+        inner = [model.estimator_]
     for step in inner:
         if not isinstance(step, str):
             yield from _every_step(step)
@@ -231,8 +234,12 @@ def _rewrite(step: Any) -> Any:
     if isinstance(step, str):
         return FunctionTransformer() if step == "passthrough" else step
     if isinstance(step, Pipeline):
-        step.steps = [(name, _rewrite(inner)) for name, inner in step.steps]
-        return step
+        return Pipeline([(name, _rewrite(inner)) for name, inner in prediction_steps(step).steps])
+    if isinstance(step, FixedThresholdClassifier):
+        raise NotConvertible(
+            f"The model predicts the positive class from probability {step.threshold:.4g} "
+            "(training.decision_threshold); skl2onnx's classifiers label at 0.5."
+        )
     if isinstance(step, ColumnTransformer):
         step.transformers_ = [
             (name, inner if inner == "drop" else _rewrite(inner), columns)

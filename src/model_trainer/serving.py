@@ -34,6 +34,7 @@ from sklearn.pipeline import Pipeline
 from typing_extensions import TypedDict
 
 from model_trainer.ensemble import WeightedEnsemble
+from model_trainer.estimators import prediction_steps
 from model_trainer.model_store import StoredModel
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576
@@ -222,7 +223,8 @@ def _scorer(
         return lambda frame: (np.asarray(model.predict(frame)), None)
     transforms, estimator = None, model
     if isinstance(model, Pipeline):
-        transforms, estimator = (model[:-1] if len(model) > 1 else None), model[-1]
+        steps = prediction_steps(model)
+        transforms, estimator = (steps[:-1] if len(steps) > 1 else None), steps[-1]
 
     def score(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         features = frame if transforms is None else transforms.transform(frame)

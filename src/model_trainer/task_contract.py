@@ -30,7 +30,10 @@ SEARCH_KEYS = {"enabled", "nTrials", "timeout"}
 TRACKING_KEYS = {"experimentName", "trackingUri"}
 TASK_MODES = {"train", "tune"}
 MODEL_TYPES = {"classification", "regression", "auto"}
-VALIDATION_STRATEGIES = {"kfold", "stratified", "timeseries", "group", "auto"}
+VALIDATION_STRATEGIES = {
+    "kfold", "stratified", "timeseries", "group", "repeated_kfold", "repeated_stratified", "loo",
+    "auto",
+}  # fmt: skip
 
 
 def runtime_params(spec: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
