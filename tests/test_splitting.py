@@ -143,10 +143,12 @@ def test_refuses_stratified_cv_for_regression():
     assert "kfold" in caught.value.remediation
 
 
-def test_refuses_timeseries_cv_without_a_time_column():
-    with pytest.raises(ConfigurationError) as caught:
-        choose_cv(REGRESSION, {"strategy": "timeseries"}, None, None)
-    assert "dataset.time_column" in caught.value.remediation
+def test_timeseries_without_a_time_column_takes_the_rows_in_file_order(diamonds):
+    cv = choose_cv(REGRESSION, {"strategy": "timeseries"}, None, None)
+    assert cv["strategy"] == "timeseries" and "file order" in cv["reason"]
+    train, _, test = split_holdout(diamonds, "price", REGRESSION, SPLIT, in_row_order=True)
+    assert train.equals(diamonds.iloc[: len(train)].reset_index(drop=True))
+    assert test.reset_index(drop=True).equals(diamonds.iloc[-len(test) :].reset_index(drop=True))
 
 
 def test_stratified_folds_keep_class_proportions_and_cover_every_row(credit):

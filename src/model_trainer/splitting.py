@@ -45,14 +45,18 @@ def split_holdout(
     settings: Mapping[str, Any],
     time_column: str | None = None,
     group_column: str | None = None,
+    in_row_order: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Train / validation / test: ordered by time if given, group-disjoint if grouped, else
-    stratified for classes. The test split is the last slice in time."""
+    """Train / validation / test: ordered by time if given (or in the file's row order when
+    `in_row_order`), group-disjoint if grouped, else stratified for classes. The test split is
+    the last slice in time."""
     validation_fraction = float(settings.get("validation_fraction", 0.1))
     test_fraction = float(settings.get("test_fraction", 0.1))
     seed = int(settings.get("seed", 42))
-    if time_column:
-        ordered = table.sort_values(time_column, kind="stable").reset_index(drop=True)
+    if time_column or in_row_order:
+        ordered = (
+            table.sort_values(time_column, kind="stable") if time_column else table
+        ).reset_index(drop=True)
         n_test = round(len(ordered) * test_fraction)
         n_validation = round(len(ordered) * validation_fraction)
         n_train = len(ordered) - n_test - n_validation
@@ -129,11 +133,7 @@ def choose_cv(
             "Set dataset.group_column (or groupColumn) to the column that identifies groups.",
         )
     if strategy == "timeseries" and not time_column:
-        raise ConfigurationError(
-            "validation.strategy is 'timeseries' but no dataset.time_column is set, so the rows "
-            "have no time order.",
-            "Set dataset.time_column (or timeColumn) to the column that orders the rows.",
-        )
+        reason = "set by validation.strategy; no dataset.time_column, so the rows' file order"
     if strategy in ("stratified", "repeated_stratified") and not classification:
         raise ConfigurationError(
             f"validation.strategy '{strategy}' needs a classification task.",

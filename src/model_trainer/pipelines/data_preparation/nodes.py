@@ -55,6 +55,12 @@ def split_table(
     check_usable_features(feature_types, f"'{dataset['path']}'")
     if task["type"] == "classification":
         check_class_sizes(validated_table[target], 2)
+    in_row_order = validation.get("strategy") == "timeseries" and not dataset.get("time_column")
+    if in_row_order:
+        logger.warning(
+            "validation.strategy is timeseries but no dataset.time_column is set: the rows are "
+            "taken in their file order (the test split is the last rows of the file)."
+        )
     train, validation_split, test = split_holdout(
         validated_table,
         target,
@@ -62,6 +68,7 @@ def split_table(
         split,
         dataset.get("time_column"),
         dataset.get("group_column"),
+        in_row_order,
     )
     if task["type"] == "classification":
         check_class_sizes(pd.concat([train, validation_split])[target], int(validation["folds"]))
