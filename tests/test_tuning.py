@@ -4,6 +4,7 @@ study that resumes up to its trial budget and records what each trial did."""
 from __future__ import annotations
 
 import copy
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -456,3 +457,43 @@ def test_search_names_the_study_by_the_job_so_the_same_job_resumes_it(tmp_path):
     assert other.study_name != first.study_name
     named, _ = tuning.search(X, Y, settings={**settings, "study_name": "mine"}, **args)
     assert named.study_name == "mine"
+
+
+def test_without_continue_search_a_part_filled_study_gets_no_new_trial(tmp_path):
+    settings = {"n_trials": 1, "storage": f"sqlite:///{tmp_path / 'studies.db'}"}
+    search(TWO_FAMILIES, settings, "part_filled")
+    refit_only = search(
+        TWO_FAMILIES, {**settings, "n_trials": 3, "continue_search": False}, "part_filled"
+    )
+    assert len(refit_only.trials) == 1
+    continued = search(TWO_FAMILIES, {**settings, "n_trials": 3}, "part_filled")
+    assert len(continued.trials) == 3
+
+
+def test_without_a_complete_trial_a_study_is_searched_even_without_continue_search():
+    study = search(TWO_FAMILIES, {"n_trials": 1, "continue_search": False})
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]
+
+
+def test_worker_seeds_give_each_process_its_own_sampler_seed_and_a_run_its_models_seed():
+    config = {"seed": 7}
+    assert tuning.sampler_seed(config, {}) == 7
+    assert tuning.sampler_seed(config, {"worker_seeds": True}) == (7 + os.getpid()) % 2**32
+
+
+def test_a_sample_for_the_search_keeps_the_class_proportions():
+    X_sample, y_sample = tuning.sample_for_search(X, Y, 300, TASK, {"strategy": "stratified"}, 0)
+    assert len(X_sample) == len(y_sample) == 300
+    assert y_sample.value_counts(normalize=True).to_dict() == pytest.approx(
+        Y.value_counts(normalize=True).to_dict(), abs=0.01
+    )
+    assert X_sample.equals(tuning.sample_for_search(X, Y, 300, TASK, {}, 0)[0])  # repeatable
+
+
+def test_a_sample_for_a_time_ordered_search_is_the_latest_rows_in_order():
+    X_sample, _ = tuning.sample_for_search(X, Y, 100, TASK, {"strategy": "timeseries"}, 0)
+    assert X_sample.equals(X.iloc[-100:].reset_index(drop=True))
+
+
+def test_a_table_no_bigger_than_the_sample_is_searched_whole():
+    assert tuning.sample_for_search(X, Y, len(X), TASK, {}, 0)[0] is X

@@ -13,6 +13,7 @@ from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from model_trainer import failures
 from model_trainer.errors import ConfigurationError
 
 logger = logging.getLogger("model_trainer")
@@ -142,6 +143,50 @@ def _log_to_active_run(metrics: dict[str, float]) -> None:
 
     if mlflow.active_run() is not None:
         mlflow.log_metrics(metrics)
+
+
+class FailureReport:
+    """A failed run says what failed, where, and what to do: the error, the node, a remediation
+    by error type (model_trainer.failures) and the files kept so far, as tags and failure.json
+    on the MLflow run. `tryfirst`: kedro-mlflow's on_pipeline_error ends the run (FAILED), and
+    plugin hooks otherwise run before the project's."""
+
+    def __init__(self, recorder: ArtifactRecorder) -> None:
+        self.recorder = recorder
+        self.last_node: str | None = None
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        self.last_node = None
+
+    @hook_impl
+    def before_node_run(self, node: Any) -> None:
+        """The node that failed is the last one started (one at a time, as `kedro run` runs
+        them): on_node_error misses a failure to save the node's outputs."""
+        self.last_node = node.name
+
+    @hook_impl(tryfirst=True)
+    def on_pipeline_error(self, error: Exception) -> None:
+        import mlflow
+
+        record = failures.failure_record(error, self.last_node, self.recorder.saved)
+        logger.error(
+            "Run failed%s (%s). Suggested fix: %s",
+            f" in {record['node']}" if record["node"] else "",
+            record["error_type"],
+            record["remediation"],
+        )
+        if mlflow.active_run() is None:
+            return
+        mlflow.set_tags(
+            {
+                "failure.error_type": record["error_type"],
+                "failure.node": record["node"] or "",
+                "failure.error": record["error"][:5000],
+                "failure.remediation": record["remediation"],
+            }
+        )
+        mlflow.log_dict(record, "failure.json")
 
 
 ARTIFACT_RECORDER = ArtifactRecorder()

@@ -4,12 +4,19 @@ import datetime as dt
 
 from model_trainer.hooks import (
     ARTIFACT_RECORDER,
+    FailureReport,
     NodeResources,
     QuietRunHooks,
     TrackingServerCheck,
 )
 
-HOOKS = (TrackingServerCheck(), QuietRunHooks(), ARTIFACT_RECORDER, NodeResources())
+HOOKS = (
+    TrackingServerCheck(),
+    QuietRunHooks(),
+    ARTIFACT_RECORDER,
+    NodeResources(),
+    FailureReport(ARTIFACT_RECORDER),
+)
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

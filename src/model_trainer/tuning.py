@@ -12,13 +12,14 @@ import json
 import logging
 import math
 import os
+import random
 import re
 import socket
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from itertools import zip_longest
+from itertools import count, zip_longest
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,8 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from threadpoolctl import threadpool_limits
 
 from model_trainer.ensemble import (
@@ -76,29 +79,58 @@ def make_pruner(name: str) -> optuna.pruners.BasePruner:
     return pruners[name]()
 
 
+STORAGE_OPEN_ATTEMPTS = 5
+
+
 def make_storage(settings: Mapping[str, Any]) -> optuna.storages.BaseStorage | None:
     """SQLite/PostgreSQL (RDB, with heartbeats so a killed trial is marked failed), a journal
-    file (`journal:PATH`, no heartbeat), or in memory when tuning is not stored."""
-    url = settings.get("storage")
+    file (`journal:PATH`, no heartbeat), or in memory when tuning is not stored. `env:NAME`
+    reads the URL from the environment variable NAME, so a password stays out of conf and of
+    the parameters kedro-mlflow logs."""
+    url = storage_url(settings.get("storage"))
     if not url:
         return None
     if url.startswith("journal:"):
         return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
     if url.startswith("sqlite:///"):
         os.makedirs(os.path.dirname(os.path.abspath(url.removeprefix("sqlite:///"))), exist_ok=True)
-    try:
-        return RDBStorage(
-            url,
-            heartbeat_interval=int(settings.get("heartbeat_interval", 60)),
-            grace_period=int(settings.get("heartbeat_grace_period", 120)),
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+    for attempt in count(1):
+        try:
+            return RDBStorage(
+                url,
+                heartbeat_interval=int(settings.get("heartbeat_interval", 60)),
+                grace_period=int(settings.get("heartbeat_grace_period", 120)),
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+            )
+        except (IntegrityError, ProgrammingError) as exc:
+            # Workers starting together on a fresh database race to create the tables: the
+            # loser's CREATE collides with the winner's, and on a retry the tables exist.
+            if attempt == STORAGE_OPEN_ATTEMPTS:
+                raise _storage_error(url, exc) from exc
+            logger.info("Optuna tables being created by another worker; retry %d.", attempt)
+            time.sleep(random.uniform(0.2, 1.0) * attempt)
+        except Exception as exc:
+            raise _storage_error(url, exc) from exc
+
+
+def storage_url(value: str | None) -> str | None:
+    if not value or not value.startswith("env:"):
+        return value
+    name = value.removeprefix("env:")
+    if not os.environ.get(name):
+        raise ConfigurationError(
+            f"tuning.storage is {value}, but the environment variable {name} is not set.",
+            f"Set {name} to the study's storage URL (e.g. postgresql://user:password@host/db).",
         )
-    except Exception as exc:
-        raise ModelTrainerError(
-            f"Cannot open the Optuna storage '{redact(url)}': {type(exc).__name__}: {exc}",
-            "Check tuning.storage: a SQLAlchemy URL (sqlite:///path.db, postgresql://…) or "
-            "journal:path.log, and that its server is reachable.",
-        ) from exc
+    return os.environ[name]
+
+
+def _storage_error(url: str, exc: Exception) -> ModelTrainerError:
+    return ModelTrainerError(
+        f"Cannot open the Optuna storage '{redact(url)}': {type(exc).__name__}: {redact(str(exc))}",
+        "Check tuning.storage: a SQLAlchemy URL (sqlite:///path.db, postgresql://…) or "
+        "journal:path.log, and that its server is reachable.",
+    )
 
 
 def redact(url: str) -> str:
@@ -363,6 +395,16 @@ def search(
 ) -> tuple[optuna.Study, dict[str, Any]]:
     """The whole search: the study named by the job's fingerprint (unless tuning.study_name
     names it), filled up to its budget, summarized, with the ensemble of its best trials."""
+    all_rows = len(X)
+    X, y = sample_for_search(
+        X, y, settings.get("sample_rows"), task, configuration["cv"], configuration["seed"]
+    )
+    if len(X) < all_rows:
+        logger.info(
+            "Search on %d of %d rows (tuning.sample_rows); the final model is fit on all of them.",
+            len(X),
+            all_rows,
+        )
     study_name = settings.get("study_name") or study_name_for(
         data=data_fingerprint(pd.concat([X, y], axis=1)),
         target=y.name,
@@ -404,13 +446,48 @@ def search(
     return study, summary
 
 
+def sample_for_search(
+    X: pd.DataFrame,
+    y: pd.Series,
+    rows: int | None,
+    task: Mapping[str, Any],
+    cv: Mapping[str, Any],
+    seed: int,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """At most `rows` rows for the search on a big table (the final model is still refit on
+    every row): stratified by class for classification, the latest rows for time-ordered folds,
+    else at random. The study's fingerprint is the sample's, so it differs from a full search."""
+    if not rows or len(X) <= int(rows):
+        return X, y
+    rows = int(rows)
+    positions = np.arange(len(X))
+    if cv.get("strategy") == "timeseries":
+        keep = positions[-rows:]
+    else:
+        stratify = y if task["type"] == "classification" and y.value_counts().min() >= 2 else None
+        keep, _ = train_test_split(positions, train_size=rows, stratify=stratify, random_state=seed)
+        keep = np.sort(keep)
+    return X.iloc[keep].reset_index(drop=True), y.iloc[keep].reset_index(drop=True)
+
+
+def sampler_seed(configuration: Mapping[str, Any], settings: Mapping[str, Any]) -> int:
+    """The model's seed, so a run is repeatable; with `tuning.worker_seeds`, offset by the process
+    id, since workers sharing a study with one seed would sample the same points."""
+    offset = os.getpid() if settings.get("worker_seeds", False) else 0
+    return (int(configuration["seed"]) + offset) % 2**32
+
+
+def _has_complete(study: optuna.Study) -> bool:
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
 def _past_deadline(trial: optuna.Trial, deadline: float | None, next_seconds: float) -> bool:
     """The next `next_seconds` would end past the deadline, and the study already has a model
     to show for it."""
     return (
         deadline is not None
         and time.monotonic() + next_seconds > deadline
-        and bool(trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        and _has_complete(trial.study)
     )
 
 
@@ -436,7 +513,7 @@ def run_study(
         storage=make_storage(settings) if enabled else None,
         study_name=study_name,
         direction=direction,
-        sampler=make_sampler(settings.get("sampler", "tpe"), configuration["seed"]),
+        sampler=make_sampler(settings.get("sampler", "tpe"), sampler_seed(configuration, settings)),
         pruner=make_pruner(settings.get("pruner", "median")),
         load_if_exists=True,
     )
@@ -451,6 +528,12 @@ def run_study(
         logger.info(
             "Resuming study '%s': %d of %d trials already done.", study_name, done, n_trials
         )
+    if remaining > 0 and not settings.get("continue_search", True) and _has_complete(study):
+        logger.info(
+            "tuning.continue_search is false: the best of the study's %d trials is used as is.",
+            done,
+        )
+        remaining = 0
     if remaining > 0:
         timeout = settings.get("timeout") if enabled else None
         budget = SearchBudget(
@@ -479,7 +562,7 @@ def run_study(
                 ],
                 n_jobs=int(settings.get("n_jobs", 1)),
             )
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    if not _has_complete(study):
         errors = {t.user_attrs.get("error") for t in study.trials if t.user_attrs.get("error")}
         raise ModelTrainerError(
             f"No trial of study '{study_name}' completed. Errors: {sorted(errors) or 'none'}.",

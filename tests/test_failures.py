@@ -1,0 +1,108 @@
+"""A failed run names its error, the node and a remediation chosen by the error's type, on the
+MLflow run (marked FAILED) beside the files it kept; Kedro's --from-nodes hint resumes it."""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import mlflow
+import pytest
+from kedro.io import DatasetError
+from mlflow import MlflowClient
+from sklearn.exceptions import ConvergenceWarning
+
+from model_trainer import failures
+from model_trainer.errors import DataValidationError
+from model_trainer.hooks import FailureReport
+from model_trainer.settings import HOOKS
+from tests.conftest import run_kedro
+
+
+def raised(error: BaseException, wrapper: type[Exception] = DatasetError) -> Exception:
+    """`error` as Kedro hands it over: wrapped, with the original as its cause."""
+    try:
+        try:
+            raise error
+        except BaseException as cause:
+            raise wrapper(f"Failed while saving data: {cause}") from cause
+    except Exception as wrapped:
+        return wrapped
+
+
+@pytest.mark.parametrize(
+    ("error", "advice"),
+    [
+        (MemoryError(), "does not fit in memory"),
+        (ConvergenceWarning("lbfgs stopped"), "did not converge"),
+        (ValueError("Solver failed to converge after 100 iterations"), "did not converge"),
+        (ValueError("Input X contains infinity or a value too large"), "NaN or infinite"),
+        (KeyError("Status"), "column or key is missing"),
+        (PermissionError(13, "Permission denied"), "could not be read or written"),
+        (RuntimeError("something new"), "fix the cause and rerun"),
+    ],
+    ids=["memory", "convergence-warning", "convergence", "infinity", "key", "os", "unknown"],
+)
+def test_the_remediation_is_chosen_by_the_wrapped_errors_type(error, advice):
+    assert advice in failures.remediation_for(raised(error))
+
+
+def test_a_users_error_keeps_its_own_remediation():
+    error = raised(DataValidationError("Target column 'y' is constant.", "Choose another target."))
+    record = failures.failure_record(error, "validate_node", {})
+    assert record["remediation"] == "Choose another target."
+    assert record["error"] == "Target column 'y' is constant."
+
+
+def test_the_failure_is_logged_to_the_active_run_before_it_is_ended(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    recorder = SimpleNamespace(saved={"study_summary": "/data/06_models/study_summary.json"})
+    report = FailureReport(recorder)
+    with warnings.catch_warnings(), mlflow.start_run() as run:
+        warnings.simplefilter("ignore")
+        report.before_pipeline_run()
+        report.before_node_run(SimpleNamespace(name="refit_on_all_rows_node"))
+        report.on_pipeline_error(raised(MemoryError()))
+    logged = MlflowClient().get_run(run.info.run_id)
+    assert logged.data.tags["failure.node"] == "refit_on_all_rows_node"
+    assert logged.data.tags["failure.error_type"] == "MemoryError"
+    assert "does not fit in memory" in logged.data.tags["failure.remediation"]
+    record = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/failure.json")
+    assert record["kept"] == recorder.saved
+
+
+def test_a_run_that_fails_after_the_model_is_kept_says_why_and_resumes_from_nodes(
+    project: Path,
+):
+    assert any(isinstance(hook, FailureReport) for hook in HOOKS), (
+        "register FailureReport(ARTIFACT_RECORDER) in settings.HOOKS"
+    )
+    outputs = project / "data" / "07_model_output"
+    outputs.rmdir()
+    outputs.write_text("a file where the test metrics' folder should be")
+
+    failed = run_kedro(project, "run", "--pipeline=train", "--env=test")
+    assert failed.returncode == 1
+    assert "could not be read or written" in failed.stderr
+    assert re.search(r"Kept from this run: .*model\.joblib", failed.stderr)
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    [run] = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]  # not a trial
+    assert run.info.status == "FAILED"
+    assert run.data.tags["failure.node"] == "score_test_split_node"
+    record = json.loads(
+        Path(client.download_artifacts(run.info.run_id, "failure.json")).read_text()
+    )
+    assert "model" in record["kept"] and "study_summary" in record["kept"]
+
+    outputs.unlink()
+    outputs.mkdir()
+    from_nodes = re.search(r'--from-nodes "([^"]+)"', failed.stderr).group(1)
+    resumed = run_kedro(
+        project, "run", "--pipeline=train", "--env=test", f"--from-nodes={from_nodes}"
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (project / "data" / "08_reporting" / "report.html").is_file()
