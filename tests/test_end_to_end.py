@@ -69,6 +69,18 @@ def test_train_pipeline_logs_runs_registers_and_saves_a_model_that_predicts(proj
 
     decisions = json.loads((project / "data" / "08_reporting" / "decisions.json").read_text())
     assert {d["decision"] for d in decisions} >= {"task type", "imputation", "final model"}
+    [smoke_run] = [d for d in decisions if d["decision"] == "smoke run before the search"]
+    assert smoke_run["choice"].startswith("passed: lightgbm, logistic_regression fit 500 rows")
+    training_info = json.loads((project / "data" / "06_models" / "training_info.json").read_text())
+    members = training_info.get("ensemble") or [training_info]
+    if "lightgbm" in {m["algorithm"] for m in members}:
+        [curve] = training_info["learning_curves"]
+        steps = query(
+            database,
+            "select count(*) from metrics where key = 'curve.lightgbm.validation_binary_logloss' "
+            f"and run_uuid = '{parent_id}'",
+        )
+        assert steps[0][0] == len(curve["validation"]["values"]) > 1, "one metric per round"
     assert list((project / "mlruns").rglob("decisions.json")), "the decisions are in MLflow"
     metrics = json.loads((project / "data" / "08_reporting" / "metrics.json").read_text())
     assert 0.6 < metrics["roc_auc"] <= 1.0

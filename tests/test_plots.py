@@ -187,3 +187,30 @@ def test_a_png_becomes_a_data_uri_that_decodes_back_to_it():
     uri = to_data_uri(data)
     assert uri.startswith("data:image/png;base64,")
     assert base64.b64decode(uri.removeprefix("data:image/png;base64,")) == data
+
+
+def test_learning_curves_show_train_and_validation_per_model_and_the_kept_step(classification):
+    boosted = training.learning_curve(
+        "boosting round",
+        ("logloss", [0.6, 0.5, 0.4, 0.3], False),
+        ("logloss", [0.62, 0.55, 0.56, 0.6], False),
+        final_step=2,
+        source="test",
+    )
+    network = training.learning_curve(
+        "epoch", ("loss", [0.7, 0.5, 0.4], False), ("accuracy", [0.6, 0.7, 0.72], True), 3, "test"
+    )
+    curves = [{"model": "xgboost", **boosted}, {"model": "MLPClassifier", **network}]
+    figures = evaluation_figures(
+        classification["predictions"], classification["importance"], classification["task"], curves
+    )
+    figure = figures["learning_curves.png"]
+    assert png(figure).startswith(b"\x89PNG")
+    assert legend(figure) == ["train logloss", "validation logloss", "kept model"]
+    first = figure.axes[0]
+    assert first.get_title() == "xgboost" and first.get_xlabel() == "boosting round"
+    assert [line.get_xdata()[0] for line in first.get_lines()][-1] == 2, "dashed at the kept step"
+    assert {a.get_ylabel() for a in figure.axes} >= {"loss", "accuracy"}, "a second axis"
+    assert "learning_curves.png" not in evaluation_figures(
+        classification["predictions"], classification["importance"], classification["task"]
+    )

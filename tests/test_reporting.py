@@ -146,6 +146,77 @@ def test_folds_that_disagree_are_unstable():
     assert findings(cross_validation={"mean": 0.84, "std": 0.08}) == ["unstable folds"]
 
 
+def test_a_fold_far_below_the_mean_is_a_weak_fold():
+    cv = {"mean": 0.82, "std": 0.04, "fold_scores": [0.86, 0.87, 0.73]}
+    assert findings(cross_validation=cv) == ["weak fold"]
+    close = {"mean": 0.845, "std": 0.01, "fold_scores": [0.85, 0.855, 0.83]}
+    assert findings(cross_validation=close) == []
+    one_row_folds = {"mean": 0.8, "std": 0.4, "fold_scores": [1.0] * 8 + [0.0] * 2}
+    assert "weak fold" not in findings(cross_validation={**one_row_folds, "strategy": "loo"})
+
+
+def test_for_rmse_the_weak_fold_is_the_highest_error():
+    cv = {"mean": 100.0, "std": 5.0, "fold_scores": [80.0, 90.0, 130.0]}
+    found = findings(
+        "rmse",
+        DIAMONDS_TASK,
+        test_metrics={"rmse": 100.0},
+        baseline_metrics={"dummy": {"rmse": 400.0}, "ridge": {"rmse": 150.0}},
+        cross_validation=cv,
+    )
+    assert found == ["weak fold"]
+
+
+def boosted_curve(validation: list[float], final_step: int) -> dict:
+    train = [0.6 - 0.05 * step for step in range(len(validation))]
+    curve = training.learning_curve(
+        "boosting round", ("logloss", train, False), ("logloss", validation, False), final_step, ""
+    )
+    return {"model": "lightgbm", **curve}
+
+
+def test_a_validation_loss_rising_past_its_best_while_training_improves_is_overfitting():
+    rising = boosted_curve([0.6, 0.5, 0.45, 0.5, 0.55, 0.6], final_step=6)
+    info = {"convergence_warnings": [], "learning_curves": [rising]}
+    found = reporting.recommendations(
+        "roc_auc", CREDIT_TASK, **{**FINE, "training_info": info}, thresholds=THRESHOLDS
+    )
+    assert [f["finding"] for f in found] == ["overfitting"]
+    assert "lightgbm: validation logloss 0.6 at boosting round 6" in found[0]["evidence"]
+    assert "best 0.45 at boosting round 3" in found[0]["evidence"]
+
+
+def test_a_model_stopped_at_its_best_round_is_not_overfitting():
+    stopped = boosted_curve([0.6, 0.5, 0.45, 0.5, 0.55, 0.6], final_step=3)
+    still_falling = boosted_curve([0.6, 0.5, 0.45, 0.44, 0.43, 0.42], final_step=6)
+    info = {"convergence_warnings": [], "learning_curves": [stopped, still_falling]}
+    assert findings(training_info=info) == []
+
+
+def test_each_kind_of_finding_becomes_one_mlflow_tag(tmp_path):
+    import mlflow
+
+    found = [
+        {"finding": "overfitting", "evidence": "", "advice": ""},
+        {"finding": "overfitting", "evidence": "", "advice": ""},
+        {"finding": "simple model is as good", "evidence": "", "advice": ""},
+    ]
+    assert reporting.diagnosis_tags(found) == {
+        "diagnosis.overfitting": "true",
+        "diagnosis.simple_model_is_as_good": "true",
+    }
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        with mlflow.start_run() as run:
+            reporting.log_diagnosis_tags(found)
+        tags = mlflow.MlflowClient().get_run(run.info.run_id).data.tags
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert tags["diagnosis.overfitting"] == "true"
+    assert tags["diagnosis.simple_model_is_as_good"] == "true"
+
+
 def test_imbalanced_classes_are_flagged_with_their_sizes():
     assert IMBALANCED_TASK["class_counts"] == {"good": 1000, "bad": 100}
     found = reporting.recommendations(

@@ -162,6 +162,7 @@ def test_families_without_early_stopping_are_built_as_configured(credit):
         "algorithm": "logistic_regression",
         "params": {"C": 0.3},
         "early_stopping": None,
+        "learning_curves": [],
     }
 
 
@@ -178,6 +179,66 @@ def test_early_stopping_uses_the_default_patience_when_none_is_configured(diamon
         "lightgbm", {"n_estimators": 2000, "learning_rate": 0.5}, {"early_stopping": {}}
     )
     assert info["early_stopping"]["patience"] == 50
+
+
+# --- learning curves ----------------------------------------------------------------------------
+
+
+def test_an_early_stopped_fit_keeps_its_train_and_validation_curves(diamonds):
+    _, info = diamonds.final("lightgbm", {"n_estimators": 2000, "learning_rate": 0.5}, STOPPING)
+    rounds = info["early_stopping"]["n_estimators"]
+    [curve] = info["learning_curves"]
+    assert curve["model"] == "lightgbm" and curve["unit"] == "boosting round"
+    assert curve["train"]["metric"] == curve["validation"]["metric"] == "l2"
+    assert len(curve["train"]["values"]) == len(curve["validation"]["values"]) == rounds + 10, (
+        "the fit runs `patience` rounds past the best one"
+    )
+    assert curve["best_step"] == curve["final_step"] == rounds
+    train = curve["train"]["values"]
+    assert train[-1] < train[0], "the training loss falls"
+
+
+def test_without_early_stopping_the_curve_covers_every_round(credit):
+    too_few = {"early_stopping": {"patience": 10, "min_validation_rows": 10**6}}
+    _, info = credit.final("xgboost", {"n_estimators": 40}, too_few)
+    assert info["early_stopping"] is None
+    [curve] = info["learning_curves"]
+    assert curve["train"]["metric"] == "logloss"
+    assert len(curve["validation"]["values"]) == curve["final_step"] == 40
+    _, info = credit.final("xgboost", {"n_estimators": 40}, {**too_few, "learning_curves": False})
+    assert info["learning_curves"] == []
+
+
+def test_a_neural_network_reports_its_loss_and_validation_score_per_epoch(credit):
+    model, _ = training.fit_quietly(
+        credit.pipeline("neural_network", {"max_iter": 30}), credit.X, credit.y
+    )
+    [curve] = training.epoch_curves(model)
+    assert curve["model"] == "MLPClassifier" and curve["unit"] == "epoch"
+    assert curve["train"]["metric"] == "loss" and curve["validation"]["metric"] == "accuracy"
+    assert len(curve["train"]["values"]) == len(curve["validation"]["values"]) <= 30
+    assert (
+        training.epoch_curves(credit.pipeline("logistic_regression").fit(credit.X, credit.y)) == []
+    )
+
+
+def test_learning_curves_are_logged_as_step_metrics_on_the_active_run(diamonds, tmp_path):
+    import mlflow
+
+    _, info = diamonds.final("lightgbm", {"n_estimators": 30, "learning_rate": 0.5}, {})
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        with mlflow.start_run() as run:
+            training.log_learning_curves(info["learning_curves"])
+        client = mlflow.MlflowClient()
+        history = client.get_metric_history(run.info.run_id, "curve.lightgbm.train_l2")
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert [m.step for m in history] == list(range(1, 31))
+    assert [m.value for m in history] == pytest.approx(
+        info["learning_curves"][0]["train"]["values"]
+    )
 
 
 # --- quiet fits ---------------------------------------------------------------------------------

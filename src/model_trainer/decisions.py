@@ -86,6 +86,16 @@ def decision_record(
             "tuning.ensemble.enabled",
         ),
     ]
+    smoke_test = configuration.get("smoke_test")
+    if smoke_test:
+        record.append(
+            _decision(
+                "smoke run before the search",
+                _smoke_test_outcome(smoke_test),
+                "a broken configuration fails in seconds, not after the search",
+                "smoke_test.enabled, smoke_test.rows",
+            )
+        )
     imbalance = configuration.get("imbalance")
     if task["type"] == "classification" and imbalance:
         record.append(
@@ -123,6 +133,15 @@ def decision_record(
 
 def _decision(decision: str, choice: str, why: str, override: str) -> dict[str, str]:
     return {"decision": decision, "choice": choice, "why": why, "override": override}
+
+
+def _smoke_test_outcome(smoke_test: Mapping[str, Any]) -> str:
+    if not smoke_test.get("enabled"):
+        return "skipped"
+    return (
+        f"passed: {', '.join(smoke_test['seconds_by_family'])} fit {smoke_test['rows']} rows "
+        f"in {smoke_test['seconds']:.2g} s"
+    )
 
 
 def _imbalance_handling(imbalance: Mapping[str, Any]) -> str:

@@ -6,7 +6,7 @@ import base64
 import logging
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib
@@ -31,11 +31,43 @@ def evaluation_figures(
     predictions: pd.DataFrame,
     importance: pd.DataFrame,
     task: Mapping[str, Any],
+    learning_curves: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Figure]:
-    """Confusion matrix, ROC and PR curves for classes; residual plots for regression."""
+    """Confusion matrix, ROC and PR curves for classes; residual plots for regression; the
+    learning curves of iterative models (boosting rounds, epochs) when there are some."""
     figures = prediction_figures(predictions, task)
     figures["feature_importance.png"] = importance_figure(importance)
+    if learning_curves:
+        figures["learning_curves.png"] = learning_curves_figure(learning_curves)
     return figures
+
+
+def learning_curves_figure(curves: Sequence[Mapping[str, Any]]) -> Figure:
+    """Train and validation values per step, one panel per model; the dashed line is the step
+    the kept model ends at (early stopping's choice)."""
+    figure, panels = plt.subplots(1, len(curves), figsize=(6 * len(curves), 4.2), squeeze=False)
+    for axes, curve in zip(panels[0], curves, strict=True):
+        train, validation = curve["train"], curve["validation"]
+        steps = np.arange(1, len(train["values"]) + 1)
+        axes.plot(steps, train["values"], label=f"train {train['metric']}", color="#4c72b0")
+        shared = train["metric"] == validation["metric"]
+        right = axes if shared else axes.twinx()
+        right.plot(
+            np.arange(1, len(validation["values"]) + 1),
+            validation["values"],
+            label=f"validation {validation['metric']}",
+            color="#dd8452",
+        )
+        axes.axvline(curve["final_step"], color="grey", linestyle="--", label="kept model")
+        axes.set(xlabel=curve["unit"], ylabel=train["metric"], title=f"{curve['model']}")
+        if not shared:
+            right.set_ylabel(validation["metric"])
+            right.grid(False)
+        handles = [*axes.get_legend_handles_labels()[0], *right.get_legend_handles_labels()[0]]
+        axes.legend(handles=list(dict.fromkeys(handles)), fontsize="small")
+    figure.suptitle("Learning curves")
+    figure.tight_layout()
+    return figure
 
 
 def prediction_figures(

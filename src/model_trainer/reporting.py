@@ -4,6 +4,7 @@ one self-contained HTML page."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from importlib import resources
 from typing import Any
@@ -83,6 +84,21 @@ def recommendations(
                 "advice": "Use more folds or repeated CV, and check for subgroups or outliers.",
             }
         )
+    worst_fold = _worst_fold(metric, task, cross_validation)
+    if (
+        worst_fold is not None
+        and -relative_change(metric, task, worst_fold, cv_mean) > thresholds["weak_fold_gap"]
+    ):
+        found.append(
+            {
+                "finding": "weak fold",
+                "evidence": f"the worst CV fold scores {metric} {worst_fold:.4g} against a mean of "
+                f"{cv_mean:.4g}.",
+                "advice": "Some rows are much harder than the rest: look for a subgroup or a "
+                "period the model misses (the worst predictions), or use more folds.",
+            }
+        )
+    found += curve_findings(training_info.get("learning_curves", []), thresholds)
     counts = task.get("class_counts") or {}
     if (
         counts
@@ -105,6 +121,63 @@ def recommendations(
             }
         )
     return found
+
+
+def _worst_fold(
+    metric: str, task: Mapping[str, Any], cross_validation: Mapping[str, Any]
+) -> float | None:
+    scores = cross_validation.get("fold_scores") or []
+    if len(scores) < 2 or cross_validation.get("strategy") == "loo":  # one row per fold
+        return None
+    return min(scores) if get_metric(metric, task).greater_is_better else max(scores)
+
+
+def curve_findings(
+    curves: list[Mapping[str, Any]], thresholds: Mapping[str, float]
+) -> list[dict[str, str]]:
+    """Overfitting seen in a learning curve: at the step the kept model ends at, the validation
+    value is worse than its best by more than `curve_overfitting` (relative) while the gap to
+    the training value has grown since that best step."""
+    found = []
+    for curve in curves:
+        train, validation = curve["train"]["values"], curve["validation"]["values"]
+        sign = 1.0 if curve["validation"]["greater_is_better"] else -1.0
+        best, final = curve["best_step"] - 1, min(curve["final_step"], len(validation)) - 1
+        if not validation[best]:
+            continue
+        worse = sign * (validation[best] - validation[final]) / abs(validation[best])
+        same_metric = curve["train"]["metric"] == curve["validation"]["metric"]
+        gap_grew = not same_metric or (
+            abs(validation[final] - train[final]) > abs(validation[best] - train[best])
+        )
+        if worse > thresholds["curve_overfitting"] and gap_grew:
+            found.append(
+                {
+                    "finding": "overfitting",
+                    "evidence": f"{curve['model']}: validation {curve['validation']['metric']} "
+                    f"{validation[final]:.4g} at {curve['unit']} {final + 1}, {worse:.1%} worse "
+                    f"than its best {validation[best]:.4g} at {curve['unit']} {best + 1}, while "
+                    "the training value kept improving.",
+                    "advice": "Stop earlier (training.early_stopping, or fewer rounds or epochs "
+                    "in the search space), or regularize more.",
+                }
+            )
+    return found
+
+
+def diagnosis_tags(findings: list[Mapping[str, str]]) -> dict[str, str]:
+    """One MLflow tag per kind of finding (`diagnosis.overfitting`: `true`), so runs can be
+    searched by what went wrong."""
+    return {
+        f"diagnosis.{re.sub(r'[^a-z0-9]+', '_', f['finding'].lower())}": "true" for f in findings
+    }
+
+
+def log_diagnosis_tags(findings: list[Mapping[str, str]]) -> None:
+    import mlflow
+
+    if findings and mlflow.active_run() is not None:
+        mlflow.set_tags(diagnosis_tags(findings))
 
 
 def render_html(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 PERMUTATION_BATCH_ROWS = 20_000
 THRESHOLD_OBJECTIVES = ("none", "f1", "balanced_accuracy")
 THRESHOLD_CANDIDATES = 101  # quantiles of the validation scores tried as cut-offs
+GREATER_IS_BETTER = ("auc", "aucpr", "average_precision", "map", "ndcg", "accuracy", "r2")
+MLFLOW_BATCH_METRICS = 1000  # the most MLflow's log_batch takes in one call
 
 
 def fit_quietly(model: Any, X: pd.DataFrame, y: pd.Series) -> tuple[Any, list[str]]:
@@ -42,16 +45,18 @@ def fit_quietly(model: Any, X: pd.DataFrame, y: pd.Series) -> tuple[Any, list[st
     return model, messages
 
 
-def early_stopped_rounds(
+def validation_fit(
     pipeline: Pipeline,
     style: str,
     X_train: pd.DataFrame,
     y_train: pd.Series,
     X_validation: pd.DataFrame,
     y_validation: pd.Series,
-    patience: int,
-) -> int | None:
-    """Boosting rounds chosen on the validation slice (the preprocessor is fit on train only)."""
+    patience: int | None,
+) -> tuple[int | None, dict[str, Any]]:
+    """Fit on the train split, scored at each boosting round on itself and the validation split
+    (the preprocessor is fit on train only). With `patience`, rounds stop early on the validation
+    loss and the chosen count is returned. The curve is what the report plots and MLflow logs."""
     preprocessor = clone(pipeline.named_steps["preprocess"]).fit(X_train, y_train)
     train_matrix = preprocessor.transform(X_train)
     validation_matrix = preprocessor.transform(X_validation)
@@ -60,20 +65,117 @@ def early_stopped_rounds(
         train_matrix, y_train = sampler.fit_resample(train_matrix, y_train)
     estimator = clone(pipeline.named_steps["model"])
     inner = estimator.estimator if isinstance(estimator, LabelEncodedClassifier) else estimator
-    eval_set = [(validation_matrix, y_validation)]
+    # the train set first: LightGBM never stops on it, XGBoost stops on the last set
+    eval_set = [(train_matrix, y_train), (validation_matrix, y_validation)]
+    rounds = None
     if style == "lightgbm":
         import lightgbm
 
-        callback = lightgbm.early_stopping(patience, verbose=False)
-        estimator.fit(train_matrix, y_train, eval_set=eval_set, callbacks=[callback])
+        callbacks = [lightgbm.early_stopping(patience, verbose=False)] if patience else []
+        estimator.fit(train_matrix, y_train, eval_set=eval_set, callbacks=callbacks)
         fitted = getattr(estimator, "estimator_", estimator)
-        return int(fitted.best_iteration_) or None
-    if style == "xgboost":
+        if patience:
+            rounds = int(fitted.best_iteration_) or None
+        history = list(fitted.evals_result_.values())
+    elif style == "xgboost":
         inner.set_params(early_stopping_rounds=patience)
         estimator.fit(train_matrix, y_train, eval_set=eval_set, verbose=False)
         fitted = getattr(estimator, "estimator_", estimator)
-        return int(fitted.best_iteration) + 1
-    return None
+        if patience:
+            rounds = int(fitted.best_iteration) + 1
+        history = list(fitted.evals_result().values())
+    else:
+        raise ConfigurationError(
+            f"Unknown early_stopping style '{style}' in model.algorithms.",
+            "Use lightgbm or xgboost, or remove the early_stopping key.",
+        )
+    metric = list(history[0])[-1]  # the last metric is the one early stopping watches
+    train_values, validation_values = (list(map(float, h[metric])) for h in history)
+    curve = learning_curve(
+        "boosting round",
+        (metric, train_values, metric in GREATER_IS_BETTER),
+        (metric, validation_values, metric in GREATER_IS_BETTER),
+        final_step=rounds or len(validation_values),
+        source="fit on the train split, scored on the validation split",
+    )
+    return rounds, curve
+
+
+def learning_curve(
+    unit: str,
+    train: tuple[str, list[float], bool],
+    validation: tuple[str, list[float], bool],
+    final_step: int | None,
+    source: str,
+) -> dict[str, Any]:
+    """Train and validation values per step (1-based), each as (metric, values, greater is
+    better); `final_step` is the step the kept model ends at (None: the validation best),
+    `best_step` the validation best."""
+    name, values, greater = validation
+    best = int(np.argmax(values) if greater else np.argmin(values)) + 1
+    return {
+        "unit": unit,
+        "source": source,
+        "train": {"metric": train[0], "values": train[1], "greater_is_better": train[2]},
+        "validation": {"metric": name, "values": values, "greater_is_better": greater},
+        "best_step": best,
+        "final_step": final_step or best,
+    }
+
+
+def epoch_curves(model: Any) -> list[dict[str, Any]]:
+    """Per-epoch curves of the neural networks inside a fitted model: training loss, and the
+    score on the share of rows the network held out for its own early stopping."""
+    curves = []
+    for name, estimator in _fitted_estimators(model):
+        scores = getattr(estimator, "validation_scores_", None)
+        if not hasattr(estimator, "loss_curve_") or not scores:
+            continue
+        score = "accuracy" if hasattr(estimator, "classes_") else "r2"
+        curve = learning_curve(
+            "epoch",
+            ("loss", list(map(float, estimator.loss_curve_)), False),
+            (score, list(map(float, scores)), True),
+            final_step=None,  # early stopping restores the best epoch's weights
+            source="fit on the train and validation splits, scored on the share it held out "
+            f"(validation_fraction {estimator.validation_fraction})",
+        )
+        curves.append({"model": name, **curve})
+    return curves
+
+
+def log_learning_curves(curves: list[dict[str, Any]]) -> None:
+    """Each curve as step metrics (`curve.<model>.<train|validation>_<metric>`) on the active
+    MLflow run, in batches: one log_metric per step costs tens of ms on SQLite."""
+    import mlflow
+    from mlflow.entities import Metric
+
+    run = mlflow.active_run()
+    if run is None or not curves:
+        return
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(f"curve.{curve['model']}.{split}_{curve[split]['metric']}", value, now, step)
+        for curve in curves
+        for split in ("train", "validation")
+        for step, value in enumerate(curve[split]["values"], start=1)
+        if np.isfinite(value)
+    ]
+    client = mlflow.MlflowClient()
+    for start in range(0, len(metrics), MLFLOW_BATCH_METRICS):
+        client.log_batch(run.info.run_id, metrics=metrics[start : start + MLFLOW_BATCH_METRICS])
+
+
+def _fitted_estimators(model: Any) -> list[tuple[str, Any]]:
+    """(family step name, fitted estimator) of a saved model: a Pipeline, a threshold wrapper
+    around one, or an ensemble of them."""
+    if isinstance(model, Pipeline):
+        return [e for _, step in model.steps for e in _fitted_estimators(step)]
+    if isinstance(model, WeightedEnsemble):
+        return [e for member in model.estimators_ for e in _fitted_estimators(member)]
+    if hasattr(model, "estimator_"):  # FixedThresholdClassifier, LabelEncodedClassifier
+        return _fitted_estimators(model.estimator_)
+    return [(type(model).__name__, model)]
 
 
 def build_final_pipeline(
@@ -97,7 +199,9 @@ def build_final_pipeline(
         )
         for m in members
     ]  # fmt: skip
+    curves = [member_info.pop("learning_curve") for _, member_info in built]
     pipeline, info = built[0]
+    info["learning_curves"] = [curve for curve in curves if curve]
     if len(built) > 1:
         weights = [m["weight"] for m in members]
         ensemble = WeightedEnsemble([p for p, _ in built], weights)
@@ -119,42 +223,54 @@ def member_pipeline(
     validation: pd.DataFrame,
     settings: Mapping[str, Any],
 ) -> tuple[Pipeline, dict[str, Any]]:
-    """One configuration, its boosting rounds set by early stopping when enabled."""
+    """One configuration, its boosting rounds set by early stopping when enabled, and the
+    learning curve of that fit (also without early stopping, unless training.learning_curves
+    is false: it costs one more fit of the train split)."""
     target = feature_types["target"]
     params = dict(params)
     pipeline = pipeline_from_configuration(
         configuration, algorithm, params, task["type"], feature_types
     )
-    info: dict[str, Any] = {"algorithm": algorithm, "params": params, "early_stopping": None}
+    info: dict[str, Any] = {
+        "algorithm": algorithm,
+        "params": params,
+        "early_stopping": None,
+        "learning_curve": None,
+    }
     style = configuration["registry"][algorithm].get("early_stopping")
+    if not style or not len(validation):
+        return pipeline, info
     stopping = settings.get("early_stopping", {})
     patience = int(stopping.get("patience", 50))
     min_rows = int(stopping.get("min_validation_rows", 0))
-    if style and stopping.get("enabled", True) and len(validation) and len(validation) < min_rows:
+    stops = stopping.get("enabled", True) and len(validation) >= min_rows
+    if stopping.get("enabled", True) and not stops:
         logger.info(
             "Kept the %d boosting rounds of %s tuned by CV: %d validation rows are too few to "
             "stop early on (training.early_stopping.min_validation_rows = %d).",
             params.get("n_estimators", 0), algorithm, len(validation), min_rows,
         )  # fmt: skip
-    elif style and stopping.get("enabled", True) and len(validation):
-        rounds = early_stopped_rounds(
-            pipeline,
-            style,
-            train.drop(columns=[target]),
-            train[target],
-            validation.drop(columns=[target]),
-            validation[target],
-            patience,
+    if not stops and not settings.get("learning_curves", True):
+        return pipeline, info
+    rounds, curve = validation_fit(
+        pipeline,
+        style,
+        train.drop(columns=[target]),
+        train[target],
+        validation.drop(columns=[target]),
+        validation[target],
+        patience if stops else None,
+    )
+    info["learning_curve"] = {"model": algorithm, **curve}
+    if rounds:
+        params["n_estimators"] = rounds
+        pipeline = pipeline_from_configuration(
+            configuration, algorithm, params, task["type"], feature_types
         )
-        if rounds:
-            params["n_estimators"] = rounds
-            pipeline = pipeline_from_configuration(
-                configuration, algorithm, params, task["type"], feature_types
-            )
-            info["early_stopping"] = {"n_estimators": rounds, "patience": patience}
-            logger.info(
-                "Early stopping of %s on the validation split chose %d rounds.", algorithm, rounds
-            )
+        info["early_stopping"] = {"n_estimators": rounds, "patience": patience}
+        logger.info(
+            "Early stopping of %s on the validation split chose %d rounds.", algorithm, rounds
+        )
     return pipeline, info
 
 

@@ -43,6 +43,9 @@ def test_stages_run_one_after_another(project: Path):
     assert configuration["metric"] == "roc_auc"
     assert configuration["algorithms"] == ["lightgbm", "logistic_regression"]
     assert configuration["cv"]["strategy"] == "stratified" and configuration["cv"]["folds"] == 3
+    smoke_test = configuration["smoke_test"]
+    assert smoke_test["passed"] and smoke_test["rows"] == 500, "the smoke run came first"
+    assert set(smoke_test["seconds_by_family"]) == {"lightgbm", "logistic_regression"}
 
     result = run_kedro(project, "run", "--pipeline=hyperparameter_optimization", "--env=test")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -61,6 +64,11 @@ def test_stages_run_one_after_another(project: Path):
     assert result.returncode == 0, result.stderr[-3000:]
     plots = {p.name for p in (data / "08_reporting" / "evaluation_plots").glob("*.png")}
     assert {"confusion_matrix.png", "roc_curve.png", "pr_curve.png"} <= plots
+    training_info = json.loads((data / "06_models" / "training_info.json").read_text())
+    members = training_info.get("ensemble") or [training_info]
+    boosted = [m["algorithm"] for m in members if m["algorithm"] == "lightgbm"]
+    assert [c["model"] for c in training_info["learning_curves"]] == boosted
+    assert ("learning_curves.png" in plots) == bool(boosted)
     recommendations = json.loads((data / "08_reporting" / "recommendations.json").read_text())
     assert isinstance(recommendations, list)
     assert "Worst predictions" in (data / "08_reporting" / "report.html").read_text()

@@ -10,6 +10,7 @@ import pandas as pd
 from model_trainer.estimators import choose_algorithms, choose_imbalance, weighting_search_space
 from model_trainer.metrics import default_metric, get_metric
 from model_trainer.preprocessing import choose_imputation
+from model_trainer.smoke_test import run_smoke_test
 from model_trainer.splitting import choose_cv
 
 logger = logging.getLogger(__name__)
@@ -76,3 +77,19 @@ def configure_model(
         "imbalance": imbalance,
         "seed": seed,
     }
+
+
+def smoke_test_configuration(
+    draft_model_configuration: dict[str, Any],
+    train_split: pd.DataFrame,
+    validation_split: pd.DataFrame,
+    task: dict[str, Any],
+    feature_types: dict[str, Any],
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """The configuration the search reads, once every family has fit a small sample: a broken
+    one fails here in seconds. The result is kept in it for the decision record."""
+    smoke_test = run_smoke_test(
+        train_split, validation_split, task, feature_types, draft_model_configuration, settings
+    )
+    return {**draft_model_configuration, "smoke_test": smoke_test}

@@ -1,6 +1,6 @@
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import configure_model
+from .nodes import configure_model, smoke_test_configuration
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -18,8 +18,21 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:dataset",
                     "params:seed",
                 ],
-                outputs="model_configuration",
+                outputs="draft_model_configuration",
                 name="configure_model_node",
-            )
+            ),
+            Node(
+                func=smoke_test_configuration,
+                inputs=[
+                    "draft_model_configuration",
+                    "train_split",
+                    "validation_split",
+                    "task",
+                    "feature_types",
+                    "params:smoke_test",
+                ],
+                outputs="model_configuration",
+                name="smoke_test_node",
+            ),
         ]
     )

@@ -55,9 +55,14 @@ def summarize_metrics(
 
 
 def plot_evaluation(
-    test_predictions: pd.DataFrame, feature_importance: pd.DataFrame, task: dict[str, Any]
+    test_predictions: pd.DataFrame,
+    feature_importance: pd.DataFrame,
+    task: dict[str, Any],
+    training_info: dict[str, Any],
 ) -> dict[str, Figure]:
-    return evaluation_figures(test_predictions, feature_importance, task)
+    return evaluation_figures(
+        test_predictions, feature_importance, task, training_info.get("learning_curves", [])
+    )
 
 
 def select_worst_predictions(
@@ -80,12 +85,13 @@ def recommend(
         task,
         test_metrics,
         baseline_metrics,
-        study_summary["cross_validation"],
+        {**study_summary["cross_validation"], "strategy": model_configuration["cv"]["strategy"]},
         training_info,
         settings["recommendations"],
     )
     for finding in findings:
         logger.info("Recommendation: %s: %s", finding["finding"], finding["evidence"])
+    reporting.log_diagnosis_tags(findings)
     return findings
 
 

@@ -27,7 +27,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=plot_evaluation,
-                inputs=["test_predictions", "feature_importance", "task"],
+                inputs=["test_predictions", "feature_importance", "task", "training_info"],
                 outputs="evaluation_plots",
                 name="plot_evaluation_node",
             ),

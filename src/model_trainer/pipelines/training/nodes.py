@@ -49,6 +49,8 @@ def fit_evaluation_model(
     model, warnings = training.fit_quietly(pipeline, rows.drop(columns=[target]), rows[target])
     info["convergence_warnings"] = warnings
     info["n_training_rows"] = len(rows)
+    info["learning_curves"] += training.epoch_curves(model)
+    training.log_learning_curves(info["learning_curves"])
     return model, info
 
 
