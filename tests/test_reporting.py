@@ -230,6 +230,13 @@ def test_imbalanced_classes_are_flagged_with_their_sizes():
     )
     assert [f["finding"] for f in found] == ["imbalanced classes"]
     assert "1000" in found[0]["evidence"] and "100" in found[0]["evidence"]
+    assert "try class weights" in found[0]["advice"]
+    handled = reporting.recommendations(
+        "roc_auc", IMBALANCED_TASK, FINE["test_metrics"], FINE["baseline_metrics"],
+        FINE["cross_validation"], FINE["training_info"], THRESHOLDS, "auto",
+    )  # fmt: skip
+    assert "Already handled by model.imbalance.strategy 'auto'" in handled[0]["advice"]
+    assert "try class weights" not in handled[0]["advice"]
 
 
 def test_regression_has_no_class_imbalance_finding():

@@ -37,8 +37,11 @@ def recommendations(
     cross_validation: Mapping[str, Any],
     training_info: Mapping[str, Any],
     thresholds: Mapping[str, float],
+    imbalance_handling: str = "none",
 ) -> list[dict[str, str]]:
-    """Each finding with its evidence and what to try; the rules are the thresholds in conf."""
+    """Each finding with its evidence and what to try; the rules are the thresholds in conf.
+    `imbalance_handling` is model.imbalance's resolved strategy, so the advice is not to try
+    what was already done."""
     found: list[dict[str, str]] = []
     test_value, cv_mean = test_metrics[metric], cross_validation["mean"]
     gap = relative_change(metric, task, cv_mean, test_value)
@@ -108,8 +111,14 @@ def recommendations(
             {
                 "finding": "imbalanced classes",
                 "evidence": f"class sizes {counts}.",
-                "advice": "Judge by roc_auc, pr_auc or balanced accuracy; try class weights or a "
-                "tuned decision threshold.",
+                "advice": (
+                    "Judge by roc_auc, pr_auc or balanced accuracy; try class weights or a "
+                    "tuned decision threshold."
+                    if imbalance_handling == "none"
+                    else f"Already handled by model.imbalance.strategy '{imbalance_handling}' "
+                    "(see the decisions); judge by roc_auc, pr_auc or balanced accuracy, and "
+                    "consider a tuned decision threshold (training.decision_threshold)."
+                ),
             }
         )
     for message in training_info.get("convergence_warnings", []):

@@ -88,6 +88,7 @@ def recommend(
         {**study_summary["cross_validation"], "strategy": model_configuration["cv"]["strategy"]},
         training_info,
         settings["recommendations"],
+        (model_configuration.get("imbalance") or {}).get("strategy", "none"),
     )
     for finding in findings:
         logger.info("Recommendation: %s: %s", finding["finding"], finding["evidence"])
