@@ -15,6 +15,7 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline
 
+from model_trainer import checkpoints as checkpointing
 from model_trainer.ensemble import WeightedEnsemble, predict_output, score_output
 from model_trainer.errors import ConfigurationError
 from model_trainer.estimators import (
@@ -34,15 +35,48 @@ GREATER_IS_BETTER = ("auc", "aucpr", "average_precision", "map", "ndcg", "accura
 MLFLOW_BATCH_METRICS = 1000  # the most MLflow's log_batch takes in one call
 
 
-def fit_quietly(model: Any, X: pd.DataFrame, y: pd.Series) -> tuple[Any, list[str]]:
-    """Fit and return the convergence warnings instead of printing them and forgetting them."""
+def fit_quietly(
+    model: Any, X: pd.DataFrame, y: pd.Series, checkpoints: Mapping[str, Any] | None = None
+) -> tuple[Any, list[str]]:
+    """Fit and return the convergence warnings instead of printing them and forgetting them.
+    With `checkpoints` (training.checkpoints) enabled, a Pipeline whose estimator trains in
+    rounds is fit in saved chunks, so a killed run started again resumes the fit."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        model.fit(X, y)
+        if checkpoints and checkpoints.get("enabled"):
+            model = _checkpointed_fit(model, X, y, checkpoints)
+        else:
+            model.fit(X, y)
     messages = sorted(
         {str(w.message)[:300] for w in caught if issubclass(w.category, ConvergenceWarning)}
     )
     return model, messages
+
+
+def _checkpointed_fit(
+    model: Any, X: pd.DataFrame, y: pd.Series, checkpoints: Mapping[str, Any]
+) -> Any:
+    if not checkpointing.supports(model):
+        steps = [name for name, _ in getattr(model, "steps", [])]
+        logger.info(
+            "No checkpoints for a model with steps %s: they apply to a preprocess + model "
+            "Pipeline whose model trains in rounds (LightGBM, XGBoost, neural network).",
+            steps,
+        )
+        return model.fit(X, y)
+    fitted, info = checkpointing.checkpointed_fit(
+        model,
+        X,
+        y,
+        int(checkpoints.get("every", 100)),
+        checkpoints["folder"],
+        keep=bool(checkpoints.get("keep", False)),
+    )
+    logger.info(
+        "Checkpointed fit %s: %d rounds, resumed from round %d.",
+        info["fingerprint"], info["rounds"], info["resumed_from"],
+    )  # fmt: skip
+    return fitted
 
 
 def validation_fit(

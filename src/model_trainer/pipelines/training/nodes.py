@@ -46,7 +46,9 @@ def fit_evaluation_model(
         settings.get("decision_threshold", "none"),
     )
     rows = pd.concat([train_split, validation_split], ignore_index=True)
-    model, warnings = training.fit_quietly(pipeline, rows.drop(columns=[target]), rows[target])
+    model, warnings = training.fit_quietly(
+        pipeline, rows.drop(columns=[target]), rows[target], settings.get("checkpoints")
+    )
     info["convergence_warnings"] = warnings
     info["n_training_rows"] = len(rows)
     info["learning_curves"] += training.epoch_curves(model)
@@ -124,7 +126,10 @@ def refit_on_all_rows(
     target = feature_types["target"]
     rows = pd.concat([train_split, validation_split, test_split], ignore_index=True)
     model, _ = training.fit_quietly(
-        clone(evaluation_model), rows.drop(columns=[target]), rows[target]
+        clone(evaluation_model),
+        rows.drop(columns=[target]),
+        rows[target],
+        settings.get("checkpoints"),
     )
     logger.info("Refit the final model on all %d rows.", len(rows))
     return model
