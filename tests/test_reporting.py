@@ -311,6 +311,13 @@ def report_inputs(tmp_path_factory) -> dict:
             tuning={"enabled": False},
             metric_setting="auto",
         ),
+        "node_resources": {
+            "pipeline_wall_s": 3.0,
+            "nodes": {
+                "split_table_node": {"wall_s": 0.5, "cpu_s": 0.4, "peak_rss_mb": 300.0},
+                "optimize_hyperparameters_node": {"wall_s": 2.0, "cpu_s": 3.5, "peak_rss_mb": 410},
+            },
+        },
         "model_registration": {"run_id": "0123abcd"},
         "dataset": {"path": str(CREDIT)},
     }
@@ -382,3 +389,10 @@ def test_the_report_shows_each_decision_with_its_conf_key(report_inputs):
     assert decisions["search strategy"]["choice"].startswith("no search")
     for decision in decisions.values():
         assert f"<code>{decision['override']}</code>" in html
+
+
+def test_the_report_shows_where_the_time_went_slowest_node_first(report_inputs):
+    html = render_report(**report_inputs)
+    section = html.split('id="time"')[1].split("</section>")[0]
+    assert section.index("optimize_hyperparameters_node") < section.index("split_table_node")
+    assert "<td>80%</td>" in section and "<td>3.50</td>" in section

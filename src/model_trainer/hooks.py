@@ -99,7 +99,9 @@ class ArtifactRecorder:
 class NodeResources:
     """Wall time, CPU time (all threads: CPU/wall above 1 means both cores worked) and the
     process's peak memory after every node, logged to MLflow and written to
-    data/08_reporting/node_resources.json, so a slow or hungry stage is named, not guessed."""
+    data/08_reporting/node_resources.json, so a slow or hungry stage is named, not guessed.
+    The file is rewritten after every node: the report (the catalog's `node_resources`) shows
+    the nodes that ran before it."""
 
     def __init__(self, output: str = "data/08_reporting/node_resources.json") -> None:
         self.output = output
@@ -126,9 +128,13 @@ class NodeResources:
         }
         self.nodes[node.name] = usage
         _log_to_active_run({f"node.{node.name}.{key}": value for key, value in usage.items()})
+        self._write()
 
     @hook_impl
     def after_pipeline_run(self) -> None:
+        self._write()
+
+    def _write(self) -> None:
         summary = {
             "pipeline_wall_s": round(time.perf_counter() - self._run_started, 3),
             "nodes": self.nodes,

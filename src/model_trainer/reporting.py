@@ -199,6 +199,7 @@ def render_html(
     worst_predictions: pd.DataFrame,
     findings: list[dict[str, str]],
     decisions: list[dict[str, str]],
+    node_resources: Mapping[str, Any],
     feature_types: Mapping[str, Any],
 ) -> str:
     """One HTML file with every image inlined: no CDN, readable offline and as an artifact."""
@@ -217,8 +218,19 @@ def render_html(
         worst_html=worst_predictions.to_html(index=False, float_format="{:.4g}".format, border=0),
         findings=findings,
         decisions=decisions,
+        time_spent=time_spent(node_resources),
         feature_types=feature_types,
     )
+
+
+def time_spent(node_resources: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The nodes that ran before the report, slowest first, each with its share of their time."""
+    nodes = node_resources.get("nodes", {})
+    total = sum(usage["wall_s"] for usage in nodes.values()) or 1.0
+    return [
+        {"node": name, **usage, "share": usage["wall_s"] / total}
+        for name, usage in sorted(nodes.items(), key=lambda item: -item[1]["wall_s"])
+    ]
 
 
 TEMPLATES = jinja2.Environment(

@@ -131,6 +131,7 @@ def render_report(
     worst_predictions: pd.DataFrame,
     recommendations: list[dict[str, str]],
     decisions: list[dict[str, str]],
+    node_resources: dict[str, Any],
     model_registration: dict[str, Any],
     dataset: dict[str, Any],
 ) -> str:
@@ -164,5 +165,6 @@ def render_report(
         worst_predictions=worst_predictions,
         findings=recommendations,
         decisions=decisions,
+        node_resources=node_resources,
         feature_types=feature_types,
     )

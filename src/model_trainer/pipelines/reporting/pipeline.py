@@ -80,6 +80,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "worst_predictions",
                     "recommendations",
                     "decisions",
+                    "node_resources",
                     "model_registration",
                     "params:dataset",
                 ],
