@@ -212,7 +212,7 @@ def test_an_unknown_search_space_type_is_a_configuration_error():
     assert "model.algorithms.ridge.search_space.alpha" in caught.value.message
 
 
-@pytest.mark.parametrize("name", ["cmaes", "TPE", ""])
+@pytest.mark.parametrize("name", ["annealing", "TPE", ""])
 def test_an_unknown_sampler_is_a_configuration_error(name):
     with pytest.raises(ConfigurationError) as caught:
         tuning.make_sampler(name, 0)

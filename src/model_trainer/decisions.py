@@ -73,7 +73,7 @@ def decision_record(
         ),
         _decision(
             "search strategy",
-            _search_strategy(tuning),
+            _search_strategy(tuning, study_summary),
             f"{study_summary['n_trials']} trials ({study_summary['n_complete']} complete, "
             f"{study_summary['n_pruned']} pruned, {study_summary['n_failed']} failed) in study "
             f"'{study_summary['study_name']}'",
@@ -161,15 +161,29 @@ def _count_types(columns: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def _search_strategy(tuning: Mapping[str, Any]) -> str:
+def _search_strategy(tuning: Mapping[str, Any], study_summary: Mapping[str, Any]) -> str:
     if not tuning.get("enabled", True):
         return "no search: each family's first portfolio configuration"
+    requested = tuning.get("sampler", "auto")
+    used = study_summary.get("sampler", requested)
+    objectives = study_summary.get("objectives") or [study_summary["metric"]]
     parts = [
-        f"{tuning.get('sampler', 'tpe')} sampler",
-        f"{tuning.get('pruner', 'median')} pruner",
-        "portfolio first" if tuning.get("enqueue_portfolio", True) else "no portfolio",
+        f"{used} sampler"
+        + (f" (chosen by tuning.sampler: {requested})" if used != requested else ""),
+        f"{tuning.get('pruner', 'median')} pruner" if len(objectives) == 1 else "no pruning",
+        "portfolio first"
+        if tuning.get("enqueue_portfolio", True) and used != "grid"
+        else "no portfolio",
         f"up to {tuning.get('n_trials')} trials / {tuning.get('timeout')} s",
     ]
+    if len(objectives) > 1:
+        parts.append(
+            f"objectives {', '.join(objectives)}: the Pareto front's trials "
+            f"{study_summary.get('pareto_front')}; the final model is the one lowest in "
+            f"{', '.join(objectives[1:])} among those within "
+            f"{100 * float(tuning.get('pareto_tolerance', 0.01)):g}% of the front's best "
+            f"{objectives[0]} (no ensemble)"
+        )
     return ", ".join(parts)
 
 

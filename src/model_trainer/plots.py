@@ -199,11 +199,16 @@ def shares_figure(result: Mapping[str, Any]) -> Figure:
     return figure
 
 
-def search_figures(study: optuna.Study) -> dict[str, Figure]:
-    """History, parameter importance and parallel coordinates; those that need more trials
-    than ran are left out."""
+def search_figures(
+    study: optuna.Study, objectives: Sequence[str] = (), chosen_trial: int | None = None
+) -> dict[str, Figure]:
+    """History, parameter importance and parallel coordinates (of the metric, the first
+    objective), and with several objectives the Pareto front; plots that need more trials than
+    ran are left out."""
     from optuna.visualization import matplotlib as optuna_plots
 
+    several = len(study.directions) > 1
+    on_metric = {"target": lambda t: t.values[0], "target_name": objectives[0]} if several else {}
     makers = {
         "optimization_history.png": optuna_plots.plot_optimization_history,
         "param_importances.png": optuna_plots.plot_param_importances,
@@ -214,7 +219,7 @@ def search_figures(study: optuna.Study) -> dict[str, Figure]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                axes = make(study)
+                axes = make(study, **on_metric)
             except (ValueError, RuntimeError) as exc:
                 logger.info("Search plot %s left out: %s", name, exc)
                 continue
@@ -223,7 +228,52 @@ def search_figures(study: optuna.Study) -> dict[str, Figure]:
         figure.set_size_inches(8, 5)
         figure.tight_layout()
         figures[name] = figure
+    if several:
+        figures["pareto_front.png"] = pareto_front_figure(study, objectives, chosen_trial)
     return figures
+
+
+def pareto_front_figure(
+    study: optuna.Study, objectives: Sequence[str], chosen_trial: int | None
+) -> Figure:
+    """The metric against each other objective: every complete trial, the Pareto front (over
+    all objectives) joined, and the trial the final model is built from starred."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    others = list(objectives[1:])
+    figure, panels = plt.subplots(1, len(others), figsize=(6 * len(others), 4.5), squeeze=False)
+    for index, (axes, name) in enumerate(zip(panels[0], others, strict=True), start=1):
+        front = sorted(study.best_trials, key=lambda t, i=index: t.values[i])
+        axes.scatter(
+            [t.values[index] for t in complete],
+            [t.values[0] for t in complete],
+            color="#bbbbbb",
+            s=18,
+            label="trial",
+        )
+        axes.plot(
+            [t.values[index] for t in front],
+            [t.values[0] for t in front],
+            "o-",
+            color="#4c72b0",
+            label="Pareto front",
+        )
+        for trial in complete:
+            if trial.number == chosen_trial:
+                axes.scatter(
+                    trial.values[index],
+                    trial.values[0],
+                    marker="*",
+                    s=260,
+                    color="#dd8452",
+                    zorder=3,
+                    label=f"chosen (trial {trial.number})",
+                )
+        unit = {"latency": "µs per row", "model_size": "bytes"}.get(name, "")
+        axes.set(xlabel=f"{name} ({unit})" if unit else name, ylabel=objectives[0])
+        axes.legend(fontsize="small")
+    figure.suptitle("Pareto front of the search")
+    figure.tight_layout()
+    return figure
 
 
 def to_data_uri(png: bytes) -> str:

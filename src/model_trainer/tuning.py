@@ -8,10 +8,12 @@ from each family's portfolio are enqueued before the sampler takes over.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import math
 import os
+import pickle
 import random
 import re
 import socket
@@ -27,7 +29,7 @@ import optuna
 import pandas as pd
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
-from optuna.study import MaxTrialsCallback
+from optuna.study import MaxTrialsCallback, StudyDirection
 from optuna.trial import TrialState
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
@@ -52,18 +54,152 @@ PARAM_SEPARATOR = "__"
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+SAMPLERS = ("auto", "tpe", "random", "grid", "cmaes", "nsga2")
+# Objectives besides the metric, all minimised: prediction time per row of a fold's score rows in
+# microseconds, and the size of the fitted pipeline pickled, in bytes.
+EXTRA_OBJECTIVES = ("latency", "model_size")
+
+
+def make_sampler(
+    name: str,
+    seed: int,
+    *,
+    grid: Mapping[str, list] | None = None,
+    population_size: int = 50,
+) -> optuna.samplers.BaseSampler:
+    """A resolved sampler name (not `auto`: see `choose_sampler`) -> the Optuna sampler."""
     samplers: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
         "tpe": lambda: optuna.samplers.TPESampler(
             multivariate=True, group=True, seed=seed, warn_independent_sampling=False
         ),
         "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+        "grid": lambda: optuna.samplers.GridSampler(dict(grid or {}), seed=seed),
+        "cmaes": lambda: _cmaes_sampler(seed),
+        "nsga2": lambda: optuna.samplers.NSGAIISampler(population_size=population_size, seed=seed),
     }
     if name not in samplers:
-        raise ConfigurationError(
-            f"Unknown tuning.sampler '{name}'.", f"Use one of: {', '.join(samplers)}."
-        )
+        raise _unknown_sampler(name)
     return samplers[name]()
+
+
+def _unknown_sampler(name: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"Unknown tuning.sampler '{name}'.", f"Use one of: {', '.join(SAMPLERS)}."
+    )
+
+
+def _cmaes_sampler(seed: int) -> optuna.samplers.BaseSampler:
+    """Optuna's CMA-ES needs the separate `cmaes` package, which is not a dependency here."""
+    if importlib.util.find_spec("cmaes") is None:
+        raise ConfigurationError(
+            "tuning.sampler is cmaes, but the Python package 'cmaes' that Optuna's CmaEsSampler "
+            "needs is not installed.",
+            "Add the package (uv add cmaes), or use tuning.sampler: tpe, which also handles "
+            "continuous spaces.",
+        )
+    return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+
+
+def objectives_of(settings: Mapping[str, Any], metric: str) -> list[str]:
+    """`tuning.objectives` as names, the model's metric first: a list, or a string such as
+    `metric+latency` (`--params` splits lists on commas). `metric` stands for the metric's name."""
+    value = settings.get("objectives") or ["metric"]
+    given = value.split("+") if isinstance(value, str) else list(value)
+    names = [
+        metric if str(name).strip() in ("metric", metric) else str(name).strip() for name in given
+    ]
+    if (
+        names[0] != metric
+        or len(set(names)) != len(names)
+        or any(name not in EXTRA_OBJECTIVES for name in names[1:])
+    ):
+        raise ConfigurationError(
+            f"tuning.objectives is {value!r}.",
+            f"Start with metric (here {metric}), then any of {', '.join(EXTRA_OBJECTIVES)} once "
+            "each, e.g. [metric, latency] or metric+model_size.",
+        )
+    return names
+
+
+def grid_space(
+    algorithms: Sequence[str], spaces: Mapping[str, Mapping[str, Any]], max_points: int
+) -> dict[str, list] | None:
+    """The grid of a small discrete space, named as `suggest` names parameters, or None. Only a
+    single family qualifies: the `algorithm` choice makes the space conditional, and a grid over
+    every family's parameters at once would repeat each family's points."""
+    if len(algorithms) != 1:
+        return None
+    algorithm = algorithms[0]
+    grid: dict[str, list] = {}
+    for name, spec in (spaces.get(algorithm) or {}).items():
+        if spec.get("type") == "categorical":
+            values = list(spec["choices"])
+        elif spec.get("type") == "int" and not spec.get("log", False):
+            if spec["high"] - spec["low"] >= max_points:
+                return None
+            values = list(range(spec["low"], spec["high"] + 1))
+        else:
+            return None
+        grid[f"{algorithm}{PARAM_SEPARATOR}{name}"] = values
+    return grid if math.prod(len(v) for v in grid.values()) <= max_points else None
+
+
+def choose_sampler(
+    settings: Mapping[str, Any], configuration: Mapping[str, Any], objectives: Sequence[str]
+) -> tuple[str, dict[str, list] | None]:
+    """`tuning.sampler` resolved, with the grid when it is `grid`. `auto`: NSGA-II for several
+    objectives; grid when the space is small and discrete (`grid_space`) and `n_trials` covers
+    it; else TPE. Auto never picks CMA-ES: it needs the `cmaes` package and an all-numeric
+    space, where multivariate TPE does as well at these budgets."""
+    name = settings.get("sampler", "auto")
+    if name not in SAMPLERS:
+        raise _unknown_sampler(name)
+    n_trials = int(settings.get("n_trials", 50))
+    max_points = int(settings.get("grid_max_points", 64))
+    grid = grid_space(configuration["algorithms"], configuration["search_space"], max_points)
+    several = len(objectives) > 1
+    if name == "auto":
+        if several:
+            return "nsga2", None
+        if grid is not None and n_trials >= math.prod(len(v) for v in grid.values()):
+            return "grid", grid
+        return "tpe", None
+    if name == "grid" and grid is None:
+        raise ConfigurationError(
+            "tuning.sampler is grid, but the search space is not a small discrete one: a "
+            f"single family whose parameters are categorical or int (not log), with at most "
+            f"tuning.grid_max_points={max_points} points in all.",
+            "Use tuning.sampler: auto or tpe, or set model.algorithm to one family with such a "
+            "search space (or raise tuning.grid_max_points).",
+        )
+    if name == "nsga2" and not several:
+        raise ConfigurationError(
+            "tuning.sampler is nsga2, which searches for several objectives, but "
+            "tuning.objectives has only the metric.",
+            "Set tuning.objectives: [metric, latency] (or model_size), or use tuning.sampler: "
+            "auto or tpe.",
+        )
+    if name == "cmaes" and several:
+        raise ConfigurationError(
+            "tuning.sampler is cmaes, which optimises a single objective, but tuning.objectives "
+            f"has {len(objectives)}.",
+            "Use tuning.sampler: nsga2 (or auto) for several objectives.",
+        )
+    return name, grid if name == "grid" else None
+
+
+def chosen_trial(study: optuna.Study, tolerance: float) -> optuna.trial.FrozenTrial:
+    """The trial the final model is built from. One objective: the best trial. Several: on the
+    Pareto front, the trials whose metric is within `tolerance` (relative, e.g. 0.01 = 1%) of the
+    front's best metric, and of those the one lowest in the other objectives (in their order),
+    then the earliest."""
+    if len(study.directions) == 1:
+        return study.best_trial
+    front = study.best_trials
+    sign = 1.0 if study.directions[0] == StudyDirection.MAXIMIZE else -1.0
+    best = max(sign * t.values[0] for t in front)
+    close = [t for t in front if sign * t.values[0] >= best - tolerance * abs(best)]
+    return min(close, key=lambda t: (*t.values[1:], t.number))
 
 
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
@@ -208,16 +344,32 @@ def portfolio_trials(
 class TrialLogger:
     """One line per trial, and each trial as a nested MLflow run of the kedro-mlflow run."""
 
-    def __init__(self, metric: str, n_trials: int, mlflow_parent: Any | None) -> None:
+    def __init__(
+        self,
+        metric: str,
+        n_trials: int,
+        mlflow_parent: Any | None,
+        objectives: Sequence[str] = (),
+    ) -> None:
         self.metric = metric
         self.n_trials = n_trials
         self.parent = mlflow_parent
+        self.objectives = list(objectives) or [metric]
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         counted = len(study.get_trials(deepcopy=False, states=COUNTED_STATES))
         algorithm = trial.params.get("algorithm") or trial.user_attrs.get("algorithm", "")
         duration = trial.duration.total_seconds() if trial.duration else 0.0
-        if trial.state == TrialState.COMPLETE:
+        if trial.state == TrialState.COMPLETE and len(self.objectives) > 1:
+            others = " ".join(
+                f"{name}={value:.4g}"
+                for name, value in zip(self.objectives[1:], trial.values[1:], strict=True)
+            )
+            outcome = (
+                f"{self.metric}={trial.values[0]:.5g} {others} "
+                f"(Pareto front: {len(study.best_trials)} trials)"
+            )
+        elif trial.state == TrialState.COMPLETE:
             best = study.best_trial
             outcome = (
                 f"{self.metric}={trial.value:.5g} (best {best.value:.5g}, trial {best.number})"
@@ -236,11 +388,12 @@ class TrialLogger:
             duration,
         )
         if self.parent is not None:
-            log_trial_run(self.parent, trial, self.metric)
+            log_trial_run(self.parent, trial, self.objectives)
 
 
-def log_trial_run(parent: Any, trial: optuna.trial.FrozenTrial, metric: str) -> None:
-    """A child run with params, fold scores and duration, written in one batch."""
+def log_trial_run(parent: Any, trial: optuna.trial.FrozenTrial, objectives: Sequence[str]) -> None:
+    """A child run with params, fold scores, duration and the objectives' values (the metric as
+    `cv_<metric>`), written in one batch."""
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
 
@@ -251,12 +404,14 @@ def log_trial_run(parent: Any, trial: optuna.trial.FrozenTrial, metric: str) -> 
         tags={"mlflow.parentRunId": parent.info.run_id, "optuna.trial": str(trial.number)},
     )
     now = int(time.time() * 1000)
+    metric, *others = objectives
     values = {
         f"fold_{metric}": trial.user_attrs.get("fold_scores", []),
         "duration_s": [trial.duration.total_seconds() if trial.duration else 0.0],
     }
-    if trial.value is not None:
-        values[f"cv_{metric}"] = [trial.value]
+    if trial.values is not None:
+        values[f"cv_{metric}"] = [trial.values[0]]
+        values.update({name: [value] for name, value in zip(others, trial.values[1:], strict=True)})
     metrics = [
         Metric(name, float(value), now, step)
         for name, series in values.items()
@@ -294,8 +449,9 @@ class SearchBudget:
             return
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if complete:
-            best = study.best_trial
-            self.reserve_s = self.final_fit_factor * float(best.user_attrs.get("fold_fit_s", 0))
+            # The slowest fit on the Pareto front: any of them may be the final model.
+            fold_fit_s = max(float(t.user_attrs.get("fold_fit_s", 0)) for t in study.best_trials)
+            self.reserve_s = self.final_fit_factor * fold_fit_s
         if complete and time.monotonic() >= self.deadline():
             logger.info(
                 "Search stopped with %.0fs of tuning.timeout left for the final fits.",
@@ -314,25 +470,37 @@ def make_objective(
     out_of_fold: OutOfFoldPredictions | None = None,
     budget: SearchBudget | None = None,
     fold_jobs: int = 1,
-) -> Callable[[optuna.Trial], float]:
+    objectives: Sequence[str] = (),
+) -> Callable[[optuna.Trial], float | list[float]]:
     """The CV objective. Once some trial has completed, a trial stops before a batch of folds
     that would end past the budget's deadline (judged by its previous batch), so the timeout
     bounds the search's time, not just the start of its last trial. With `fold_jobs` > 1,
     folds are fit side by side, one thread each (OpenMP limited to one thread): the result does
     not depend on the order they finish in, and single-threaded models never wait on each
-    other, where multi-threaded boosting on a busy or small machine spins at every round."""
+    other, where multi-threaded boosting on a busy or small machine spins at every round.
+    With `objectives` beyond the metric, it returns their fold means after the metric's (and
+    does not report to the pruner: Optuna prunes single-objective studies only)."""
     metric = get_metric(configuration["metric"], task)
     folds = cv_splits(configuration["cv"], X, y)
     algorithms = configuration["algorithms"]
     if out_of_fold is not None:
         out_of_fold.covered = np.unique(np.concatenate([rows for _, rows in folds]))
 
+    others = list(objectives[1:])
+
     def fit_and_predict(
         pipeline: Any, fit_rows: np.ndarray, score_rows: np.ndarray
-    ) -> tuple[Any, float]:
+    ) -> tuple[Any, float, dict[str, float]]:
         started = time.perf_counter()
         model = clone(pipeline).fit(X.iloc[fit_rows], y.iloc[fit_rows])
-        return predict_output(model, X.iloc[score_rows], task), time.perf_counter() - started
+        predicting = time.perf_counter()
+        output = predict_output(model, X.iloc[score_rows], task)
+        ended = time.perf_counter()
+        measured = {
+            "latency": 1e6 * (ended - predicting) / len(score_rows),
+            "model_size": float(len(pickle.dumps(model))) if "model_size" in others else 0.0,
+        }
+        return output, ended - started, {name: measured[name] for name in others}
 
     def objective(trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
@@ -343,6 +511,7 @@ def make_objective(
         )
         scores: list[float] = []
         fold_seconds: list[float] = []
+        fold_measures: list[dict[str, float]] = []
         batch_wall = 0.0
         oof: np.ndarray | None = None
         deadline = budget.deadline() if budget is not None else None
@@ -357,8 +526,9 @@ def make_objective(
                     warnings.simplefilter("ignore", ConvergenceWarning)
                     results = list(pool.map(lambda f, p=pipeline: fit_and_predict(p, *f), batch))
                 batch_wall = time.monotonic() - batch_started
-                fold_seconds += [seconds for _, seconds in results]
-                outputs = [output for output, _ in results]
+                fold_seconds += [seconds for _, seconds, _ in results]
+                fold_measures += [measures for _, _, measures in results]
+                outputs = [output for output, _, _ in results]
                 for (_, score_rows), output in zip(batch, outputs, strict=True):
                     if oof is None:
                         oof = np.zeros((len(X), *output.shape[1:]))
@@ -366,19 +536,25 @@ def make_objective(
                     scores.append(score_output(output, y.iloc[score_rows], metric.name, task))
                 trial.set_user_attr("fold_scores", scores)
                 trial.set_user_attr("fold_fit_s", float(np.mean(fold_seconds)))
-                trial.report(float(np.mean(scores)), len(scores) - 1)
-                if trial.should_prune():
-                    raise optuna.TrialPruned()
+                if not others:
+                    trial.report(float(np.mean(scores)), len(scores) - 1)
+                    if trial.should_prune():
+                        raise optuna.TrialPruned()
         except (optuna.TrialPruned, ConfigurationError):
             raise
         except Exception as exc:
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
-            return float("nan")
+            return [float("nan")] * len(objectives) if others else float("nan")
         trial.set_user_attr("cv_std", float(np.std(scores)))
         value = float(np.mean(scores))
         if out_of_fold is not None and oof is not None and np.isfinite(value):
             out_of_fold.add(trial.number, value, oof)
-        return value
+        if not others:
+            return value
+        means = {name: float(np.mean([m[name] for m in fold_measures])) for name in others}
+        for name, mean in means.items():
+            trial.set_user_attr(name, mean)
+        return [value, *means.values()]
 
     return objective
 
@@ -405,6 +581,9 @@ def search(
             len(X),
             all_rows,
         )
+    objectives = objectives_of(settings, configuration["metric"])
+    # A study's directions are fixed when it is created: several objectives make another study.
+    several = {"objectives": objectives} if len(objectives) > 1 else {}
     study_name = settings.get("study_name") or study_name_for(
         data=data_fingerprint(pd.concat([X, y], axis=1)),
         target=y.name,
@@ -412,14 +591,22 @@ def search(
         metric=configuration["metric"],
         space=configuration["search_space"],
         cv=configuration["cv"],
+        **several,
     )
     ensemble_settings = settings.get("ensemble") or {}
+    if several and ensemble_settings.get("enabled", True):
+        logger.info(
+            "Ensemble of the best trials skipped: it optimises %s alone, and the study has "
+            "several objectives (%s).",
+            configuration["metric"],
+            ", ".join(objectives),
+        )
     out_of_fold = (
         OutOfFoldPredictions(
             keep=int(ensemble_settings.get("max_candidates", 20)),
             greater_is_better=get_metric(configuration["metric"], task).greater_is_better,
         )
-        if ensemble_settings.get("enabled", True)
+        if ensemble_settings.get("enabled", True) and not several
         else None
     )
     study = run_study(
@@ -505,20 +692,46 @@ def run_study(
 ) -> optuna.Study:
     """Create or resume the study and fill it up to `n_trials` finished trials in total."""
     metric = get_metric(configuration["metric"], task)
-    direction = "maximize" if metric.greater_is_better else "minimize"
+    objectives = objectives_of(settings, metric.name)
+    directions = ["maximize" if metric.greater_is_better else "minimize"] + ["minimize"] * (
+        len(objectives) - 1
+    )
     enabled = settings.get("enabled", True)
     n_trials = int(settings.get("n_trials", 50)) if enabled else 1
+    sampler_name, grid = choose_sampler(settings, configuration, objectives)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         storage=make_storage(settings) if enabled else None,
         study_name=study_name,
-        direction=direction,
-        sampler=make_sampler(settings.get("sampler", "tpe"), sampler_seed(configuration, settings)),
+        directions=directions,
+        sampler=make_sampler(
+            sampler_name,
+            sampler_seed(configuration, settings),
+            grid=grid,
+            # At least three generations within the budget, at most NSGA-II's default 50.
+            population_size=min(50, max(4, n_trials // 3)),
+        ),
         pruner=make_pruner(settings.get("pruner", "median")),
         load_if_exists=True,
     )
+    study.set_user_attr("sampler", sampler_name)
+    logger.info(
+        "Search with the %s sampler (tuning.sampler: %s) for %s.",
+        sampler_name,
+        settings.get("sampler", "auto"),
+        " and ".join(objectives),
+    )
+    if len(objectives) > 1 and settings.get("pruner", "median") != "none":
+        logger.info("No pruning: Optuna prunes single-objective studies only.")
+    if grid is not None and n_trials < math.prod(len(v) for v in grid.values()):
+        logger.info(
+            "The grid has %d points and tuning.n_trials is %d: a random part of it is searched.",
+            math.prod(len(v) for v in grid.values()),
+            n_trials,
+        )
     done = len(study.get_trials(deepcopy=False, states=COUNTED_STATES))
-    if not study.trials and settings.get("enqueue_portfolio", True):
+    # The grid covers the space itself; enqueued points would repeat some of its points.
+    if not study.trials and settings.get("enqueue_portfolio", True) and grid is None:
         for params in portfolio_trials(configuration["algorithms"], configuration["registry"])[
             :n_trials
         ]:
@@ -549,6 +762,7 @@ def run_study(
             out_of_fold=out_of_fold,
             budget=budget,
             fold_jobs=fold_jobs,
+            objectives=objectives,
         )
         with threadpool_limits(limits=1 if fold_jobs > 1 else None, user_api="openmp"):
             study.optimize(
@@ -557,7 +771,7 @@ def run_study(
                 timeout=float(timeout) if timeout else None,
                 callbacks=[
                     MaxTrialsCallback(n_trials, states=COUNTED_STATES),
-                    TrialLogger(metric.name, n_trials, mlflow_parent),
+                    TrialLogger(metric.name, n_trials, mlflow_parent, objectives),
                     budget,
                 ],
                 n_jobs=int(settings.get("n_jobs", 1)),
@@ -575,7 +789,9 @@ def run_study(
 def summarize_study(
     study: optuna.Study, algorithms: Sequence[str], metric: str, settings: Mapping[str, Any]
 ) -> dict[str, Any]:
-    best = study.best_trial
+    """The chosen trial (`chosen_trial`: the best one, or the Pareto rule's) as `best_*`."""
+    objectives = objectives_of(settings, metric)
+    best = chosen_trial(study, float(settings.get("pareto_tolerance", 0.01)))
     algorithm, params = split_params(best.params, algorithms)
     states = [t.state for t in study.trials]
     fold_scores = best.user_attrs.get("fold_scores", [])
@@ -585,13 +801,17 @@ def summarize_study(
         if settings.get("storage") and settings.get("enabled", True)
         else "in-memory",
         "metric": metric,
-        "direction": study.direction.name.lower(),
+        "direction": study.directions[0].name.lower(),
+        "sampler": study.user_attrs.get("sampler", settings.get("sampler", "auto")),
+        "objectives": objectives,
+        "objective_values": dict(zip(objectives, best.values, strict=True)),
+        "pareto_front": sorted(t.number for t in study.best_trials),
         "n_trials": len(states),
         "n_complete": states.count(TrialState.COMPLETE),
         "n_pruned": states.count(TrialState.PRUNED),
         "n_failed": states.count(TrialState.FAIL),
         "best_trial": best.number,
-        "best_value": best.value,
+        "best_value": best.values[0],
         "algorithm": algorithm,
         "best_params": params,
         "cross_validation": {
@@ -642,8 +862,15 @@ def ensemble_of_best_trials(
     return {"members": members, "cv_score": selection["score"]}
 
 
-def trials_table(study: optuna.Study) -> pd.DataFrame:
+def trials_table(study: optuna.Study, objectives: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per trial: `value` is the metric, then a column per other objective."""
     table = study.trials_dataframe(attrs=("number", "value", "state", "duration", "params"))
+    table = table.rename(
+        columns={
+            "values_0": "value",
+            **{f"values_{i}": name for i, name in enumerate(objectives[1:], start=1)},
+        }
+    )
     table["algorithm"] = [
         t.params.get("algorithm") or t.user_attrs.get("algorithm") for t in study.trials
     ]
@@ -656,8 +883,13 @@ def param_importances(study: optuna.Study) -> dict[str, float]:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(complete) < 3:
         return {}
+    # With several objectives, the importance for the metric (the first).
+    target = (lambda t: t.values[0]) if len(study.directions) > 1 else None
     try:
-        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+        return {
+            k: float(v)
+            for k, v in optuna.importance.get_param_importances(study, target=target).items()
+        }
     except (ValueError, RuntimeError) as exc:
         logger.info("Parameter importance not computed: %s", exc)
         return {}

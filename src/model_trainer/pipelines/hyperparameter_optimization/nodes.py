@@ -38,14 +38,19 @@ def optimize_hyperparameters(
         mlflow_parent=mlflow.active_run(),
     )
     logger.info(
-        "Best trial %d: %s with CV %s %.5g.",
+        "%s trial %d: %s with CV %s %.5g.",
+        "Best" if len(summary["objectives"]) == 1 else "Chosen Pareto-front",
         summary["best_trial"],
         summary["algorithm"],
         summary["metric"],
         summary["best_value"],
     )
-    return study, summary, tuning.trials_table(study)
+    return study, summary, tuning.trials_table(study, summary["objectives"])
 
 
-def plot_search(study: optuna.Study) -> tuple[dict[str, Figure], dict[str, float]]:
-    return search_figures(study), tuning.param_importances(study)
+def plot_search(
+    study: optuna.Study, study_summary: dict[str, Any]
+) -> tuple[dict[str, Figure], dict[str, float]]:
+    """With several objectives, the Pareto front too, the chosen trial marked."""
+    figures = search_figures(study, study_summary["objectives"], study_summary["best_trial"])
+    return figures, tuning.param_importances(study)

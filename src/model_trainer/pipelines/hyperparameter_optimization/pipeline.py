@@ -21,7 +21,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=plot_search,
-                inputs="study",
+                inputs=["study", "study_summary"],
                 outputs=["search_plots", "param_importances"],
                 name="plot_search_node",
             ),
