@@ -124,6 +124,7 @@ def anchors() -> dict[str, dict[str, float]]:
 # Nodes whose work is fitting or predicting with models; the rest of the wall time (start-up,
 # data checks, MLflow logging, plots, the report) is the framework's overhead.
 MODEL_NODES = (
+    "smoke_test_node",
     "optimize_hyperparameters_node",
     "fit_evaluation_model_node",
     "score_test_split_node",
@@ -208,7 +209,8 @@ def main() -> None:
         "",
         "Error = 1 - roc_auc (binary), log_loss (multiclass), rmse (regression), on each test.csv;"
         " `vs X` = our error / X's error (below 1 is better). `fit/predict s` = wall seconds in"
-        " the nodes that fit or predict (search, final fit, test scoring, importance, refit);"
+        " the nodes that fit or predict (smoke run, search, final fit, test scoring, importance,"
+        " refit);"
         " `overhead %` = the rest of the `kedro task` wall time (start-up, checks, MLflow,"
         " plots, report). Reproduce: `uv run python benchmarks/run_bench.py`.",
         "",
