@@ -17,6 +17,7 @@ from model_trainer.decisions import decision_record
 from model_trainer.pipelines.reporting.nodes import render_report
 from model_trainer.plots import evaluation_figures, search_figures
 from model_trainer.task_detection import detect_task
+from model_trainer.tracking import log_diagnosis_tags
 from tests.conftest import BENCH
 from tests.trained import train_as_the_pipelines_do
 
@@ -209,7 +210,7 @@ def test_each_kind_of_finding_becomes_one_mlflow_tag(tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
         with mlflow.start_run() as run:
-            reporting.log_diagnosis_tags(found)
+            log_diagnosis_tags(found)
         tags = mlflow.MlflowClient().get_run(run.info.run_id).data.tags
     finally:
         mlflow.set_tracking_uri(previous)

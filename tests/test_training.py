@@ -22,6 +22,7 @@ from model_trainer.metrics import evaluate
 from model_trainer.pipelines.model_configuration.nodes import configure_model
 from model_trainer.splitting import split_holdout
 from model_trainer.task_detection import detect_task
+from model_trainer.tracking import log_learning_curves
 from tests.conftest import BENCH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -230,7 +231,7 @@ def test_learning_curves_are_logged_as_step_metrics_on_the_active_run(diamonds, 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
         with mlflow.start_run() as run:
-            training.log_learning_curves(info["learning_curves"])
+            log_learning_curves(info["learning_curves"])
         client = mlflow.MlflowClient()
         history = client.get_metric_history(run.info.run_id, "curve.lightgbm.train_l2")
     finally:

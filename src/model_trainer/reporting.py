@@ -182,13 +182,6 @@ def diagnosis_tags(findings: list[Mapping[str, str]]) -> dict[str, str]:
     }
 
 
-def log_diagnosis_tags(findings: list[Mapping[str, str]]) -> None:
-    import mlflow
-
-    if findings and mlflow.active_run() is not None:
-        mlflow.set_tags(diagnosis_tags(findings))
-
-
 def render_html(
     *,
     summary: Mapping[str, Any],

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from model_trainer.reporting import diagnosis_tags
+
 logger = logging.getLogger(__name__)
+
+MLFLOW_BATCH_METRICS = 1000  # the most MLflow's log_batch takes in one call
 
 MODEL_REQUIREMENTS = (
     "scikit-learn",
@@ -70,3 +77,33 @@ def log_model(
     }
     logger.info("Logged the model to MLflow as %s.", info.model_uri)
     return result
+
+
+def log_learning_curves(curves: list[dict[str, Any]]) -> None:
+    """Each curve as step metrics (`curve.<model>.<train|validation>_<metric>`) on the active
+    MLflow run, in batches: one log_metric per step costs tens of ms on SQLite."""
+    import mlflow
+    from mlflow.entities import Metric
+
+    run = mlflow.active_run()
+    if run is None or not curves:
+        return
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(f"curve.{curve['model']}.{split}_{curve[split]['metric']}", value, now, step)
+        for curve in curves
+        for split in ("train", "validation")
+        for step, value in enumerate(curve[split]["values"], start=1)
+        if np.isfinite(value)
+    ]
+    client = mlflow.MlflowClient()
+    for start in range(0, len(metrics), MLFLOW_BATCH_METRICS):
+        client.log_batch(run.info.run_id, metrics=metrics[start : start + MLFLOW_BATCH_METRICS])
+
+
+def log_diagnosis_tags(findings: list[Mapping[str, str]]) -> None:
+    """Each finding as a `diagnosis.<finding>=true` tag, so runs can be searched by it."""
+    import mlflow
+
+    if findings and mlflow.active_run() is not None:
+        mlflow.set_tags(diagnosis_tags(findings))

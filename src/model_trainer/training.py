@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -32,7 +31,6 @@ PERMUTATION_BATCH_ROWS = 20_000
 THRESHOLD_OBJECTIVES = ("none", "f1", "balanced_accuracy")
 THRESHOLD_CANDIDATES = 101  # quantiles of the validation scores tried as cut-offs
 GREATER_IS_BETTER = ("auc", "aucpr", "average_precision", "map", "ndcg", "accuracy", "r2")
-MLFLOW_BATCH_METRICS = 1000  # the most MLflow's log_batch takes in one call
 
 
 def fit_quietly(
@@ -176,28 +174,6 @@ def epoch_curves(model: Any) -> list[dict[str, Any]]:
         )
         curves.append({"model": name, **curve})
     return curves
-
-
-def log_learning_curves(curves: list[dict[str, Any]]) -> None:
-    """Each curve as step metrics (`curve.<model>.<train|validation>_<metric>`) on the active
-    MLflow run, in batches: one log_metric per step costs tens of ms on SQLite."""
-    import mlflow
-    from mlflow.entities import Metric
-
-    run = mlflow.active_run()
-    if run is None or not curves:
-        return
-    now = int(time.time() * 1000)
-    metrics = [
-        Metric(f"curve.{curve['model']}.{split}_{curve[split]['metric']}", value, now, step)
-        for curve in curves
-        for split in ("train", "validation")
-        for step, value in enumerate(curve[split]["values"], start=1)
-        if np.isfinite(value)
-    ]
-    client = mlflow.MlflowClient()
-    for start in range(0, len(metrics), MLFLOW_BATCH_METRICS):
-        client.log_batch(run.info.run_id, metrics=metrics[start : start + MLFLOW_BATCH_METRICS])
 
 
 def _fitted_estimators(model: Any) -> list[tuple[str, Any]]:

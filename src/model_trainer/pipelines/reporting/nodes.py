@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from model_trainer import reporting
 from model_trainer.decisions import decision_record
 from model_trainer.plots import evaluation_figures
+from model_trainer.tracking import log_diagnosis_tags
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def recommend(
     )
     for finding in findings:
         logger.info("Recommendation: %s: %s", finding["finding"], finding["evidence"])
-    reporting.log_diagnosis_tags(findings)
+    log_diagnosis_tags(findings)
     return findings
 
 

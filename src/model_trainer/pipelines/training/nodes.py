@@ -10,7 +10,7 @@ from sklearn.base import clone
 
 from model_trainer import training
 from model_trainer.model_card import model_card
-from model_trainer.tracking import log_model
+from model_trainer.tracking import log_learning_curves, log_model
 from model_trainer.tuning import data_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def fit_evaluation_model(
     info["convergence_warnings"] = warnings
     info["n_training_rows"] = len(rows)
     info["learning_curves"] += training.epoch_curves(model)
-    training.log_learning_curves(info["learning_curves"])
+    log_learning_curves(info["learning_curves"])
     return model, info
 
 
