@@ -152,6 +152,19 @@ def test_an_interrupted_neural_network_resumes_with_its_optimizer_state(tmp_path
     )
 
 
+def test_a_fit_resumed_from_its_complete_checkpoint_still_warns_it_did_not_converge(
+    tmp_path, credit
+):
+    """Killed after its last checkpoint (or kept with keep: true), a network that hit max_iter
+    warns again when the fit is resumed, as the uninterrupted fit did."""
+    X, y, _ = credit
+    pipeline = credit_pipeline(MLPClassifier(hidden_layer_sizes=(8,), max_iter=6, random_state=0))
+    settings = {"enabled": True, "every": 3, "folder": str(tmp_path), "keep": True}
+    first = training.fit_quietly(clone(pipeline), X, y, settings)[1]
+    again = training.fit_quietly(clone(pipeline), X, y, settings)[1]
+    assert first and again == first
+
+
 def test_a_different_fit_never_resumes_from_anothers_checkpoints(tmp_path, credit):
     X, y, _ = credit
     network = MLPClassifier(hidden_layer_sizes=(8,), max_iter=10, random_state=0)

@@ -151,7 +151,9 @@ def _fit_in_chunks(
             "Resuming the fit of %s from its checkpoint at round %d of %d (%s).",
             type(estimator).__name__, done, total, latest,
         )  # fmt: skip
-    started_at, converged = done, complete
+    # A complete checkpoint stopped short of `total` only when the network converged: resumed
+    # from one, the fit still warns when it did not (as the uninterrupted fit did).
+    started_at, converged = done, complete and done < total
     while not complete:
         chunk = min(every, total - done)
         estimator, ran = _fit_chunk(kind, estimator, matrix, labels, chunk, done, every, seed)
