@@ -96,6 +96,17 @@ def decision_record(
                 "smoke_test.enabled, smoke_test.rows",
             )
         )
+    if task["type"] == "ranking":
+        record.append(
+            _decision(
+                "ranking relevance",
+                f"rows ranked within '{task['group_column']}' ({task['n_groups']} groups); "
+                f"grades: {task['grading']}; relevant (MAP, MRR) from {task['relevant_from']:g}; "
+                f"metrics at the top {task['k']}",
+                "relevance grades are what ranking objectives learn; NDCG uses every grade",
+                "task.relevant_from, task.k",
+            )
+        )
     imbalance = configuration.get("imbalance")
     if task["type"] == "classification" and imbalance:
         record.append(

@@ -22,11 +22,12 @@ from model_trainer.metrics import (
     is_better,
     regression_metrics,
 )
+from model_trainer.ranking import ranking_metrics
 
 
 def predict_output(model: Any, X: pd.DataFrame, task: Mapping[str, Any]) -> np.ndarray:
-    """What ensembles average: class probabilities, or predictions for regression."""
-    if task["type"] == "regression":
+    """What ensembles average: class probabilities, or predictions (scores for ranking)."""
+    if task["type"] in ("regression", "ranking"):
         return np.asarray(model.predict(X), dtype=float)
     proba = np.asarray(model.predict_proba(X), dtype=float)
     classes = list(task["classes"])
@@ -39,9 +40,18 @@ def predict_output(model: Any, X: pd.DataFrame, task: Mapping[str, Any]) -> np.n
     return aligned
 
 
-def score_output(output: np.ndarray, y: pd.Series, metric: str, task: Mapping[str, Any]) -> float:
+def score_output(
+    output: np.ndarray,
+    y: pd.Series,
+    metric: str,
+    task: Mapping[str, Any],
+    groups: Any = None,
+) -> float:
+    """`groups`: the rows' group column, for ranking metrics."""
     if task["type"] == "regression":
         return regression_metrics(y, output, (metric,))[metric]
+    if task["type"] == "ranking":
+        return ranking_metrics(y, output, groups, task, (metric,))[metric]
     classes = list(task["classes"])
     predicted = np.asarray(classes, dtype=object)[output.argmax(axis=1)]
     return classification_metrics(y, predicted, output, classes, task, (metric,))[metric]

@@ -21,8 +21,9 @@ from sklearn.preprocessing import LabelEncoder
 
 from model_trainer.errors import ConfigurationError
 from model_trainer.preprocessing import build_preprocessor
+from model_trainer.ranking import RankingPipeline
 
-TASKS = ("classification", "regression")
+TASKS = ("classification", "regression", "ranking")
 IMBALANCE_STRATEGIES = ("auto", "none", "class_weight", "smote")
 
 
@@ -105,10 +106,12 @@ def make_pipeline(
     encoding: Mapping[str, Any],
     seed: int,
     imbalance: Mapping[str, Any] | None = None,
+    ranking: Mapping[str, Any] | None = None,
 ) -> Pipeline:
     """Preprocessing + estimator as one object: what CV refits per fold and what gets saved.
     A SMOTE step sits between them (imblearn's Pipeline), so synthetic rows are made from each
-    fold's training rows only and never at predict time."""
+    fold's training rows only and never at predict time. `ranking` (the ranking task) makes it
+    a RankingPipeline, which fits the estimator with the rows' groups."""
     entry = algorithm_entry(registry, name, task)
     preprocessor = build_preprocessor(
         feature_types,
@@ -125,6 +128,12 @@ def make_pipeline(
         sampler = SMOTE(k_neighbors=imbalance["smote_k_neighbors"], random_state=seed)
         return SamplingPipeline(
             [("preprocess", preprocessor), ("balance", sampler), ("model", estimator)]
+        )
+    if ranking:
+        return RankingPipeline(
+            [("preprocess", preprocessor), ("model", estimator)],
+            group_column=ranking["group_column"],
+            relevance_values=ranking.get("relevance_values"),
         )
     return Pipeline([("preprocess", preprocessor), ("model", estimator)])
 
@@ -161,6 +170,7 @@ def pipeline_from_configuration(
         configuration["encoding"],
         configuration["seed"],
         configuration.get("imbalance"),
+        configuration.get("ranking"),
     )
 
 
@@ -218,7 +228,7 @@ def choose_imbalance(
             f"Use one of: {', '.join(IMBALANCE_STRATEGIES)}.",
         )
     if task["type"] != "classification":
-        return {"strategy": "none", "reason": "regression", "minority_share": None}
+        return {"strategy": "none", "reason": task["type"], "minority_share": None}
     counts = [task["class_counts"][str(label)] for label in task["classes"]]
     share = min(counts) / sum(counts)
     ratio = max(counts) / min(counts)

@@ -32,8 +32,9 @@ from model_trainer.drift import (
 )
 from model_trainer.ensemble import predict_output, score_output
 from model_trainer.errors import ConfigurationError, DataValidationError
-from model_trainer.metrics import CLASSIFICATION_REPORT, REGRESSION_REPORT
+from model_trainer.metrics import REPORTS
 from model_trainer.model_store import StoredModel, load_stored_model
+from model_trainer.ranking import rank_within_groups
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def model_task(card: Mapping[str, Any]) -> dict[str, Any]:
         "type": card["task"],
         "classes": card.get("classes"),
         "positive_class": card.get("positive_class"),
+        **(card.get("ranking") or {}),
     }
 
 
@@ -141,16 +143,16 @@ def model_metrics(
     """Every metric of the task, from one prediction aligned to the model card's classes (so a
     model, or a dummy, that never saw a class is still scored)."""
     output = predict_output(model, X, task)
-    names = REGRESSION_REPORT if task["type"] == "regression" else CLASSIFICATION_REPORT
-    return {name: score_output(output, y, name, task) for name in names}
+    groups = X[task["group_column"]].to_numpy() if task["type"] == "ranking" else None
+    return {name: score_output(output, y, name, task, groups) for name in REPORTS[task["type"]]}
 
 
 def no_skill_metrics(X: pd.DataFrame, y: pd.Series, task: Mapping[str, Any]) -> dict[str, float]:
     """A dummy that knows this data's class shares (or mean) and nothing else: the floor."""
     dummy = (
-        DummyRegressor(strategy="mean")
-        if task["type"] == "regression"
-        else DummyClassifier(strategy="prior")
+        DummyClassifier(strategy="prior")
+        if task["type"] == "classification"
+        else DummyRegressor(strategy="mean")  # ranking: one score for all, a random order
     )
     return model_metrics(dummy.fit(X, y), X, y, task)
 
@@ -313,6 +315,9 @@ def breakdown(predictions: pd.DataFrame, task: Mapping[str, Any], bins: int) -> 
                 "mean_error": [float(mean_error.get(c, np.nan)) for c in classes],
             }
         )
+    if task["type"] == "ranking":  # per relevance level: how far from their place its rows are
+        table = predictions.groupby("actual")["error"].agg(rows="size", mean_misplacement="mean")
+        return table.reset_index().rename(columns={"actual": "relevance"})
     segments = numeric_labels(predictions["actual"], quantile_edges(predictions["actual"], bins))
     signed = predictions["predicted"] - predictions["actual"]
     grouped = pd.DataFrame({"segment": segments, "error": predictions["error"], "bias": signed})
@@ -369,6 +374,13 @@ def predict_rows(
     if keys is not None:
         table = pd.concat([table, keys.reset_index(drop=True)], axis=1)
     output = predict_output(model, features, task)
+    if task["type"] == "ranking":
+        table["predicted"] = output  # the score: higher ranks first within a group
+        group = task["group_column"]
+        if group in features:
+            table[group] = features[group].to_numpy()
+            table["rank"] = rank_within_groups(output, features[group])
+        return table
     if task["type"] == "regression":
         table["predicted"] = output
         return table
@@ -403,7 +415,7 @@ def key_columns(
 def prediction_summary(predictions: pd.DataFrame, task: Mapping[str, Any]) -> dict[str, float]:
     """What a batch was predicted to be: the share of each class, or the spread of values."""
     predicted = predictions["predicted"]
-    if task["type"] == "regression":
+    if task["type"] in ("regression", "ranking"):
         return {
             "predicted_mean": float(predicted.mean()),
             "predicted_std": float(predicted.std()),

@@ -12,6 +12,7 @@ from sklearn import metrics as skm
 
 from model_trainer.errors import ConfigurationError
 from model_trainer.estimators import predicted_labels
+from model_trainer.ranking import RANKING_REPORT, ranking_metrics
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ METRICS = {
         Metric("rmse", False, False),
         Metric("mae", False, False),
         Metric("r2", True, False),
+        Metric("ndcg", True, False),
+        Metric("map", True, False),
+        Metric("mrr", True, False),
     )
 }
 CLASSIFICATION_REPORT = (
@@ -48,16 +52,23 @@ CLASSIFICATION_REPORT = (
     "pr_auc",
 )
 REGRESSION_REPORT = ("rmse", "mae", "r2")
+REPORTS = {
+    "classification": CLASSIFICATION_REPORT,
+    "regression": REGRESSION_REPORT,
+    "ranking": RANKING_REPORT,
+}
 
 
 def default_metric(task: Mapping[str, Any]) -> str:
     if task["type"] == "regression":
         return "rmse"
+    if task["type"] == "ranking":
+        return "ndcg"
     return "roc_auc" if len(task["classes"]) == 2 else "log_loss"
 
 
 def get_metric(name: str, task: Mapping[str, Any]) -> Metric:
-    allowed = REGRESSION_REPORT if task["type"] == "regression" else CLASSIFICATION_REPORT
+    allowed = REPORTS[task["type"]]
     if name not in allowed:
         raise ConfigurationError(
             f"Metric '{name}' does not fit a {task['type']} task.",
@@ -78,10 +89,14 @@ def evaluate(
     names: tuple[str, ...] | None = None,
 ) -> dict[str, float]:
     """Every requested metric from one predict (or one predict_proba) call; labels follow the
-    model's decision threshold when it has one."""
+    model's decision threshold when it has one. Ranking metrics group the rows by the task's
+    group column, which `X` keeps."""
     if task["type"] == "regression":
         names = names or REGRESSION_REPORT
         return regression_metrics(y, model.predict(X), names)
+    if task["type"] == "ranking":
+        names = names or RANKING_REPORT
+        return ranking_metrics(y, model.predict(X), X[task["group_column"]], task, names)
     names = names or CLASSIFICATION_REPORT
     needs_proba = any(METRICS[n].needs_proba for n in names)
     proba = model.predict_proba(X) if needs_proba else None

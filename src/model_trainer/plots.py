@@ -24,6 +24,8 @@ from sklearn.metrics import (
     RocCurveDisplay,
 )
 
+from model_trainer.ranking import RANKING_REPORT, per_group_metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -75,7 +77,9 @@ def prediction_figures(
 ) -> dict[str, Figure]:
     """The plots of `training.predictions_table`'s rows; `data_label` names them in titles."""
     figures: dict[str, Figure] = {}
-    if task["type"] == "classification":
+    if task["type"] == "ranking":
+        figures["ranking_by_group.png"] = ranking_by_group_figure(predictions, task, data_label)
+    elif task["type"] == "classification":
         figure, axes = plt.subplots(figsize=(5, 4.5))
         ConfusionMatrixDisplay.from_predictions(
             predictions["actual"].astype(str),
@@ -115,6 +119,27 @@ def prediction_figures(
     return figures
 
 
+def ranking_by_group_figure(
+    predictions: pd.DataFrame, task: Mapping[str, Any], data_label: str
+) -> Figure:
+    """How NDCG, MAP and MRR spread over the groups: a mean can hide many badly ranked ones."""
+    per_group = per_group_metrics(
+        predictions["actual"], predictions["predicted"], predictions[task["group_column"]], task
+    )
+    figure, axes = plt.subplots(1, len(RANKING_REPORT), figsize=(12, 3.8), sharey=True)
+    for axis, name in zip(axes, RANKING_REPORT, strict=True):
+        values = per_group[name].dropna()
+        axis.hist(values, bins=20, range=(0, 1), color="#4c72b0")
+        axis.axvline(values.mean(), color="#c44e52", linestyle="--", label="mean")
+        label = name.upper() + ("" if name == "mrr" else f"@{task['k']}")
+        axis.set(xlabel=label, title=f"{label}: mean {values.mean():.3f} over {len(values)}")
+    axes[0].set_ylabel("groups")
+    axes[0].legend()
+    figure.suptitle(f"Ranking quality per '{task['group_column']}' ({data_label})")
+    figure.tight_layout()
+    return figure
+
+
 def importance_figure(importance: pd.DataFrame, top: int = 20) -> Figure:
     shown = importance.head(top).iloc[::-1]
     figure, axes = plt.subplots(figsize=(6, 0.3 * len(shown) + 1.5))
@@ -145,6 +170,8 @@ def error_distribution_figure(
     if task["type"] == "regression":
         values = predictions["actual"] - predictions["predicted"]
         label = "actual - predicted"
+    elif task["type"] == "ranking":
+        values, label = predictions["error"], "distance from the rank its relevance earns (share)"
     else:
         values, label = predictions["error"], "1 - probability given to the actual class"
     figure, axes = plt.subplots(figsize=(6, 4))

@@ -180,7 +180,7 @@ def build_preprocessor(
         ):
             # An integer regression target (prices in dollars) would be read as hundreds of
             # classes, one encoded column per class and level.
-            target_type = "continuous" if task == "regression" else "auto"
+            target_type = "continuous" if task in ("regression", "ranking") else "auto"
             coder: Any = TargetEncoder(target_type=target_type, random_state=0)
         else:
             coder = OrdinalEncoder(

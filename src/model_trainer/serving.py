@@ -36,6 +36,7 @@ from typing_extensions import TypedDict
 from model_trainer.ensemble import WeightedEnsemble
 from model_trainer.estimators import prediction_steps
 from model_trainer.model_store import StoredModel
+from model_trainer.ranking import rank_within_groups
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576
 UnknownColumns = Literal["ignore", "refuse"]
@@ -72,6 +73,11 @@ class Predictions(BaseModel):
         None, description="Classifiers: one row per record, in the order of `classes`."
     )
     classes: list[Any] | None = None
+    ranks: list[int] | None = Field(
+        None,
+        description="Ranking models: each record's rank among this request's records of its "
+        "group (1 = first), when every record gives the group column.",
+    )
     model_version: str
 
 
@@ -107,6 +113,9 @@ def build_app(
         name: JSON_TYPES[types[name]][1] if name in types else _unused
         for name in card["input_columns"]
     }
+    group_column = (card.get("ranking") or {}).get("group_column")
+    if group_column:  # no feature, but what a ranking of the records is made within
+        column_builders[group_column] = _objects
     datetime_columns = [name for name, info in features.items() if info["type"] == "datetime"]
     request_model = _request_model(card, types, unknown_columns)
     version = model_version(stored)
@@ -141,10 +150,14 @@ def build_app(
         )
         _check_datetimes(frame, datetime_columns)
         predictions, probabilities = score(frame)
+        grouped = group_column is not None and frame[group_column].notna().all()
         return {
             "predictions": predictions.tolist(),
             "probabilities": None if probabilities is None else probabilities.tolist(),
             "classes": classes,
+            "ranks": rank_within_groups(predictions, frame[group_column]).tolist()
+            if grouped
+            else None,
             "model_version": version,
         }
 
@@ -170,6 +183,7 @@ def build_app(
         "task": card["task"],
         "classes": card.get("classes"),
         "positive_class": card.get("positive_class"),
+        "ranking": card.get("ranking"),
         "algorithm": card["algorithm"],
         "ensemble": card.get("ensemble"),
         "metric": card["metric"],

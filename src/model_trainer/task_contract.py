@@ -29,7 +29,7 @@ INPUT_KEYS = {
 SEARCH_KEYS = {"enabled", "nTrials", "timeout"}
 TRACKING_KEYS = {"experimentName", "trackingUri"}
 TASK_MODES = {"train", "tune"}
-MODEL_TYPES = {"classification", "regression", "auto"}
+MODEL_TYPES = {"classification", "regression", "ranking", "auto"}
 VALIDATION_STRATEGIES = {
     "kfold", "stratified", "timeseries", "group", "repeated_kfold", "repeated_stratified", "loo",
     "auto",

@@ -1,4 +1,4 @@
-"""Classification or regression, from the target, unless the user says which."""
+"""Classification or regression, from the target, unless the user says which (or ranking)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,34 @@ from typing import Any
 import pandas as pd
 
 from model_trainer.errors import ConfigurationError, DataValidationError
+from model_trainer.ranking import describe_relevance
 
-TASK_TYPES = ("auto", "classification", "regression")
+TASK_TYPES = ("auto", "classification", "regression", "ranking")
 
 
-def detect_task(target: pd.Series, settings: Mapping[str, Any]) -> dict[str, Any]:
+def detect_task(
+    target: pd.Series, settings: Mapping[str, Any], group: pd.Series | None = None
+) -> dict[str, Any]:
+    """Ranking is never guessed: it is declared (task.type), with the group column whose rows
+    are ranked against each other (`group`)."""
     declared = settings.get("type", "auto")
     if declared not in TASK_TYPES:
         raise ConfigurationError(
             f"Unknown task.type '{declared}'.", f"Use one of: {', '.join(TASK_TYPES)}."
         )
+    if declared == "ranking":
+        if group is None:
+            raise ConfigurationError(
+                "task.type is ranking, but no dataset.group_column names the query or user "
+                "whose rows are ranked against each other.",
+                "Set dataset.group_column (groupColumn in the task JSON).",
+            )
+        return {
+            "type": "ranking",
+            "reason": "set by task.type",
+            "n_rows": len(target),
+            **describe_relevance(target, group, settings),
+        }
     numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
     n_unique = int(target.nunique())
     max_classes = int(settings.get("classification_max_classes", 10))

@@ -24,6 +24,7 @@ from model_trainer.estimators import (
     with_decision_threshold,
 )
 from model_trainer.metrics import classification_metrics, evaluate, get_metric
+from model_trainer.ranking import misplacement, rank_within_groups
 
 logger = logging.getLogger(__name__)
 
@@ -250,6 +251,13 @@ def member_pipeline(
     style = configuration["registry"][algorithm].get("early_stopping")
     if not style or not len(validation):
         return pipeline, info
+    if task["type"] == "ranking":
+        logger.info(
+            "Kept the boosting rounds of %s tuned by CV: early stopping and learning curves "
+            "score one loss per row, and a ranker's loss is per group.",
+            algorithm,
+        )
+        return pipeline, info
     stopping = settings.get("early_stopping", {})
     patience = int(stopping.get("patience", 50))
     min_rows = int(stopping.get("min_validation_rows", 0))
@@ -347,9 +355,9 @@ def baseline_pipelines(
 ) -> dict[str, Any]:
     """A dummy that ignores the features, and a simple linear model with default parameters."""
     dummy = (
-        DummyRegressor(strategy="mean")
-        if task["type"] == "regression"
-        else DummyClassifier(strategy="prior")
+        DummyClassifier(strategy="prior")
+        if task["type"] == "classification"
+        else DummyRegressor(strategy="mean")  # for ranking, one score: a random order
     )
     simple = configuration["simple_baseline"]
     return {
@@ -376,11 +384,14 @@ def feature_importance(
         y = y.loc[X.index]
     X, y = X.reset_index(drop=True), y.reset_index(drop=True)
     sign = 1.0 if get_metric(metric, task).greater_is_better else -1.0
-    baseline = score_output(predict_output(model, X, task), y, metric, task)
+    groups = X[task["group_column"]].to_numpy() if task["type"] == "ranking" else None
+    baseline = score_output(predict_output(model, X, task), y, metric, task, groups)
     rng = np.random.default_rng(seed)
-    shuffles = [(column, rng.permutation(len(X))) for column in X.columns for _ in range(repeats)]
+    # The group column says which rows are ranked together: it is no feature to shuffle.
+    columns = [c for c in X.columns if groups is None or c != task["group_column"]]
+    shuffles = [(column, rng.permutation(len(X))) for column in columns for _ in range(repeats)]
     per_batch = max(1, PERMUTATION_BATCH_ROWS // len(X))
-    drops: dict[str, list[float]] = {column: [] for column in X.columns}
+    drops: dict[str, list[float]] = {column: [] for column in columns}
     for start in range(0, len(shuffles), per_batch):
         batch = shuffles[start : start + per_batch]
         copies = []
@@ -391,7 +402,7 @@ def feature_importance(
         outputs = predict_output(model, pd.concat(copies, ignore_index=True), task)
         for index, (column, _) in enumerate(batch):
             output = outputs[index * len(X) : (index + 1) * len(X)]
-            drops[column].append(sign * (baseline - score_output(output, y, metric, task)))
+            drops[column].append(sign * (baseline - score_output(output, y, metric, task, groups)))
     table = pd.DataFrame(
         {
             "feature": list(drops),
@@ -414,7 +425,12 @@ def predictions_table(
     """Every held-out row with its prediction and error, worst first."""
     table = X.copy()
     table["actual"] = y.to_numpy()
-    if task["type"] == "regression":
+    if task["type"] == "ranking":
+        groups = X[task["group_column"]]
+        table["predicted"] = model.predict(X)
+        table["rank"] = rank_within_groups(table["predicted"], groups)
+        table["error"] = misplacement(table["rank"], y, groups, task)
+    elif task["type"] == "regression":
         table["predicted"] = model.predict(X)
         table["error"] = np.abs(table["predicted"] - table["actual"])
     else:

@@ -46,6 +46,7 @@ from model_trainer.ensemble import (
 from model_trainer.errors import ConfigurationError, ModelTrainerError
 from model_trainer.estimators import pipeline_from_configuration
 from model_trainer.metrics import get_metric, is_better
+from model_trainer.ranking import sample_groups
 from model_trainer.splitting import cv_splits
 
 logger = logging.getLogger(__name__)
@@ -487,6 +488,7 @@ def make_objective(
         out_of_fold.covered = np.unique(np.concatenate([rows for _, rows in folds]))
 
     others = list(objectives[1:])
+    groups = X[task["group_column"]].to_numpy() if task["type"] == "ranking" else np.zeros(len(X))
 
     def fit_and_predict(
         pipeline: Any, fit_rows: np.ndarray, score_rows: np.ndarray
@@ -533,7 +535,11 @@ def make_objective(
                     if oof is None:
                         oof = np.zeros((len(X), *output.shape[1:]))
                     oof[score_rows] = output
-                    scores.append(score_output(output, y.iloc[score_rows], metric.name, task))
+                    scores.append(
+                        score_output(
+                            output, y.iloc[score_rows], metric.name, task, groups[score_rows]
+                        )
+                    )
                 trial.set_user_attr("fold_scores", scores)
                 trial.set_user_attr("fold_fit_s", float(np.mean(fold_seconds)))
                 if not others:
@@ -594,19 +600,26 @@ def search(
         **several,
     )
     ensemble_settings = settings.get("ensemble") or {}
-    if several and ensemble_settings.get("enabled", True):
+    ensemble = ensemble_settings.get("enabled", True)
+    if several and ensemble:
         logger.info(
             "Ensemble of the best trials skipped: it optimises %s alone, and the study has "
             "several objectives (%s).",
             configuration["metric"],
             ", ".join(objectives),
         )
+    if task["type"] == "ranking" and ensemble:
+        logger.info(
+            "Ensemble of the best trials skipped: rankers' scores are on scales of their own, "
+            "so their average is not a ranking of either."
+        )
+        ensemble = False
     out_of_fold = (
         OutOfFoldPredictions(
             keep=int(ensemble_settings.get("max_candidates", 20)),
             greater_is_better=get_metric(configuration["metric"], task).greater_is_better,
         )
-        if ensemble_settings.get("enabled", True) and not several
+        if ensemble and not several
         else None
     )
     study = run_study(
@@ -643,13 +656,16 @@ def sample_for_search(
 ) -> tuple[pd.DataFrame, pd.Series]:
     """At most `rows` rows for the search on a big table (the final model is still refit on
     every row): stratified by class for classification, the latest rows for time-ordered folds,
-    else at random. The study's fingerprint is the sample's, so it differs from a full search."""
+    whole groups for ranking, else at random. The study's fingerprint is the sample's, so it
+    differs from a full search."""
     if not rows or len(X) <= int(rows):
         return X, y
     rows = int(rows)
     positions = np.arange(len(X))
     if cv.get("strategy") == "timeseries":
         keep = positions[-rows:]
+    elif task["type"] == "ranking":
+        keep = sample_groups(X[task["group_column"]], rows, seed)
     else:
         stratify = y if task["type"] == "classification" and y.value_counts().min() >= 2 else None
         keep, _ = train_test_split(positions, train_size=rows, stratify=stratify, random_state=seed)

@@ -16,15 +16,20 @@ logger = logging.getLogger(__name__)
 
 
 def validate_raw_table(raw_table: pd.DataFrame, dataset: dict[str, Any]) -> pd.DataFrame:
-    table = validate_table(
-        raw_table, dataset["target"], dataset.get("features"), source=f"'{dataset['path']}'"
-    )
+    features = dataset.get("features")
+    if features:  # the group and time columns split and order the rows, features or not
+        structure = [dataset.get("group_column"), dataset.get("time_column")]
+        features = [*features, *(c for c in structure if c and c not in features)]
+    table = validate_table(raw_table, dataset["target"], features, source=f"'{dataset['path']}'")
     logger.info("Validated %s: %d rows, %d columns.", dataset["path"], *table.shape)
     return table
 
 
 def detect_task_type(validated_table: pd.DataFrame, dataset: dict, task: dict) -> dict[str, Any]:
-    detected = detect_task(validated_table[dataset["target"]], task)
+    group = dataset.get("group_column")
+    detected = detect_task(
+        validated_table[dataset["target"]], task, validated_table[group] if group else None
+    )
     logger.info("Task: %s (%s).", detected["type"], detected["reason"])
     return detected
 
@@ -35,6 +40,9 @@ def type_features(
     declared = dict(dataset.get("feature_types") or {})
     if dataset.get("group_column"):
         declared[dataset["group_column"]] = "drop"
+    time_column, features = dataset.get("time_column"), dataset.get("features")
+    if time_column and features and time_column not in features:
+        declared[time_column] = "drop"  # kept to order the rows, not listed as a feature
     feature_types = infer_feature_types(validated_table, dataset["target"], rules, declared)
     by_type: dict[str, int] = {}
     for info in feature_types["columns"].values():

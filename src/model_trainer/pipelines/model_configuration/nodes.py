@@ -75,6 +75,12 @@ def configure_model(
         "encoding": {**encoding, "imputation": imputation},
         "imputation_reason": imputation_reason,
         "imbalance": imbalance,
+        "ranking": {
+            "group_column": task["group_column"],
+            "relevance_values": task["relevance_values"],
+        }
+        if task["type"] == "ranking"
+        else None,
         "seed": seed,
     }
 

@@ -1,0 +1,219 @@
+"""Ranking: rows grouped by a query (or user), ordered within each group by a model's score.
+
+A ranker learns from whole groups (LightGBM's `group` sizes, XGBoost's `qid`), so its Pipeline
+sorts the rows by group and hands the grouping to the estimator itself: cross-validation and
+the final fits call `fit(X, y)` as for any other task. The relevance target is turned into the
+integer grades ranking objectives need (0..30); metrics are per group, then averaged.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from model_trainer.errors import DataValidationError
+
+RANKING_REPORT = ("ndcg", "map", "mrr")
+MAX_GRADE = 30  # LightGBM's default label_gain covers 0..30; XGBoost's exponential gain 0..31
+TIE_BREAK_SEED = 0  # equal scores are ordered at random, the same way every time
+
+
+def describe_relevance(
+    target: pd.Series, group: pd.Series, settings: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The ranking task's facts: how relevance becomes grades, which rows count as relevant for
+    MAP and MRR (`task.relevant_from`; by default the upper half of the target's range, so 0/1
+    clicks count 1 and 0.5-5 star ratings count 3 and up) and k."""
+    if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
+        raise DataValidationError(
+            f"Ranking target '{target.name}' is not numeric ({target.dtype}).",
+            "Give a relevance column: numbers where higher means more relevant.",
+        )
+    if group.isna().any():
+        raise DataValidationError(
+            f"Group column '{group.name}' has {int(group.isna().sum())} missing values: every "
+            "row must belong to a query or user to be ranked within it.",
+            f"Fill or drop the rows with no '{group.name}'.",
+        )
+    values = np.sort(target.unique())
+    integral = bool((values == np.round(values)).all()) and values.min() >= 0
+    if integral and values.max() <= MAX_GRADE:
+        grades, grading = None, "the target's own integer values"
+    elif len(values) <= MAX_GRADE + 1:
+        grades = [float(v) for v in values]
+        grading = f"the {len(values)} distinct values in order, as grades 0..{len(values) - 1}"
+    else:
+        raise DataValidationError(
+            f"Ranking target '{target.name}' has {len(values)} distinct values; ranking "
+            f"objectives take at most {MAX_GRADE + 1} relevance grades.",
+            f"Bin '{target.name}' into at most {MAX_GRADE + 1} levels (e.g. 0-4) first.",
+        )
+    relevant_from = settings.get("relevant_from")
+    if relevant_from is None:
+        middle = (values[0] + values[-1]) / 2
+        relevant_from = float(values[np.searchsorted(values, middle)])
+    sizes = group.value_counts()
+    return {
+        "group_column": str(group.name),
+        "k": int(settings.get("k", 10)),
+        "relevant_from": float(relevant_from),
+        "relevance_values": grades,
+        "grading": grading,
+        "n_groups": len(sizes),
+        "rows_per_group": {
+            "min": int(sizes.min()),
+            "median": float(sizes.median()),
+            "max": int(sizes.max()),
+        },
+    }
+
+
+def relevance_grades(y: Any, task: Mapping[str, Any]) -> np.ndarray:
+    """Integer grades 0..30: the target itself, or the position of its value among the
+    distinct values seen in training (an unseen value takes the grade of the next one below)."""
+    values = np.asarray(y, dtype=float)
+    levels = task.get("relevance_values")
+    if levels is None:
+        return values.astype(int)
+    return np.clip(np.searchsorted(levels, values, side="right") - 1, 0, None)
+
+
+class RankingPipeline(Pipeline):
+    """A Pipeline whose final step is fit with the rows' grouping: `group` sizes for LightGBM's
+    rankers, `qid` for XGBoost's, nothing for pointwise regressors (scores from a regression
+    on the grades). Prediction is per row: the group column is not needed to score."""
+
+    def __init__(
+        self,
+        steps: list,
+        *,
+        group_column: str,
+        relevance_values: list[float] | None = None,
+        transform_input: Any = None,
+        memory: Any = None,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(steps, transform_input=transform_input, memory=memory, verbose=verbose)
+        self.group_column = group_column
+        self.relevance_values = relevance_values
+
+    def fit(self, X: pd.DataFrame, y: Any = None, **params: Any) -> RankingPipeline:
+        if self.group_column not in X:
+            raise DataValidationError(
+                f"The ranking model needs the group column '{self.group_column}' to learn from.",
+                f"Keep '{self.group_column}' in the rows given to fit.",
+            )
+        codes, _ = pd.factorize(X[self.group_column], sort=True)
+        order = np.argsort(codes, kind="stable")
+        X = X.iloc[order]
+        grades = relevance_grades(np.asarray(y)[order], {"relevance_values": self.relevance_values})
+        name, estimator = self.steps[-1]
+        accepted = inspect.signature(estimator.fit).parameters
+        if "group" in accepted:
+            params[f"{name}__group"] = np.bincount(codes[order])
+        elif "qid" in accepted:
+            params[f"{name}__qid"] = codes[order]
+        return super().fit(X, grades, **params)
+
+
+def ranking_metrics(
+    y: Any,
+    scores: Any,
+    groups: Any,
+    task: Mapping[str, Any],
+    names: tuple[str, ...] = RANKING_REPORT,
+) -> dict[str, float]:
+    """Means over groups; a group with no relevant row has no MAP or MRR (and no NDCG when
+    every grade is 0), so it is left out of that mean rather than counted as 0 or 1."""
+    table = per_group_metrics(y, scores, groups, task)
+    return {name: float(table[name].mean()) for name in names}
+
+
+def per_group_metrics(y: Any, scores: Any, groups: Any, task: Mapping[str, Any]) -> pd.DataFrame:
+    """NDCG@k (gain 2^grade - 1), MAP@k and MRR of each group, ordered by descending score with
+    ties broken at random (seeded), so a constant score is a random ranking."""
+    k = int(task.get("k", 10))
+    grades = relevance_grades(y, task).astype(float)
+    relevant = (np.asarray(y, dtype=float) >= task["relevant_from"]).astype(float)
+    codes, labels = pd.factorize(pd.Series(np.asarray(groups)), sort=True)
+    scores = np.asarray(scores, dtype=float)
+    tie_break = np.random.default_rng(TIE_BREAK_SEED).random(len(scores))
+    by_score = np.lexsort((tie_break, -scores, codes))
+    by_grade = np.lexsort((-grades, codes))
+    rank = _rank_within(codes[by_score])
+    n_groups = len(labels)
+
+    def per_group(values: np.ndarray) -> np.ndarray:
+        return np.bincount(codes[by_score], weights=values, minlength=n_groups)
+
+    def discount(ranks: np.ndarray) -> np.ndarray:
+        return np.where(ranks <= k, 1.0 / np.log2(ranks + 1.0), 0.0)
+
+    dcg = per_group((2.0 ** grades[by_score] - 1.0) * discount(rank))
+    ideal_gain = (2.0 ** grades[by_grade] - 1.0) * discount(_rank_within(codes[by_grade]))
+    ideal = np.bincount(codes[by_grade], weights=ideal_gain, minlength=n_groups)
+    hits = relevant[by_score]
+    cumulative_hits = np.cumsum(hits)
+    starts = np.r_[0, np.flatnonzero(np.diff(codes[by_score])) + 1]
+    sizes = np.diff(np.r_[starts, len(hits)])
+    hits_before_group = np.repeat(np.r_[0.0, cumulative_hits][starts], sizes)
+    hits_so_far = cumulative_hits - hits_before_group
+    precision_terms = np.where((rank <= k) & (hits > 0), hits_so_far / rank, 0.0)
+    n_relevant = per_group(hits)
+    first_hit = np.full(n_groups, np.inf)
+    np.minimum.at(first_hit, codes[by_score][hits > 0], rank[hits > 0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return pd.DataFrame(
+            {
+                "group": labels,
+                "rows": np.bincount(codes, minlength=n_groups),
+                "relevant_rows": n_relevant.astype(int),
+                "ndcg": np.where(ideal > 0, dcg / ideal, np.nan),
+                "map": np.where(
+                    n_relevant > 0, per_group(precision_terms) / np.minimum(n_relevant, k), np.nan
+                ),
+                "mrr": np.where(np.isfinite(first_hit), 1.0 / first_hit, np.nan),
+            }
+        )
+
+
+def _rank_within(sorted_codes: np.ndarray) -> np.ndarray:
+    """1-based position of each row within its group, for rows already sorted by group."""
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_codes)) + 1]
+    sizes = np.diff(np.r_[starts, len(sorted_codes)])
+    return np.arange(len(sorted_codes)) - np.repeat(starts, sizes) + 1.0
+
+
+def rank_within_groups(scores: Any, groups: Any) -> np.ndarray:
+    """Each row's 1-based rank in its group by descending score (ties: the first row first)."""
+    frame = pd.DataFrame({"group": np.asarray(groups), "score": np.asarray(scores, dtype=float)})
+    ranks = frame.groupby("group", sort=False)["score"].rank(method="first", ascending=False)
+    return ranks.to_numpy(int)
+
+
+def misplacement(rank: Any, y: Any, groups: Any, task: Mapping[str, Any]) -> np.ndarray:
+    """How far each row's rank is from the places its relevance earns (the block of rows of
+    equal grade in the ideal order), as a share of its group's size: 0 = well placed."""
+    frame = pd.DataFrame(
+        {"group": np.asarray(groups), "grade": relevance_grades(y, task), "rank": np.asarray(rank)}
+    )
+    by_group = frame.groupby("group", sort=False)["grade"]
+    best = by_group.rank(method="min", ascending=False)
+    worst = by_group.rank(method="max", ascending=False)
+    distance = np.maximum(0.0, np.maximum(frame["rank"] - worst, best - frame["rank"]))
+    return (distance / frame["group"].map(frame["group"].value_counts())).to_numpy(float)
+
+
+def sample_groups(groups: pd.Series, rows: int, seed: int) -> np.ndarray:
+    """Positions of whole groups drawn at random until about `rows` rows: a ranking sample
+    keeps every group it has complete, or its groups would no longer be the ones ranked."""
+    codes, labels = pd.factorize(groups)
+    sizes = np.bincount(codes)
+    drawn = np.random.default_rng(seed).permutation(len(labels))
+    kept = drawn[: max(1, int(np.searchsorted(np.cumsum(sizes[drawn]), rows)) + 1)]
+    return np.flatnonzero(np.isin(codes, kept))
