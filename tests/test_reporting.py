@@ -321,6 +321,7 @@ def report_inputs(tmp_path_factory) -> dict:
         },
         "model_registration": {"run_id": "0123abcd"},
         "dataset": {"path": str(CREDIT)},
+        "cluster_profiles": pd.DataFrame({"cluster": []}),  # a classification has none
     }
 
 
@@ -397,3 +398,32 @@ def test_the_report_shows_where_the_time_went_slowest_node_first(report_inputs):
     section = html.split('id="time"')[1].split("</section>")[0]
     assert section.index("optimize_hyperparameters_node") < section.index("split_table_node")
     assert "<td>80%</td>" in section and "<td>3.50</td>" in section
+
+
+def test_a_clustering_is_judged_on_structure_stability_and_plain_kmeans():
+    findings = reporting.recommendations(
+        "silhouette",
+        {"type": "clustering"},
+        {"silhouette": 0.18, "noise_share": 0.3, "ari": 0.05},
+        {"dummy": {"silhouette": 0.0}, "kmeans": {"silhouette": 0.2}},
+        {"mean": 0.6, "std": 0.2, "folds": 5},
+        {},
+        {},
+    )
+    assert [f["finding"] for f in findings] == [
+        "weak structure",
+        "unstable clusters",
+        "many rows left as noise",
+        "simple model is as good",
+        "clusters ignore the reference column",
+    ]
+    steady = reporting.recommendations(
+        "silhouette",
+        {"type": "clustering"},
+        {"silhouette": 0.6, "noise_share": 0.0},
+        {"kmeans": {"silhouette": 0.5}},
+        {"mean": 0.95, "std": 0.02, "folds": 5},
+        {},
+        {},
+    )
+    assert steady == []

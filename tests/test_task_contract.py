@@ -132,7 +132,7 @@ def test_refuses_an_input_that_is_not_an_object():
     ("key", "value", "allowed"),
     [
         ("task", "deploy", "train or tune"),
-        ("modelType", "clustering", "auto, classification, ranking, regression"),
+        ("modelType", "forecasting", "auto, classification, clustering, ranking, regression"),
         (
             "validationStrategy",
             "bootstrap",

@@ -93,9 +93,9 @@ def test_refuses_regression_on_a_string_target_naming_it(status):
 
 def test_refuses_an_unknown_task_type_listing_the_allowed_ones(status):
     with pytest.raises(ConfigurationError) as caught:
-        detect_task(status, {"type": "clustering"})
-    assert "'clustering'" in caught.value.message
-    assert "auto, classification, regression" in caught.value.remediation
+        detect_task(status, {"type": "forecasting"})
+    assert "'forecasting'" in caught.value.message
+    assert "auto, classification, regression, ranking, clustering" in caught.value.remediation
 
 
 def test_uses_the_declared_positive_class(status):

@@ -73,7 +73,7 @@ def decision_record(
         ),
         _decision(
             "search strategy",
-            _search_strategy(tuning, study_summary),
+            _search_strategy(tuning, study_summary, task["type"]),
             f"{study_summary['n_trials']} trials ({study_summary['n_complete']} complete, "
             f"{study_summary['n_pruned']} pruned, {study_summary['n_failed']} failed) in study "
             f"'{study_summary['study_name']}'",
@@ -82,7 +82,7 @@ def decision_record(
         _decision(
             "final model",
             _final_model(training_info),
-            _why_final(study_summary, ensemble),
+            _why_final(study_summary, ensemble, task["type"]),
             "tuning.ensemble.enabled",
         ),
     ]
@@ -172,9 +172,17 @@ def _count_types(columns: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def _search_strategy(tuning: Mapping[str, Any], study_summary: Mapping[str, Any]) -> str:
+def _search_strategy(
+    tuning: Mapping[str, Any], study_summary: Mapping[str, Any], task_type: str
+) -> str:
     if not tuning.get("enabled", True):
         return "no search: each family's first portfolio configuration"
+    if task_type == "clustering":
+        return (
+            f"tpe sampler on {study_summary.get('search_rows')} rows, a clustering that is no "
+            f"answer pruned (model.clustering), portfolio first, up to "
+            f"{tuning.get('n_trials')} trials / {tuning.get('timeout')} s"
+        )
     requested = tuning.get("sampler", "auto")
     used = study_summary.get("sampler", requested)
     objectives = study_summary.get("objectives") or [study_summary["metric"]]
@@ -207,8 +215,14 @@ def _final_model(training_info: Mapping[str, Any]) -> str:
     return training_info["algorithm"]
 
 
-def _why_final(study_summary: Mapping[str, Any], ensemble: Any) -> str:
+def _why_final(study_summary: Mapping[str, Any], ensemble: Any, task_type: str) -> str:
     cv = study_summary["cross_validation"]
+    if task_type == "clustering":
+        return (
+            f"best trial {study_summary['best_trial']}: {study_summary['metric']} "
+            f"{study_summary['best_value']:.4g} on the search rows; refit on {cv['folds']} fold "
+            f"parts, it agrees with itself at ARI {cv['mean']:.3g} ± {cv['std']:.2g}"
+        )
     best = f"best trial {study_summary['best_trial']}: CV {study_summary['metric']} " + (
         f"{cv['mean']:.5g} ± {cv['std']:.2g}"
     )

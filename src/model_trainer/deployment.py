@@ -21,6 +21,7 @@ import pandas as pd
 from sklearn.dummy import DummyClassifier, DummyRegressor
 
 from model_trainer import onnx_export
+from model_trainer.clustering import clustering_scores
 from model_trainer.data_checks import read_table
 from model_trainer.errors import ConfigurationError
 from model_trainer.metrics import METRICS, evaluate, is_better
@@ -53,8 +54,10 @@ class Candidate:
         return self.rows[self.card["input_columns"]]
 
     @property
-    def y(self) -> pd.Series:
-        return self.rows[self.card["target"]]
+    def y(self) -> pd.Series | None:
+        """None for a clustering without a reference column."""
+        target = self.card["target"]
+        return self.rows[target] if target else None
 
     @property
     def task(self) -> dict[str, Any]:
@@ -79,15 +82,17 @@ def load_candidate(
         path = _held_out_split_of(stored, held_out_split)
         seen = bool(card.get("refit_on_all_rows", False))
     rows = read_table(path)
-    needed = [*card["input_columns"], card["target"]]
+    target = card["target"]  # a clustering may have none
+    needed = [*card["input_columns"], *([target] if target else [])]
     missing = [c for c in needed if c not in rows.columns]
     if missing:
         raise ConfigurationError(
             f"The rows in {path} lack columns the model needs: {', '.join(missing)}.",
-            "Give deploy.data a table with the model's input columns and its target "
-            f"'{card['target']}'.",
+            "Give deploy.data a table with the model's input columns"
+            + (f" and its target '{target}'." if target else "."),
         )
-    rows = rows.loc[rows[card["target"]].notna(), needed].reset_index(drop=True)
+    labelled = rows[target].notna() if target else np.ones(len(rows), dtype=bool)
+    rows = rows.loc[labelled, needed].reset_index(drop=True)
     if rows.empty:
         raise ConfigurationError(
             f"No row of {path} has a value for the target '{card['target']}'.",
@@ -174,6 +179,9 @@ def held_out_figures(candidate: Candidate) -> tuple[dict[str, float], dict[str, 
         source = "the model card: its run's test split, scored before the refit on all rows"
         return card["test_metrics"], card["baseline_metrics"]["dummy"], source
     X, y, task = candidate.X, candidate.y, candidate.task
+    if task["type"] == "clustering":
+        figures, dummy = clustering_scores(candidate.stored.model, X, y, seed=0)
+        return figures, dummy, f"scored on {candidate.rows_source}"
     dummy = DummyRegressor() if task["type"] == "regression" else DummyClassifier()
     figures = evaluate(candidate.stored.model, X, y, task)
     return figures, evaluate(dummy.fit(X, y), X, y, task), f"scored on {candidate.rows_source}"
@@ -342,6 +350,12 @@ def onnx_check(
         return None, make_check(name, SKIPPED, None, None, "deploy.onnx.enabled is false")
     model, is_classifier = candidate.stored.model, candidate.stored.is_classifier
     tolerance = {k: float(settings["tolerance"][k]) for k in ("absolute", "relative")}
+    if candidate.card["task"] == "clustering":
+        detail = (
+            "clustering: skl2onnx exports KMeans alone, as distances to the centres, and has no "
+            "form for the other families' assignments; serve the joblib or MLflow model"
+        )
+        return None, make_check(name, NOT_CONVERTIBLE, None, tolerance, detail)
     try:
         kinds = onnx_export.input_kinds(model)
         graph = onnx_export.to_onnx(model, kinds)

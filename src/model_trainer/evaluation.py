@@ -103,6 +103,13 @@ def check_labelled_rows(table: pd.DataFrame, card: Mapping[str, Any], source: st
     """The rows with a target, every column kept (an earlier version may use other columns);
     labels the model cannot predict are an error, since every metric would be wrong."""
     target = card["target"]
+    if card["task"] == "clustering":
+        raise ConfigurationError(
+            "The evaluate pipeline compares predictions with known targets; a clustering "
+            "model has none to compare with.",
+            "Read the clustering's scores in its train report (silhouette, stability, ARI with "
+            "a reference column), and assign new rows with `kedro run --pipeline=inference`.",
+        )
     if target not in table.columns:
         raise DataValidationError(
             f"{source} has no target column '{target}', so the model cannot be judged on it.",
@@ -373,6 +380,9 @@ def predict_rows(
     table = pd.DataFrame({"row": np.arange(len(features))})
     if keys is not None:
         table = pd.concat([table, keys.reset_index(drop=True)], axis=1)
+    if task["type"] == "clustering":
+        table["predicted"] = model.predict(features)  # the cluster; -1 = noise
+        return table
     output = predict_output(model, features, task)
     if task["type"] == "ranking":
         table["predicted"] = output  # the score: higher ranks first within a group
@@ -423,4 +433,5 @@ def prediction_summary(predictions: pd.DataFrame, task: Mapping[str, Any]) -> di
             "predicted_max": float(predicted.max()),
         }
     shares = predicted.value_counts(normalize=True)
-    return {f"predicted_share_{c}": float(shares.get(c, 0.0)) for c in task["classes"]}
+    labels = sorted(shares.index) if task["type"] == "clustering" else task["classes"]
+    return {f"predicted_share_{c}": float(shares.get(c, 0.0)) for c in labels}

@@ -39,6 +39,11 @@ METRICS = {
         Metric("ndcg", True, False),
         Metric("map", True, False),
         Metric("mrr", True, False),
+        Metric("silhouette", True, False),
+        Metric("calinski_harabasz", True, False),
+        Metric("davies_bouldin", False, False),
+        Metric("ari", True, False),
+        Metric("nmi", True, False),
     )
 }
 CLASSIFICATION_REPORT = (
@@ -56,6 +61,7 @@ REPORTS = {
     "classification": CLASSIFICATION_REPORT,
     "regression": REGRESSION_REPORT,
     "ranking": RANKING_REPORT,
+    "clustering": ("silhouette", "calinski_harabasz", "davies_bouldin"),
 }
 
 

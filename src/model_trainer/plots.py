@@ -79,6 +79,8 @@ def prediction_figures(
     figures: dict[str, Figure] = {}
     if task["type"] == "ranking":
         figures["ranking_by_group.png"] = ranking_by_group_figure(predictions, task, data_label)
+    elif task["type"] == "clustering":
+        figures["clusters.png"] = clusters_figure(predictions, data_label)
     elif task["type"] == "classification":
         figure, axes = plt.subplots(figsize=(5, 4.5))
         ConfusionMatrixDisplay.from_predictions(
@@ -117,6 +119,34 @@ def prediction_figures(
         figure.tight_layout()
         figures["residuals.png"] = figure
     return figures
+
+
+def clusters_figure(predictions: pd.DataFrame, data_label: str) -> Figure:
+    """Cluster sizes, and the rows on the first two principal components of their numeric
+    columns (standardised), coloured by cluster: are the clusters apart or slices of one cloud?"""
+    clusters = predictions["predicted"].astype(str)
+    sizes = clusters.value_counts().sort_index()
+    numeric = predictions.drop(columns=["predicted", "error", "actual"], errors="ignore")
+    numeric = numeric.select_dtypes("number")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    left.bar(sizes.index, sizes.to_numpy(), color="#4c72b0")
+    left.set(xlabel="cluster (-1 = noise)", ylabel="rows", title=f"Cluster sizes ({data_label})")
+    if numeric.shape[1] >= 2:
+        values = numeric.fillna(numeric.median()).to_numpy(float)
+        values = (values - values.mean(axis=0)) / np.where(
+            values.std(axis=0) > 0, values.std(axis=0), 1
+        )
+        _, _, components = np.linalg.svd(values, full_matrices=False)
+        projected = values @ components[:2].T
+        for label in sizes.index:
+            rows = (clusters == label).to_numpy()
+            right.scatter(projected[rows, 0], projected[rows, 1], s=8, alpha=0.6, label=label)
+        right.set(xlabel="PC 1", ylabel="PC 2", title="Numeric columns, first two components")
+        right.legend(title="cluster", fontsize="small")
+    else:
+        right.set_axis_off()
+    figure.tight_layout()
+    return figure
 
 
 def ranking_by_group_figure(
@@ -172,6 +202,8 @@ def error_distribution_figure(
         label = "actual - predicted"
     elif task["type"] == "ranking":
         values, label = predictions["error"], "distance from the rank its relevance earns (share)"
+    elif task["type"] == "clustering":
+        values, label = predictions["error"], "ambiguity: (1 - silhouette) / 2"
     else:
         values, label = predictions["error"], "1 - probability given to the actual class"
     figure, axes = plt.subplots(figsize=(6, 4))

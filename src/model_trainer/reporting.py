@@ -42,6 +42,8 @@ def recommendations(
     """Each finding with its evidence and what to try; the rules are the thresholds in conf.
     `imbalance_handling` is model.imbalance's resolved strategy, so the advice is not to try
     what was already done."""
+    if task["type"] == "clustering":
+        return clustering_findings(metric, test_metrics, baseline_metrics, cross_validation)
     found: list[dict[str, str]] = []
     test_value, cv_mean = test_metrics[metric], cross_validation["mean"]
     gap = relative_change(metric, task, cv_mean, test_value)
@@ -132,6 +134,74 @@ def recommendations(
     return found
 
 
+# Kaufman and Rousseeuw's reading of a mean silhouette: below 0.25, no substantial structure.
+WEAK_SILHOUETTE = 0.25
+MIN_STABILITY = 0.8  # mean ARI of the fold refits with the fit on all rows
+MAX_NOISE_SHARE = 0.2
+
+
+def clustering_findings(
+    metric: str,
+    test_metrics: Mapping[str, float],
+    baseline_metrics: Mapping[str, Mapping[str, float]],
+    stability: Mapping[str, Any],
+) -> list[dict[str, str]]:
+    """A clustering has no target to overfit: the questions are whether there is structure,
+    whether the clusters survive other rows, and whether a plain KMeans does as well."""
+    found = []
+    silhouette = test_metrics.get("silhouette")
+    if silhouette is not None and silhouette < WEAK_SILHOUETTE:
+        found.append(
+            {
+                "finding": "weak structure",
+                "evidence": f"test silhouette {silhouette:.3g} (below {WEAK_SILHOUETTE}: no "
+                "substantial structure).",
+                "advice": "The rows may not fall into groups on these columns: drop columns "
+                "that are noise (feature importance), or treat the clusters as segments only.",
+            }
+        )
+    if stability["mean"] < MIN_STABILITY:
+        found.append(
+            {
+                "finding": "unstable clusters",
+                "evidence": f"fold refits agree with the full fit at ARI {stability['mean']:.3g} "
+                f"(+/- {stability['std']:.2g}).",
+                "advice": "Other rows give other clusters: use fewer clusters, a density method, "
+                "or more rows.",
+            }
+        )
+    if test_metrics.get("noise_share", 0.0) > MAX_NOISE_SHARE:
+        found.append(
+            {
+                "finding": "many rows left as noise",
+                "evidence": f"{test_metrics['noise_share']:.0%} of the test rows are noise (-1).",
+                "advice": "Lower min_cluster_size / min_samples, or use kmeans or "
+                "gaussian_mixture, which assign every row.",
+            }
+        )
+    kmeans = baseline_metrics.get("kmeans", {}).get(metric)
+    model = test_metrics.get(metric)
+    greater = metric != "davies_bouldin"
+    if kmeans is not None and model is not None and (kmeans > model if greater else kmeans < model):
+        found.append(
+            {
+                "finding": "simple model is as good",
+                "evidence": f"plain kmeans scores {metric} {kmeans:.4g} against {model:.4g}.",
+                "advice": "Prefer kmeans: as good, and its centres explain the clusters.",
+            }
+        )
+    if "ari" in test_metrics and test_metrics["ari"] < 0.1:
+        found.append(
+            {
+                "finding": "clusters ignore the reference column",
+                "evidence": f"ARI {test_metrics['ari']:.3g} with the target column given.",
+                "advice": "The groups found are not the labelled ones: to predict them, train a "
+                "classifier instead.",
+            }
+        )
+    return found
+
+
 def _worst_fold(
     metric: str, task: Mapping[str, Any], cross_validation: Mapping[str, Any]
 ) -> float | None:
@@ -194,6 +264,7 @@ def render_html(
     decisions: list[dict[str, str]],
     node_resources: Mapping[str, Any],
     feature_types: Mapping[str, Any],
+    cluster_profiles: pd.DataFrame | None = None,
 ) -> str:
     """One HTML file with every image inlined: no CDN, readable offline and as an artifact."""
     template = jinja2.Environment(autoescape=True).from_string(
@@ -213,6 +284,9 @@ def render_html(
         decisions=decisions,
         time_spent=time_spent(node_resources),
         feature_types=feature_types,
+        profiles_html=cluster_profiles.to_html(index=False, float_format="{:.4g}".format, border=0)
+        if cluster_profiles is not None and len(cluster_profiles)
+        else None,
     )
 
 

@@ -46,6 +46,12 @@ def run_smoke_test(
     if not settings.get("enabled", True):
         logger.info("Smoke run skipped (smoke_test.enabled is false).")
         return {"enabled": False}
+    if task["type"] == "clustering":
+        logger.info(
+            "No smoke run for clustering: its search clusters one sample of the rows "
+            "(model.clustering.sample_rows), so a broken family fails within seconds anyway."
+        )
+        return {"enabled": False}
     target = feature_types["target"]
     X, y = sample_for_search(
         train.drop(columns=[target]),

@@ -29,7 +29,7 @@ INPUT_KEYS = {
 SEARCH_KEYS = {"enabled", "nTrials", "timeout"}
 TRACKING_KEYS = {"experimentName", "trackingUri"}
 TASK_MODES = {"train", "tune"}
-MODEL_TYPES = {"classification", "regression", "ranking", "auto"}
+MODEL_TYPES = {"classification", "regression", "ranking", "clustering", "auto"}
 VALIDATION_STRATEGIES = {
     "kfold", "stratified", "timeseries", "group", "repeated_kfold", "repeated_stratified", "loo",
     "auto",
@@ -54,15 +54,16 @@ def runtime_params(spec: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
     if model_type not in MODEL_TYPES:
         raise ConfigurationError(
             f"modelType '{model_type}' is not supported.",
-            f"Use one of: {', '.join(sorted(MODEL_TYPES))} (clustering is not available yet).",
+            f"Use one of: {', '.join(sorted(MODEL_TYPES))}.",
         )
     if not spec.get("trainDataPath"):
         raise ConfigurationError(
             "The task JSON has no trainDataPath.", "Add trainDataPath: the CSV or Parquet file."
         )
-    if not spec.get("targetColumn"):
+    if not spec.get("targetColumn") and model_type != "clustering":
         raise ConfigurationError(
-            "The task JSON has no targetColumn.", "Add targetColumn: the column to predict."
+            "The task JSON has no targetColumn.",
+            "Add targetColumn: the column to predict (only clustering goes without one).",
         )
     strategy = spec.get("validationStrategy", "auto")
     if strategy not in VALIDATION_STRATEGIES:
@@ -87,7 +88,7 @@ def runtime_params(spec: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
     params: dict[str, Any] = {
         "dataset": {
             "path": str(path if path.is_absolute() else (base_dir / path).resolve()),
-            "target": spec["targetColumn"],
+            "target": spec.get("targetColumn"),
             "features": features or None,
             "time_column": spec.get("timeColumn"),
             "group_column": spec.get("groupColumn"),

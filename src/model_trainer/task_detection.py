@@ -10,18 +10,32 @@ import pandas as pd
 from model_trainer.errors import ConfigurationError, DataValidationError
 from model_trainer.ranking import describe_relevance
 
-TASK_TYPES = ("auto", "classification", "regression", "ranking")
+TASK_TYPES = ("auto", "classification", "regression", "ranking", "clustering")
 
 
 def detect_task(
-    target: pd.Series, settings: Mapping[str, Any], group: pd.Series | None = None
+    target: pd.Series | None, settings: Mapping[str, Any], group: pd.Series | None = None
 ) -> dict[str, Any]:
-    """Ranking is never guessed: it is declared (task.type), with the group column whose rows
-    are ranked against each other (`group`)."""
+    """Ranking and clustering are never guessed: they are declared (task.type). Ranking needs
+    the group column whose rows are ranked against each other (`group`); clustering needs no
+    target, and a given one only measures how well the clusters find its groups."""
     declared = settings.get("type", "auto")
     if declared not in TASK_TYPES:
         raise ConfigurationError(
             f"Unknown task.type '{declared}'.", f"Use one of: {', '.join(TASK_TYPES)}."
+        )
+    if declared == "clustering":
+        return {
+            "type": "clustering",
+            "reason": "set by task.type",
+            "n_rows": None if target is None else len(target),
+            "reference_column": None if target is None else str(target.name),
+        }
+    if target is None:
+        raise ConfigurationError(
+            "No dataset.target is set: only clustering learns without a target.",
+            "Set dataset.target (targetColumn) to the column to predict, or task.type to "
+            "clustering.",
         )
     if declared == "ranking":
         if group is None:

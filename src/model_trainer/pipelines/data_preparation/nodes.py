@@ -20,16 +20,21 @@ def validate_raw_table(raw_table: pd.DataFrame, dataset: dict[str, Any]) -> pd.D
     if features:  # the group and time columns split and order the rows, features or not
         structure = [dataset.get("group_column"), dataset.get("time_column")]
         features = [*features, *(c for c in structure if c and c not in features)]
-    table = validate_table(raw_table, dataset["target"], features, source=f"'{dataset['path']}'")
+    table = validate_table(
+        raw_table, dataset.get("target"), features, source=f"'{dataset['path']}'"
+    )
     logger.info("Validated %s: %d rows, %d columns.", dataset["path"], *table.shape)
     return table
 
 
 def detect_task_type(validated_table: pd.DataFrame, dataset: dict, task: dict) -> dict[str, Any]:
-    group = dataset.get("group_column")
+    group, target = dataset.get("group_column"), dataset.get("target")
     detected = detect_task(
-        validated_table[dataset["target"]], task, validated_table[group] if group else None
+        validated_table[target] if target else None,
+        task,
+        validated_table[group] if group else None,
     )
+    detected["n_rows"] = len(validated_table)
     logger.info("Task: %s (%s).", detected["type"], detected["reason"])
     return detected
 
@@ -43,7 +48,7 @@ def type_features(
     time_column, features = dataset.get("time_column"), dataset.get("features")
     if time_column and features and time_column not in features:
         declared[time_column] = "drop"  # kept to order the rows, not listed as a feature
-    feature_types = infer_feature_types(validated_table, dataset["target"], rules, declared)
+    feature_types = infer_feature_types(validated_table, dataset.get("target"), rules, declared)
     by_type: dict[str, int] = {}
     for info in feature_types["columns"].values():
         by_type[info["type"]] = by_type.get(info["type"], 0) + 1
@@ -59,7 +64,7 @@ def split_table(
     split: dict[str, Any],
     validation: dict[str, Any],
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    target = dataset["target"]
+    target = dataset.get("target")
     check_usable_features(feature_types, f"'{dataset['path']}'")
     if task["type"] == "classification":
         check_class_sizes(validated_table[target], 2)

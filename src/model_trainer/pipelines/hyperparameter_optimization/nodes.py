@@ -9,7 +9,7 @@ import optuna
 import pandas as pd
 from matplotlib.figure import Figure
 
-from model_trainer import tuning
+from model_trainer import clustering, tuning
 from model_trainer.plots import search_figures
 
 logger = logging.getLogger(__name__)
@@ -23,20 +23,23 @@ def optimize_hyperparameters(
     model_configuration: dict[str, Any],
     settings: dict[str, Any],
 ) -> tuple[optuna.Study, dict[str, Any], pd.DataFrame]:
-    """CV over train + validation; the test split is never seen here."""
+    """CV over train + validation (for clustering, the search and fold stability); the test
+    split is never seen here."""
     import mlflow
 
     target = feature_types["target"]
     rows = pd.concat([train_split, validation_split], ignore_index=True)
-    study, summary = tuning.search(
-        rows.drop(columns=[target]),
-        rows[target],
-        task=task,
-        feature_types=feature_types,
-        configuration=model_configuration,
-        settings=settings,
-        mlflow_parent=mlflow.active_run(),
-    )
+    X, y = (rows.drop(columns=[target]), rows[target]) if target else (rows, None)
+    common = {
+        "feature_types": feature_types,
+        "configuration": model_configuration,
+        "settings": settings,
+        "mlflow_parent": mlflow.active_run(),
+    }
+    if task["type"] == "clustering":  # y, if given, is the reference the clusters are held to
+        study, summary = clustering.search(X, y, **common)
+    else:
+        study, summary = tuning.search(X, y, task=task, **common)
     logger.info(
         "%s trial %d: %s with CV %s %.5g.",
         "Best" if len(summary["objectives"]) == 1 else "Chosen Pareto-front",

@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from model_trainer.clustering import clustering_configuration
 from model_trainer.estimators import choose_algorithms, choose_imbalance, weighting_search_space
 from model_trainer.metrics import default_metric, get_metric
 from model_trainer.preprocessing import choose_imputation
@@ -26,6 +27,22 @@ def configure_model(
     dataset: dict[str, Any],
     seed: int,
 ) -> dict[str, Any]:
+    if task["type"] == "clustering":
+        configuration = clustering_configuration(
+            metric,
+            model["algorithm"],
+            model.get("clustering") or {},
+            model["encoding"],
+            int(validation.get("folds", 5)),
+            seed,
+        )
+        logger.info(
+            "Clustering by %s: %s (%s).",
+            configuration["metric"],
+            ", ".join(configuration["algorithms"]),
+            configuration["algorithms_reason"],
+        )
+        return configuration
     n_rows = len(train_split) + len(validation_split)
     metric = default_metric(task) if metric == "auto" else metric
     get_metric(metric, task)

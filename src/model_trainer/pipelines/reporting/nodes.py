@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from model_trainer import reporting
+from model_trainer import clustering, reporting
 from model_trainer.decisions import decision_record
 from model_trainer.plots import evaluation_figures
 from model_trainer.tracking import log_diagnosis_tags
@@ -70,6 +70,18 @@ def select_worst_predictions(
     test_predictions: pd.DataFrame, settings: dict[str, Any]
 ) -> pd.DataFrame:
     return test_predictions.head(int(settings["worst_predictions"]))
+
+
+def profile_clusters(
+    test_predictions: pd.DataFrame, task: dict[str, Any], feature_types: dict[str, Any]
+) -> pd.DataFrame:
+    """What each cluster of the test split looks like; no rows for the other tasks."""
+    if task["type"] != "clustering":
+        return pd.DataFrame({"cluster": []})
+    features = [c for c in test_predictions.columns if c in feature_types["columns"]]
+    return clustering.cluster_profiles(
+        test_predictions[features], test_predictions["predicted"], feature_types
+    )
 
 
 def recommend(
@@ -135,6 +147,7 @@ def render_report(
     node_resources: dict[str, Any],
     model_registration: dict[str, Any],
     dataset: dict[str, Any],
+    cluster_profiles: pd.DataFrame,
 ) -> str:
     metric = model_configuration["metric"]
     simple = model_configuration["simple_baseline"]
@@ -168,4 +181,5 @@ def render_report(
         decisions=decisions,
         node_resources=node_resources,
         feature_types=feature_types,
+        cluster_profiles=cluster_profiles,
     )

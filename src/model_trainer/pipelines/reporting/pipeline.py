@@ -2,6 +2,7 @@ from kedro.pipeline import Node, Pipeline
 
 from .nodes import (
     plot_evaluation,
+    profile_clusters,
     recommend,
     record_decisions,
     render_report,
@@ -24,6 +25,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=["metrics", "training_metrics", "mlflow_metrics"],
                 name="summarize_metrics_node",
+            ),
+            Node(
+                func=profile_clusters,
+                inputs=["test_predictions", "task", "feature_types"],
+                outputs="cluster_profiles",
+                name="profile_clusters_node",
             ),
             Node(
                 func=plot_evaluation,
@@ -83,6 +90,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "node_resources",
                     "model_registration",
                     "params:dataset",
+                    "cluster_profiles",
                 ],
                 outputs="report",
                 name="render_report_node",

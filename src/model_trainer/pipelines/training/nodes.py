@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from sklearn.base import clone
 
-from model_trainer import training
+from model_trainer import clustering, training
 from model_trainer.model_card import model_card
 from model_trainer.tracking import log_learning_curves, log_model
 from model_trainer.tuning import data_fingerprint
@@ -28,6 +28,23 @@ def fit_evaluation_model(
     """Fit on train + validation: the model the test split judges (with the decision threshold
     tuned on the validation split, when training.decision_threshold asks for one)."""
     target = feature_types["target"]
+    if task["type"] == "clustering":
+        rows = pd.concat([train_split, validation_split], ignore_index=True)
+        X, _ = _features_and_reference(rows, feature_types)
+        pipeline = clustering.final_pipeline(
+            study_summary, feature_types, model_configuration, len(X)
+        )
+        model, warnings = training.fit_quietly(pipeline, X, None)
+        info = {
+            "algorithm": study_summary["algorithm"],
+            "params": study_summary["best_params"],
+            "early_stopping": None,
+            "decision_threshold": None,
+            "learning_curves": [],
+            "convergence_warnings": warnings,
+            "n_training_rows": len(X),
+        }
+        return model, info
     pipeline, info = training.build_final_pipeline(
         study_summary,
         task,
@@ -68,6 +85,25 @@ def score_test_split(
     """The tuned model and the baselines, each trained without the test rows, scored on them."""
     target = feature_types["target"]
     rows = pd.concat([train_split, validation_split], ignore_index=True)
+    if task["type"] == "clustering":
+        X_test, reference = _features_and_reference(test_split, feature_types)
+        test_metrics, baseline_metrics, predictions = clustering.holdout_scores(
+            evaluation_model,
+            _features_and_reference(rows, feature_types)[0],
+            X_test,
+            reference,
+            feature_types,
+            model_configuration,
+        )
+        logger.info(
+            "Test %s: %.4g on %d clusters (random assignment %.4g, kmeans %.4g).",
+            model_configuration["metric"],
+            test_metrics[model_configuration["metric"]],
+            test_metrics["n_clusters"],
+            baseline_metrics["dummy"][model_configuration["metric"]],
+            baseline_metrics["kmeans"][model_configuration["metric"]],
+        )
+        return test_metrics, baseline_metrics, predictions
     X_test, y_test = test_split.drop(columns=[target]), test_split[target]
     baselines = training.baseline_pipelines(task, feature_types, model_configuration)
     fitted = {
@@ -100,6 +136,14 @@ def compute_feature_importance(
     settings: dict[str, Any],
 ) -> pd.DataFrame:
     target = feature_types["target"]
+    if task["type"] == "clustering":
+        return clustering.assignment_importance(
+            evaluation_model,
+            _features_and_reference(test_split, feature_types)[0],
+            int(settings["permutation_repeats"]),
+            model_configuration["seed"],
+            settings.get("permutation_max_rows"),
+        )
     return training.feature_importance(
         evaluation_model,
         test_split.drop(columns=[target]),
@@ -123,14 +167,10 @@ def refit_on_all_rows(
     """The shipped model learns from every row, once the test rows have done their judging."""
     if not settings.get("refit_on_all_rows", True):
         return evaluation_model
-    target = feature_types["target"]
     rows = pd.concat([train_split, validation_split, test_split], ignore_index=True)
-    model, _ = training.fit_quietly(
-        clone(evaluation_model),
-        rows.drop(columns=[target]),
-        rows[target],
-        settings.get("checkpoints"),
-    )
+    X, y = _features_and_reference(rows, feature_types)
+    # a clustering's estimators ignore y (its reference column, or None)
+    model, _ = training.fit_quietly(clone(evaluation_model), X, y, settings.get("checkpoints"))
     logger.info("Refit the final model on all %d rows.", len(rows))
     return model
 
@@ -174,6 +214,14 @@ def log_model_to_mlflow(
     return log_model(
         model,
         model_card,
-        train_split.drop(columns=[feature_types["target"]]),
+        _features_and_reference(train_split, feature_types)[0],
         settings.get("registered_model_name"),
     )
+
+
+def _features_and_reference(
+    rows: pd.DataFrame, feature_types: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.Series | None]:
+    """The model's input columns and the target; a clustering may have no target."""
+    target = feature_types["target"]
+    return (rows.drop(columns=[target]), rows[target]) if target else (rows, None)

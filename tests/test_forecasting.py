@@ -1,0 +1,132 @@
+"""The seasonal-naive baseline on real daily data (Chicago L ridership: a strong weekly
+pattern), plus the time formats and failures a task can bring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from model_trainer.errors import DataValidationError
+from model_trainer.forecasting import SeasonalNaiveForecaster, seasonal_naive_reason
+
+CHICAGO = Path(__file__).resolve().parents[2] / "shared" / "bench" / "data" / "chicago"
+TARGET, TIME = "ridership", "date"
+
+pytestmark = pytest.mark.skipif(not CHICAGO.is_dir(), reason="benchmark data not available")
+
+
+def rmse(actual: object, predicted: object) -> float:
+    return float(np.sqrt(np.mean((np.asarray(actual) - np.asarray(predicted)) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def chicago() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train is the first 80% of days, test the last 20%; dates are read as strings."""
+    return pd.read_csv(CHICAGO / "train.csv"), pd.read_csv(CHICAGO / "test.csv")
+
+
+@pytest.fixture(scope="module")
+def fitted(chicago: tuple[pd.DataFrame, pd.DataFrame]) -> SeasonalNaiveForecaster:
+    train, _ = chicago
+    return SeasonalNaiveForecaster(TIME).fit(train.drop(columns=TARGET), train[TARGET])
+
+
+def test_beats_the_training_mean_on_later_days(chicago, fitted) -> None:
+    # Measured: seasonal naive RMSE 3.066 vs training mean RMSE 7.343 on the 1140 test days.
+    train, test = chicago
+    assert (fitted.step_, fitted.season_) == (pd.Timedelta(days=1), 7)
+    seasonal = rmse(test[TARGET], fitted.predict(test.drop(columns=TARGET)))
+    mean = rmse(test[TARGET], np.full(len(test), train[TARGET].mean()))
+    assert seasonal < 0.6 * mean
+    assert seasonal == pytest.approx(3.066, abs=0.01)
+    assert mean == pytest.approx(7.343, abs=0.01)
+    reason = seasonal_naive_reason(fitted)
+    assert "7 days before" in reason and "weekday" in reason
+
+
+def test_rows_in_the_history_get_the_value_one_week_earlier(chicago, fitted) -> None:
+    train, _ = chicago
+    by_date = train.set_index(pd.to_datetime(train[TIME]))[TARGET]
+    rows = train.iloc[[7, 100, 2500, len(train) - 1]]
+    predicted = fitted.predict(rows.drop(columns=TARGET))
+    earlier = [by_date[day - pd.Timedelta(days=7)] for day in pd.to_datetime(rows[TIME])]
+    np.testing.assert_array_equal(predicted, earlier)
+    # The first week has no week before it: the nearest earlier day, and the mean for day one.
+    first = fitted.predict(train.iloc[[0, 3]].drop(columns=TARGET))
+    np.testing.assert_array_equal(first, [train[TARGET].mean(), train[TARGET].iloc[2]])
+
+
+def test_later_rows_repeat_the_last_observed_week(chicago, fitted) -> None:
+    train, test = chicago
+    last_week = train[TARGET].to_numpy()[-7:]  # train ends 2013-07-15, test starts the 16th
+    predicted = fitted.predict(test.iloc[:21].drop(columns=TARGET))
+    np.testing.assert_array_equal(predicted, np.tile(last_week, 3))
+
+
+def test_string_and_datetime_times_give_identical_predictions(chicago, fitted) -> None:
+    train, test = chicago
+    as_dates = train.assign(date=pd.to_datetime(train[TIME]))
+    model = SeasonalNaiveForecaster(TIME).fit(as_dates.drop(columns=TARGET), as_dates[TARGET])
+    X_test = test.drop(columns=TARGET)
+    expected = fitted.predict(X_test)
+    np.testing.assert_array_equal(model.predict(X_test), expected)
+    np.testing.assert_array_equal(
+        model.predict(X_test.assign(date=pd.to_datetime(X_test[TIME]))), expected
+    )
+
+
+def test_a_missing_time_gets_the_training_mean(chicago, fitted) -> None:
+    train, test = chicago
+    rows = test.iloc[:3].drop(columns=TARGET).astype({TIME: object})
+    rows.iloc[1, rows.columns.get_loc(TIME)] = None
+    predicted = fitted.predict(rows)
+    assert predicted[1] == pytest.approx(train[TARGET].mean())
+    assert predicted[0] == train[TARGET].iloc[-7]
+
+
+def test_clone_refit_and_joblib_round_trip(chicago, fitted, tmp_path) -> None:
+    train, test = chicago
+    X_test = test.drop(columns=TARGET)
+    head = train.iloc[:1000]
+    refit = clone(fitted).fit(head.drop(columns=TARGET), head[TARGET])
+    assert refit.history_times_.size == 1000 and fitted.history_times_.size == len(train)
+    assert refit.get_params() == {"time_column": TIME, "season": None}
+    path = tmp_path / "model.joblib"
+    joblib.dump(fitted, path)
+    np.testing.assert_array_equal(joblib.load(path).predict(X_test), fitted.predict(X_test))
+
+
+def test_a_missing_time_column_or_too_few_times_is_a_clear_error(chicago, fitted) -> None:
+    train, _ = chicago
+    X, y = train.drop(columns=TARGET), train[TARGET]
+    with pytest.raises(DataValidationError, match="'date' is not among") as raised:
+        SeasonalNaiveForecaster(TIME).fit(X.drop(columns=TIME), y)
+    assert "Keep 'date'" in str(raised.value)
+    with pytest.raises(DataValidationError, match="'date'"):
+        fitted.predict(X.drop(columns=TIME))
+    one_day = X.iloc[:5].assign(date="2001-01-22")
+    with pytest.raises(DataValidationError, match="'date' has 1 distinct usable") as raised:
+        SeasonalNaiveForecaster(TIME).fit(one_day, y.iloc[:5])
+    assert "Fix:" in str(raised.value)
+
+
+def test_monthly_numeric_and_duplicate_times() -> None:
+    """Month-end dates line up across leap years; numeric times use a plain naive lag; the
+    duplicates of one time are averaged."""
+    months = pd.date_range("2000-01-31", periods=60, freq="ME")
+    monthly = SeasonalNaiveForecaster("t").fit(pd.DataFrame({"t": months}), np.arange(60.0))
+    assert monthly.season_ == 12 and "1 year before" in seasonal_naive_reason(monthly)
+    later = pd.DataFrame({"t": pd.date_range("2004-11-30", periods=16, freq="ME")})
+    np.testing.assert_array_equal(monthly.predict(later), [*range(46, 60), 48, 49])
+
+    numeric = SeasonalNaiveForecaster("t").fit(
+        pd.DataFrame({"t": [1, 2, 2, 3, 5]}), [10.0, 20.0, 40.0, 50.0, 70.0]
+    )
+    assert numeric.season_ == 1
+    # 2 -> the mean of its duplicates; 4 and 6 -> 3 and 5; 0 (before the start) -> the mean.
+    np.testing.assert_allclose(numeric.predict(pd.DataFrame({"t": [3, 4, 6, 0]})), [30, 50, 70, 38])
