@@ -3,7 +3,8 @@ pattern), plus the time formats and failures a task can bring."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
+import shutil
 
 import joblib
 import numpy as np
@@ -13,11 +14,10 @@ from sklearn.base import clone
 
 from model_trainer.errors import DataValidationError
 from model_trainer.forecasting import SeasonalNaiveForecaster, seasonal_naive_reason
+from tests.conftest import BENCH, run_kedro
 
-CHICAGO = Path(__file__).resolve().parents[2] / "shared" / "bench" / "data" / "chicago"
+CHICAGO = BENCH / "chicago"
 TARGET, TIME = "ridership", "date"
-
-pytestmark = pytest.mark.skipif(not CHICAGO.is_dir(), reason="benchmark data not available")
 
 
 def rmse(actual: object, predicted: object) -> float:
@@ -130,3 +130,25 @@ def test_monthly_numeric_and_duplicate_times() -> None:
     assert numeric.season_ == 1
     # 2 -> the mean of its duplicates; 4 and 6 -> 3 and 5; 0 (before the start) -> the mean.
     np.testing.assert_allclose(numeric.predict(pd.DataFrame({"t": [3, 4, 6, 0]})), [30, 50, 70, 38])
+
+
+def test_a_time_ordered_regression_is_compared_with_the_seasonal_naive_forecast(project):
+    shutil.copy(CHICAGO / "train.csv", project / "data/01_raw/chicago.csv")
+
+    result = run_kedro(
+        project,
+        "run",
+        "--pipeline=train",
+        "--params=dataset.path=data/01_raw/chicago.csv,dataset.target=ridership,"
+        "dataset.time_column=date,tuning.n_trials=3,model.algorithm=lightgbm",
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Baseline Seasonal naive: the value 7 days before" in result.stdout + result.stderr
+    training = json.loads((project / "data/08_reporting/training_metrics.json").read_text())
+    metrics = json.loads((project / "data/08_reporting/metrics.json").read_text())
+    baselines = training["baselines"]
+    # the last tenth of the days: the weekly pattern beats the mean, the model beats both
+    assert metrics["rmse"] < baselines["seasonal_naive"]["rmse"] < baselines["dummy"]["rmse"]
+    decisions = json.loads((project / "data/08_reporting/decisions.json").read_text())
+    assert any(d["choice"] == "5-fold timeseries" for d in decisions)

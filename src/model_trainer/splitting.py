@@ -154,6 +154,7 @@ def choose_cv(
         "seed": int(settings.get("seed", 42)),
         "gap": int(settings.get("gap", 0)),
         "group_column": group_column,
+        "time_column": time_column,
     }
 
 

@@ -23,6 +23,7 @@ from model_trainer.estimators import (
     predicted_labels,
     with_decision_threshold,
 )
+from model_trainer.forecasting import SeasonalNaiveForecaster
 from model_trainer.metrics import classification_metrics, evaluate, get_metric
 from model_trainer.ranking import misplacement, rank_within_groups
 
@@ -353,17 +354,23 @@ def baseline_pipelines(
     feature_types: Mapping[str, Any],
     configuration: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """A dummy that ignores the features, and a simple linear model with default parameters."""
+    """A dummy that ignores the features, and a simple linear model with default parameters;
+    for a regression ordered by a time column, also the seasonal-naive forecast (the value one
+    season before), the bar any forecaster must clear."""
     dummy = (
         DummyClassifier(strategy="prior")
         if task["type"] == "classification"
         else DummyRegressor(strategy="mean")  # for ranking, one score: a random order
     )
     simple = configuration["simple_baseline"]
-    return {
+    baselines = {
         "dummy": dummy,
         simple: pipeline_from_configuration(configuration, simple, {}, task["type"], feature_types),
     }
+    time_column = configuration["cv"].get("time_column")
+    if task["type"] == "regression" and time_column:
+        baselines["seasonal_naive"] = SeasonalNaiveForecaster(time_column)
+    return baselines
 
 
 def feature_importance(

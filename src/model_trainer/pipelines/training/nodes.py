@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from model_trainer import clustering, training
+from model_trainer.forecasting import seasonal_naive_reason
 from model_trainer.model_card import model_card
 from model_trainer.tracking import log_learning_curves, log_model
 from model_trainer.tuning import data_fingerprint
@@ -110,6 +111,8 @@ def score_test_split(
         name: training.fit_quietly(model, rows.drop(columns=[target]), rows[target])[0]
         for name, model in baselines.items()
     }
+    if "seasonal_naive" in fitted:
+        logger.info("Baseline %s", seasonal_naive_reason(fitted["seasonal_naive"]))
     test_metrics = training.holdout_metrics({"model": evaluation_model}, X_test, y_test, task)[
         "model"
     ]
