@@ -22,7 +22,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from model_trainer import training
 from model_trainer.checkpoints import checkpointed_fit, latest_checkpoint, supports
-from model_trainer.estimators import LabelEncodedClassifier
+from model_trainer.ensemble import WeightedEnsemble
+from model_trainer.estimators import LabelEncodedClassifier, with_decision_threshold
 from tests.checkpoint_worker import EVERY, ROUNDS, diamonds, lightgbm_pipeline
 from tests.conftest import BENCH, ROOT
 
@@ -196,3 +197,28 @@ def test_training_checkpoints_setting_makes_the_final_fit_resume(tmp_path, credi
     np.testing.assert_allclose(
         fitted.predict_proba(X_test), plain.predict_proba(X_test), rtol=0, atol=1e-6
     )
+
+
+def test_an_ensemble_and_a_thresholded_model_checkpoint_each_of_their_pipelines(tmp_path, credit):
+    X, y, X_test = credit
+    members = [
+        credit_pipeline(
+            LabelEncodedClassifier(
+                xgboost.XGBClassifier(n_estimators=n, max_depth=3, n_jobs=1, verbosity=0)
+            )
+        )
+        for n in (20, 30)
+    ]
+    ensemble = Pipeline([("ensemble", WeightedEnsemble(members, [0.5, 0.5]))])
+    thresholded = with_decision_threshold(members[0], 0.3, "bad")
+
+    for model, folders in ((ensemble, 2), (thresholded, 1)):
+        folder = tmp_path / str(folders)
+        settings = {"enabled": True, "every": 10, "folder": str(folder), "keep": True}
+        fitted, _ = training.fit_quietly(clone(model), X, y, settings)
+        plain = clone(model).fit(X, y)
+        np.testing.assert_allclose(
+            fitted.predict_proba(X_test), plain.predict_proba(X_test), rtol=0, atol=1e-6
+        )
+        assert (fitted.predict(X_test) == plain.predict(X_test)).all()
+        assert len(list(folder.iterdir())) == folders  # one fingerprint per member Pipeline

@@ -33,6 +33,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelEncoder
 
 from model_trainer.estimators import LabelEncodedClassifier
+from model_trainer.ranking import RankingPipeline
 from model_trainer.tuning import data_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -53,9 +54,10 @@ def family(estimator: Any) -> str | None:
 
 
 def supports(pipeline: Any) -> bool:
-    """A preprocessing + estimator Pipeline whose estimator trains in rounds."""
+    """A preprocessing + estimator Pipeline whose estimator trains in rounds. Not a ranking
+    Pipeline: its estimator is fit with the rows' groups, which chunks would not pass on."""
     steps = getattr(pipeline, "named_steps", {})
-    if "preprocess" not in steps or "model" not in steps:
+    if "preprocess" not in steps or "model" not in steps or isinstance(pipeline, RankingPipeline):
         return False
     model = steps["model"]
     inner = model.estimator if isinstance(model, LabelEncodedClassifier) else model

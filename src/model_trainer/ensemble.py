@@ -119,7 +119,11 @@ class WeightedEnsemble(BaseEstimator):
         self.weights = weights
 
     def fit(self, X: pd.DataFrame, y: pd.Series) -> WeightedEnsemble:
-        self.estimators_ = [clone(estimator).fit(X, y) for estimator in self.estimators]
+        return self.with_fitted([clone(estimator).fit(X, y) for estimator in self.estimators])
+
+    def with_fitted(self, members: Sequence[Any]) -> WeightedEnsemble:
+        """The ensemble of members fit elsewhere (each in its checkpointed chunks, say)."""
+        self.estimators_ = list(members)
         first = self.estimators_[0]
         if hasattr(first, "classes_"):
             self.classes_ = np.asarray(first.classes_)

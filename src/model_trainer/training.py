@@ -12,6 +12,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline
 
 from model_trainer import checkpoints as checkpointing
@@ -56,6 +57,17 @@ def fit_quietly(
 def _checkpointed_fit(
     model: Any, X: pd.DataFrame, y: pd.Series, checkpoints: Mapping[str, Any]
 ) -> Any:
+    """A final model wrapped in a decision threshold or made of an ensemble's members gets each
+    of its Pipelines checkpointed, each under its own fingerprint."""
+    wrapper = model.steps[-1][1] if isinstance(model, Pipeline) and len(model.steps) == 1 else None
+    if isinstance(wrapper, FixedThresholdClassifier):
+        wrapper.estimator_ = _checkpointed_fit(clone(wrapper.estimator), X, y, checkpoints)
+        return model
+    if isinstance(wrapper, WeightedEnsemble):
+        wrapper.with_fitted(
+            [_checkpointed_fit(clone(member), X, y, checkpoints) for member in wrapper.estimators]
+        )
+        return model
     if not checkpointing.supports(model):
         steps = [name for name, _ in getattr(model, "steps", [])]
         logger.info(
