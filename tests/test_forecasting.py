@@ -1,5 +1,5 @@
-"""The seasonal-naive baseline on real daily data (Chicago L ridership: a strong weekly
-pattern), plus the time formats and failures a task can bring."""
+"""The seasonal-naive baseline and the target lag features on real daily data (Chicago L
+ridership: a strong weekly pattern), plus the time formats and failures a task can bring."""
 
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from model_trainer.errors import DataValidationError
-from model_trainer.forecasting import SeasonalNaiveForecaster, seasonal_naive_reason
+from model_trainer.errors import ConfigurationError, DataValidationError
+from model_trainer.forecasting import (
+    SeasonalNaiveForecaster,
+    TargetLagFeatures,
+    seasonal_naive_reason,
+)
 from tests.conftest import BENCH, run_kedro
 
 CHICAGO = BENCH / "chicago"
@@ -152,3 +156,114 @@ def test_a_time_ordered_regression_is_compared_with_the_seasonal_naive_forecast(
     assert metrics["rmse"] < baselines["seasonal_naive"]["rmse"] < baselines["dummy"]["rmse"]
     decisions = json.loads((project / "data/08_reporting/decisions.json").read_text())
     assert any(d["choice"] == "5-fold timeseries" for d in decisions)
+
+
+@pytest.fixture(scope="module")
+def lagged(chicago: tuple[pd.DataFrame, pd.DataFrame]) -> TargetLagFeatures:
+    train, _ = chicago
+    features = TargetLagFeatures(TIME, lags=[7, 14], windows=[7], horizon=1)
+    return features.fit(train.drop(columns=TARGET), train[TARGET])
+
+
+def test_a_lag_is_the_stored_target_k_days_before_or_nan(chicago, lagged) -> None:
+    train, _ = chicago
+    X = train.drop(columns=TARGET)
+    out = lagged.transform(X)
+    assert list(out.columns) == [
+        *X.columns,
+        "target_lag_7",
+        "target_lag_14",
+        "target_rolling_mean_7",
+    ]
+    by_date = train.set_index(pd.to_datetime(train[TIME]))[TARGET]
+    for row in (7, 100, 2500, len(train) - 1):
+        day = pd.Timestamp(train[TIME].iloc[row])
+        assert out["target_lag_7"].iloc[row] == by_date[day - pd.Timedelta(days=7)]
+        window = by_date[day - pd.Timedelta(days=7) : day - pd.Timedelta(days=1)]
+        assert out["target_rolling_mean_7"].iloc[row] == pytest.approx(window.mean())
+    assert out["target_lag_7"].iloc[:7].isna().all() and out["target_lag_7"].iloc[7:].notna().all()
+    # A day missing from the training history: the row a week later has no lag_7.
+    gap = train.drop(index=1000)
+    refit = clone(lagged).fit(gap.drop(columns=TARGET), gap[TARGET])
+    rows = refit.transform(X.iloc[[1000 + 7, 1000 + 8]])
+    assert np.isnan(rows["target_lag_7"].iloc[0]) and not np.isnan(rows["target_lag_7"].iloc[1])
+    # The 7-day mean ending the day before: the window of day 1007 holds day 1000, 1008's not.
+    assert np.isnan(rows["target_rolling_mean_7"].iloc[0])
+    assert not np.isnan(rows["target_rolling_mean_7"].iloc[1])
+    assert lagged.get_params() == {
+        "time_column": TIME,
+        "lags": [7, 14],
+        "windows": [7],
+        "horizon": 1,
+    }
+
+
+def test_no_leakage_later_rows_only_see_the_training_history(chicago, lagged) -> None:
+    train, test = chicago  # train: the first 80% of the days, test: the last 20%
+    out = lagged.transform(test.drop(columns=TARGET))
+    end = pd.Timestamp(train[TIME].iloc[-1])
+    days = pd.to_datetime(test[TIME])
+    for k in (7, 14):
+        known = (days - pd.Timedelta(days=k)) <= end
+        assert out.loc[~known, f"target_lag_{k}"].isna().all()
+        assert known.sum() == k  # the test days directly follow the training days
+        np.testing.assert_array_equal(
+            out.loc[known, f"target_lag_{k}"], train[TARGET].to_numpy()[-k:]
+        )
+    # The rolling mean ends 1 day (the horizon) before the row: only the first test day has it.
+    assert out["target_rolling_mean_7"].iloc[0] == pytest.approx(train[TARGET].iloc[-7:].mean())
+    assert out["target_rolling_mean_7"].iloc[1:].isna().all()
+
+
+def test_a_lag_shorter_than_the_horizon_is_refused(chicago) -> None:
+    train, _ = chicago
+    X, y = train.drop(columns=TARGET).head(50), train[TARGET].head(50)
+    with pytest.raises(ConfigurationError, match=r"lags \[3\] are shorter than the horizon") as e:
+        TargetLagFeatures(TIME, lags=[3, 7], horizon=7).fit(X, y)
+    assert "not known yet" in str(e.value) and "Fix: Use lags >= 7" in str(e.value)
+    with pytest.raises(ConfigurationError, match="horizon must be a whole number"):
+        TargetLagFeatures(TIME, lags=[7], horizon=0).fit(X, y)
+    with pytest.raises(ConfigurationError, match="whole numbers of steps"):
+        TargetLagFeatures(TIME, windows=[1.5]).fit(X, y)
+
+
+def test_target_lags_from_conf_reach_the_saved_model(project):
+    """model.time_series from a conf env: the saved Pipeline adds the lag features to the raw
+    columns (a step of "preprocess"), the model uses them, and permutation importance (per raw
+    column) credits them to the time column they are looked up by."""
+    shutil.copy(CHICAGO / "train.csv", project / "data/01_raw/chicago.csv")
+    (project / "conf/lags").mkdir()
+    (project / "conf/lags/parameters.yml").write_text(
+        "model:\n  time_series:\n    target_lags: [7, 14]\n    rolling_windows: [7]\n"
+    )
+
+    result = run_kedro(
+        project,
+        "run",
+        "--pipeline=train",
+        "--env=lags",
+        "--params=dataset.path=data/01_raw/chicago.csv,dataset.target=ridership,"
+        "dataset.time_column=date,tuning.n_trials=3,model.algorithm=lightgbm",
+    )
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (
+        "Target lag features: lags [7, 14], rolling means over [7]" in result.stdout + result.stderr
+    )
+    model = joblib.load(next((project / "data/06_models/model.joblib").glob("*/model.joblib")))
+    preprocess = model.named_steps["preprocess"]
+    assert list(preprocess.named_steps) == ["target_lags", "columns"]
+    names = list(preprocess.get_feature_names_out())
+    used = dict(zip(names, model.named_steps["model"].feature_importances_, strict=True))
+    for column in ("target_lag_7", "target_lag_14", "target_rolling_mean_7"):
+        assert used[f"numeric__{column}"] > 0  # LightGBM splits on it
+    importance = json.loads((project / "data/08_reporting/feature_importance.json").read_text())
+    assert importance[0]["feature"] == TIME
+    # Raw columns in, from the stored history: the last training week gives next week's lag_7.
+    train = pd.read_csv(CHICAGO / "train.csv")
+    later = pd.read_csv(CHICAGO / "test.csv").drop(columns=TARGET).head(8)
+    lags = preprocess.named_steps["target_lags"].transform(later)["target_lag_7"]
+    np.testing.assert_array_equal(lags[:7], train[TARGET].to_numpy()[-7:])
+    assert np.isnan(lags.iloc[7])
+    assert np.isfinite(model.predict(later)).all()
+    assert list(clone(model).named_steps) == ["preprocess", "model"]

@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 
 from model_trainer.errors import ConfigurationError
+from model_trainer.forecasting import TargetLagFeatures, check_lag_settings, lag_feature_names
 from model_trainer.preprocessing import build_preprocessor
 from model_trainer.ranking import RankingPipeline
 
@@ -107,12 +108,31 @@ def make_pipeline(
     seed: int,
     imbalance: Mapping[str, Any] | None = None,
     ranking: Mapping[str, Any] | None = None,
+    time_series: Mapping[str, Any] | None = None,
 ) -> Pipeline:
     """Preprocessing + estimator as one object: what CV refits per fold and what gets saved.
     A SMOTE step sits between them (imblearn's Pipeline), so synthetic rows are made from each
     fold's training rows only and never at predict time. `ranking` (the ranking task) makes it
-    a RankingPipeline, which fits the estimator with the rows' groups."""
+    a RankingPipeline, which fits the estimator with the rows' groups. `time_series` (a
+    regression with a time column and target lags or rolling windows set) makes the
+    "preprocess" step a Pipeline of TargetLagFeatures, which adds the lag columns from the
+    target history it stores at fit, then the column transforms, which treat them as numeric."""
     entry = algorithm_entry(registry, name, task)
+    lagged = task == "regression" and _lags_on(time_series)
+    if lagged:
+        lags, windows, _ = check_lag_settings(
+            time_series.get("target_lags"),
+            time_series.get("rolling_windows"),
+            time_series.get("horizon", 1),
+        )
+        new = {"type": "numeric", "n_unique": None, "missing_fraction": None, "dtype": "float64"}
+        feature_types = {
+            **feature_types,
+            "columns": {
+                **feature_types["columns"],
+                **{column: dict(new) for column in lag_feature_names(lags, windows)},
+            },
+        }
     preprocessor = build_preprocessor(
         feature_types,
         scale=bool(entry.get("scale", False)),
@@ -120,6 +140,16 @@ def make_pipeline(
         encoding=encoding,
         task=task,
     )
+    if lagged:
+        lag_step = TargetLagFeatures(
+            time_series["time_column"],
+            lags=list(time_series.get("target_lags") or []),
+            windows=list(time_series.get("rolling_windows") or []),
+            horizon=time_series.get("horizon", 1),
+        )
+        # Inside "preprocess": every caller that fits or applies the preprocessing on its own
+        # (early stopping, checkpointed fits) takes raw columns and passes the target through.
+        preprocessor = Pipeline([("target_lags", lag_step), ("columns", preprocessor)])
     balancing = (imbalance or {}).get("by_algorithm", {}).get(name, "none")
     estimator = make_estimator(
         registry, name, task, {**_weighting_params(balancing, imbalance), **params}, seed
@@ -142,6 +172,14 @@ def prediction_steps(pipeline: Pipeline) -> Pipeline:
     """The steps that act at prediction time, as a plain Pipeline: a sampler (SMOTE) only
     resamples training rows, and a Pipeline ending in one has no `transform`."""
     return Pipeline([(n, s) for n, s in pipeline.steps if not hasattr(s, "fit_resample")])
+
+
+def _lags_on(time_series: Mapping[str, Any] | None) -> bool:
+    return bool(
+        time_series
+        and time_series.get("time_column")
+        and (time_series.get("target_lags") or time_series.get("rolling_windows"))
+    )
 
 
 def _weighting_params(balancing: str, imbalance: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -171,6 +209,7 @@ def pipeline_from_configuration(
         configuration["seed"],
         configuration.get("imbalance"),
         configuration.get("ranking"),
+        configuration.get("time_series"),
     )
 
 

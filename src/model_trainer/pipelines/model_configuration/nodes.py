@@ -9,6 +9,7 @@ import pandas as pd
 
 from model_trainer.clustering import clustering_configuration
 from model_trainer.estimators import choose_algorithms, choose_imbalance, weighting_search_space
+from model_trainer.forecasting import check_lag_settings
 from model_trainer.metrics import default_metric, get_metric
 from model_trainer.preprocessing import choose_imputation
 from model_trainer.smoke_test import run_smoke_test
@@ -67,6 +68,7 @@ def configure_model(
         pd.concat([train_split, validation_split]),  # the target has no gaps: checked
         int(encoding.get("iterative_imputation_max_rows", 10_000)),
     )
+    time_series = _time_series(task, model.get("time_series") or {}, cv.get("time_column"))
     logger.info("Metric: %s. Algorithms: %s (%s).", metric, ", ".join(algorithms), reason)
     logger.info("CV: %d-fold %s (%s).", cv["folds"], cv["strategy"], cv["reason"])
     logger.info("Class imbalance: %s (%s).", imbalance["strategy"], imbalance["reason"])
@@ -98,7 +100,38 @@ def configure_model(
         }
         if task["type"] == "ranking"
         else None,
+        "time_series": time_series,
         "seed": seed,
+    }
+
+
+def _time_series(
+    task: dict[str, Any], settings: dict[str, Any], time_column: str | None
+) -> dict[str, Any] | None:
+    """The target lag features every pipeline gets (model.time_series), or None: they are
+    opt-in, and only for a regression ordered by a time column."""
+    lags, windows, horizon = check_lag_settings(
+        settings.get("target_lags"), settings.get("rolling_windows"), settings.get("horizon", 1)
+    )
+    if not lags and not windows:
+        return None
+    if task["type"] != "regression" or not time_column:
+        logger.warning(
+            "model.time_series lags are off: they apply to a regression with "
+            "dataset.time_column set (this is %s%s).",
+            task["type"],
+            "" if time_column else " without a time column",
+        )
+        return None
+    logger.info(
+        "Target lag features: lags %s, rolling means over %s, %d step(s) ahead, by '%s'.",
+        lags, windows, horizon, time_column,
+    )  # fmt: skip
+    return {
+        "time_column": time_column,
+        "target_lags": lags,
+        "rolling_windows": windows,
+        "horizon": horizon,
     }
 
 
