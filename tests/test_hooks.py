@@ -7,10 +7,13 @@ import http.server
 import socket
 import threading
 
+import mlflow
 import pytest
+from kedro.pipeline import Node
+from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.hooks import check_tracking_server
+from model_trainer.hooks import BatchedMlflowHook, check_tracking_server
 
 
 class Health(http.server.BaseHTTPRequestHandler):
@@ -40,3 +43,34 @@ def test_a_closed_port_is_a_configuration_error_naming_the_uri():
     with pytest.raises(ConfigurationError, match=f"http://127.0.0.1:{port}") as caught:
         check_tracking_server(f"http://127.0.0.1:{port}", timeout=2)
     assert "mlflow server" in caught.value.remediation
+
+
+def test_node_parameters_reach_mlflow_flattened_in_one_batch_and_once_per_run(
+    tmp_path, monkeypatch
+):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    hook = BatchedMlflowHook()
+    hook.flatten, hook.recursive, hook.sep, hook.long_params_strategy = True, True, ".", "truncate"
+    hook._is_mlflow_enabled = True
+    hook.mlflow_config = KedroMlflowConfig()  # what after_context_created reads from mlflow.yml
+    writes = []
+    monkeypatch.setattr(mlflow, "log_params", lambda batch: writes.append(batch) or real(batch))
+    real = mlflow.tracking.fluent.log_params
+    training = {"checkpoints": {"every": 100}, "patience": 50, "long": "x" * 7000}
+    node = Node(func=lambda *args: None, inputs=["a", "params:training"], outputs=None, name="n")
+    with mlflow.start_run() as run:
+        hook.run_id = run.info.run_id
+        for _ in range(2):  # two nodes reading the same parameters
+            hook.before_node_run(
+                node=node,
+                catalog=None,
+                inputs={"a": 1, "params:training": training},
+                is_async=False,
+            )
+    logged = mlflow.get_run(run.info.run_id).data.params
+    assert logged == {
+        "training.checkpoints.every": "100",
+        "training.patience": "50",
+        "training.long": "x" * 6000,
+    }
+    assert writes == [{"training.checkpoints.every": "100", "training.patience": "50"}]

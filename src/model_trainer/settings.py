@@ -4,6 +4,7 @@ import datetime as dt
 
 from model_trainer.hooks import (
     ARTIFACT_RECORDER,
+    BatchedMlflowHook,
     FailureReport,
     NodeResources,
     QuietRunHooks,
@@ -16,7 +17,10 @@ HOOKS = (
     ARTIFACT_RECORDER,
     NodeResources(),
     FailureReport(ARTIFACT_RECORDER),
+    # Last, so it is called first, as the plugin's own hook (registered after these) would be.
+    BatchedMlflowHook(),
 )
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)  # its hook is BatchedMlflowHook above
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
