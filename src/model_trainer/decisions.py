@@ -50,7 +50,8 @@ def decision_record(
                 configuration["encoding"].get("one_hot_max_categories", 15),
                 configuration["encoding"].get("high_cardinality", "auto"),
             ),
-            "auto = ordinal codes for trees, target encoding for other models",
+            "auto = ordinal codes for trees, target encoding for other models (for ranking, "
+            "target encoding for all: an item's usual relevance is what its level says)",
             "model.encoding",
         ),
         _decision(
