@@ -24,7 +24,7 @@ from model_trainer.estimators import (
     predicted_labels,
     with_decision_threshold,
 )
-from model_trainer.forecasting import SeasonalNaiveForecaster
+from model_trainer.forecasting import SarimaxForecaster, SeasonalNaiveForecaster
 from model_trainer.metrics import classification_metrics, evaluate, get_metric
 from model_trainer.ranking import misplacement, rank_within_groups
 
@@ -368,7 +368,8 @@ def baseline_pipelines(
 ) -> dict[str, Any]:
     """A dummy that ignores the features, and a simple linear model with default parameters;
     for a regression ordered by a time column, also the seasonal-naive forecast (the value one
-    season before), the bar any forecaster must clear."""
+    season before), the bar any forecaster must clear, and a small SARIMAX on the target alone
+    (the classical statistical forecast; it falls back to the seasonal naive if it cannot fit)."""
     dummy = (
         DummyClassifier(strategy="prior")
         if task["type"] == "classification"
@@ -382,6 +383,7 @@ def baseline_pipelines(
     time_column = configuration["cv"].get("time_column")
     if task["type"] == "regression" and time_column:
         baselines["seasonal_naive"] = SeasonalNaiveForecaster(time_column)
+        baselines["sarimax"] = SarimaxForecaster(time_column)
     return baselines
 
 

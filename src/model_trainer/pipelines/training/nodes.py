@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from model_trainer import clustering, training
-from model_trainer.forecasting import seasonal_naive_reason
+from model_trainer.forecasting import sarimax_reason, seasonal_naive_reason
 from model_trainer.model_card import model_card
 from model_trainer.tracking import log_learning_curves, log_model
 from model_trainer.tuning import data_fingerprint
@@ -113,6 +113,8 @@ def score_test_split(
     }
     if "seasonal_naive" in fitted:
         logger.info("Baseline %s", seasonal_naive_reason(fitted["seasonal_naive"]))
+    if "sarimax" in fitted:
+        logger.info("Baseline %s", sarimax_reason(fitted["sarimax"]))
     test_metrics = training.holdout_metrics({"model": evaluation_model}, X_test, y_test, task)[
         "model"
     ]
