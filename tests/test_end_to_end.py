@@ -77,7 +77,7 @@ def test_train_pipeline_logs_runs_registers_and_saves_a_model_that_predicts(proj
         [curve] = training_info["learning_curves"]
         steps = query(
             database,
-            "select count(*) from metrics where key = 'curve.lightgbm.validation_binary_logloss' "
+            "select count(*) from metrics where key = 'curve.lightgbm.validation_auc' "
             f"and run_uuid = '{parent_id}'",
         )
         assert steps[0][0] == len(curve["validation"]["values"]) > 1, "one metric per round"

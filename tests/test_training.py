@@ -149,6 +149,20 @@ def test_xgboost_early_stopping_works_with_string_class_labels(credit):
     assert set(pipeline.predict(credit.X_test)) <= {"bad", "good"}
 
 
+@pytest.mark.parametrize("algorithm", ["lightgbm", "xgboost"])
+def test_early_stopping_watches_the_tuned_metric_not_the_boosters_loss(credit, algorithm):
+    assert credit.metric == "roc_auc"
+    params = {"n_estimators": 400, "learning_rate": 0.3}
+    _, info = credit.final(algorithm, params, STOPPING)
+    (curve,) = info["learning_curves"]
+    assert curve["validation"]["metric"] == "auc" and curve["validation"]["greater_is_better"]
+    auc = curve["validation"]["values"]
+    rounds = info["early_stopping"]["n_estimators"]
+    # the kept round is the validation AUC's best, and patience more rounds were tried after it
+    assert rounds == curve["best_step"] == int(np.argmax(auc)) + 1
+    assert len(auc) == min(400, rounds + 10)
+
+
 def test_without_early_stopping_the_configured_n_estimators_is_kept(credit):
     disabled = {"early_stopping": {"enabled": False, "patience": 10}}
     pipeline, info = credit.final("lightgbm", {"n_estimators": 2000}, disabled)
@@ -190,13 +204,13 @@ def test_an_early_stopped_fit_keeps_its_train_and_validation_curves(diamonds):
     rounds = info["early_stopping"]["n_estimators"]
     [curve] = info["learning_curves"]
     assert curve["model"] == "lightgbm" and curve["unit"] == "boosting round"
-    assert curve["train"]["metric"] == curve["validation"]["metric"] == "l2"
+    assert curve["train"]["metric"] == curve["validation"]["metric"] == "rmse"  # the tuned one
     assert len(curve["train"]["values"]) == len(curve["validation"]["values"]) == rounds + 10, (
         "the fit runs `patience` rounds past the best one"
     )
     assert curve["best_step"] == curve["final_step"] == rounds
     train = curve["train"]["values"]
-    assert train[-1] < train[0], "the training loss falls"
+    assert train[-1] < train[0], "the training error falls"
 
 
 def test_without_early_stopping_the_curve_covers_every_round(credit):
@@ -204,7 +218,7 @@ def test_without_early_stopping_the_curve_covers_every_round(credit):
     _, info = credit.final("xgboost", {"n_estimators": 40}, too_few)
     assert info["early_stopping"] is None
     [curve] = info["learning_curves"]
-    assert curve["train"]["metric"] == "logloss"
+    assert curve["train"]["metric"] == "auc"  # roc_auc, the tuned metric
     assert len(curve["validation"]["values"]) == curve["final_step"] == 40
     _, info = credit.final("xgboost", {"n_estimators": 40}, {**too_few, "learning_curves": False})
     assert info["learning_curves"] == []
@@ -233,7 +247,7 @@ def test_learning_curves_are_logged_as_step_metrics_on_the_active_run(diamonds, 
         with mlflow.start_run() as run:
             log_learning_curves(info["learning_curves"])
         client = mlflow.MlflowClient()
-        history = client.get_metric_history(run.info.run_id, "curve.lightgbm.train_l2")
+        history = client.get_metric_history(run.info.run_id, "curve.lightgbm.train_rmse")
     finally:
         mlflow.set_tracking_uri(previous)
     assert [m.step for m in history] == list(range(1, 31))

@@ -91,6 +91,15 @@ def _checkpointed_fit(
     return fitted
 
 
+# The tuned metric in each library's own words, so early stopping watches what the search
+# optimised; a metric without an equivalent (accuracy, f1, r2, a multiclass roc_auc for
+# LightGBM) leaves the library's loss (logloss, l2), which log_loss and rmse are anyway.
+BOOSTING_METRICS = {
+    "lightgbm": {"roc_auc": "auc", "pr_auc": "average_precision", "rmse": "rmse", "mae": "l1"},
+    "xgboost": {"roc_auc": "auc", "pr_auc": "aucpr", "rmse": "rmse", "mae": "mae"},
+}
+
+
 def validation_fit(
     pipeline: Pipeline,
     style: str,
@@ -99,10 +108,12 @@ def validation_fit(
     X_validation: pd.DataFrame,
     y_validation: pd.Series,
     patience: int | None,
+    metric: str | None = None,
 ) -> tuple[int | None, dict[str, Any]]:
     """Fit on the train split, scored at each boosting round on itself and the validation split
     (the preprocessor is fit on train only). With `patience`, rounds stop early on the validation
-    loss and the chosen count is returned. The curve is what the report plots and MLflow logs."""
+    score of `metric` (the tuned one, where the library has it: BOOSTING_METRICS) and the chosen
+    count is returned. The curve is what the report plots and MLflow logs."""
     preprocessor = clone(pipeline.named_steps["preprocess"]).fit(X_train, y_train)
     train_matrix = preprocessor.transform(X_train)
     validation_matrix = preprocessor.transform(X_validation)
@@ -114,17 +125,29 @@ def validation_fit(
     # the train set first: LightGBM never stops on it, XGBoost stops on the last set
     eval_set = [(train_matrix, y_train), (validation_matrix, y_validation)]
     rounds = None
+    binary = len(np.unique(y_train)) == 2
+    watched = BOOSTING_METRICS.get(style, {}).get(metric or "")
+    if style == "lightgbm" and watched == "auc" and not binary:
+        watched = None  # LightGBM's auc is binary only
     if style == "lightgbm":
         import lightgbm
 
-        callbacks = [lightgbm.early_stopping(patience, verbose=False)] if patience else []
-        estimator.fit(train_matrix, y_train, eval_set=eval_set, callbacks=callbacks)
+        callbacks = (
+            [lightgbm.early_stopping(patience, first_metric_only=True, verbose=False)]
+            if patience
+            else []
+        )
+        estimator.fit(
+            train_matrix, y_train, eval_set=eval_set, eval_metric=watched, callbacks=callbacks
+        )
         fitted = getattr(estimator, "estimator_", estimator)
         if patience:
             rounds = int(fitted.best_iteration_) or None
         history = list(fitted.evals_result_.values())
     elif style == "xgboost":
         inner.set_params(early_stopping_rounds=patience)
+        if watched:
+            inner.set_params(eval_metric=watched)
         estimator.fit(train_matrix, y_train, eval_set=eval_set, verbose=False)
         fitted = getattr(estimator, "estimator_", estimator)
         if patience:
@@ -135,12 +158,13 @@ def validation_fit(
             f"Unknown early_stopping style '{style}' in model.algorithms.",
             "Use lightgbm or xgboost, or remove the early_stopping key.",
         )
-    metric = list(history[0])[-1]  # the last metric is the one early stopping watches
-    train_values, validation_values = (list(map(float, h[metric])) for h in history)
+    # the watched metric: LightGBM lists eval_metric first, XGBoost stops on the last one
+    name = watched or list(history[0])[0 if style == "lightgbm" else -1]
+    train_values, validation_values = (list(map(float, h[name])) for h in history)
     curve = learning_curve(
         "boosting round",
-        (metric, train_values, metric in GREATER_IS_BETTER),
-        (metric, validation_values, metric in GREATER_IS_BETTER),
+        (name, train_values, name in GREATER_IS_BETTER),
+        (name, validation_values, name in GREATER_IS_BETTER),
         final_step=rounds or len(validation_values),
         source="fit on the train split, scored on the validation split",
     )
@@ -291,6 +315,7 @@ def member_pipeline(
         validation.drop(columns=[target]),
         validation[target],
         patience if stops else None,
+        configuration["metric"],
     )
     info["learning_curve"] = {"model": algorithm, **curve}
     if rounds:
