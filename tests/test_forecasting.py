@@ -162,6 +162,8 @@ def test_a_time_ordered_regression_is_compared_with_the_seasonal_naive_forecast(
     assert baselines["sarimax"]["rmse"] < baselines["dummy"]["rmse"]
     decisions = json.loads((project / "data/08_reporting/decisions.json").read_text())
     assert any(d["choice"] == "5-fold timeseries" for d in decisions)
+    [series] = [d for d in decisions if d["decision"] == "time series"]
+    assert series["choice"].startswith("rows ordered by 'date'; no target lags")
 
 
 @pytest.fixture(scope="module")

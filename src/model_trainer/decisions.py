@@ -108,6 +108,25 @@ def decision_record(
                 "task.relevant_from, task.k",
             )
         )
+    time_column = cv.get("time_column")
+    if task["type"] == "regression" and time_column:
+        lags = configuration.get("time_series")
+        record.append(
+            _decision(
+                "time series",
+                f"rows ordered by '{time_column}'; "
+                + (
+                    f"target lags {lags['target_lags']}, rolling means {lags['rolling_windows']}, "
+                    f"horizon {lags['horizon']}"
+                    if lags
+                    else "no target lags"
+                )
+                + "; baselines seasonal naive and SARIMAX",
+                "lags are looked up in the history the model stored at fit, so a lag is known "
+                "only within its length of the training data's end (off by default)",
+                "dataset.time_column, model.time_series",
+            )
+        )
     imbalance = configuration.get("imbalance")
     if task["type"] == "classification" and imbalance:
         record.append(
