@@ -21,7 +21,8 @@ from optuna.trial import TrialState
 from model_trainer import tuning
 from model_trainer.errors import ConfigurationError
 from model_trainer.settings import CONFIG_LOADER_ARGS
-from tests.conftest import KEDRO, ROOT, copy_project, run_kedro
+from model_trainer.tuning import redact
+from tests.conftest import KEDRO, ROOT, copy_project, query, run_kedro
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -110,6 +111,13 @@ def test_two_workers_fill_one_study_and_train_refits_its_best_trial_without_a_ne
     assert f"{len(counted)} of 6 trials already done" in trained.stderr
     summary = json.loads((projects[0] / "data/06_models/study_summary.json").read_text())
     assert summary["best_trial"] == study.best_trial.number
+    # the URL's user info (a password, in a real deployment) is masked in MLflow
+    database = projects[0] / "mlflow.db"
+    logged = [
+        v for (v,) in query(database, "select value from params union all select value from tags")
+    ]
+    assert not any(url in value for value in logged)
+    assert any(redact(url) in value for value in logged)
 
 
 def test_the_distributed_environment_reads_the_storage_url_from_the_environment(monkeypatch):

@@ -13,7 +13,7 @@ from kedro.pipeline import Node
 from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.hooks import BatchedMlflowHook, check_tracking_server
+from model_trainer.hooks import BatchedMlflowHook, check_tracking_server, without_credentials
 
 
 class Health(http.server.BaseHTTPRequestHandler):
@@ -56,7 +56,12 @@ def test_node_parameters_reach_mlflow_flattened_in_one_batch_and_once_per_run(
     writes = []
     monkeypatch.setattr(mlflow, "log_params", lambda batch: writes.append(batch) or real(batch))
     real = mlflow.tracking.fluent.log_params
-    training = {"checkpoints": {"every": 100}, "patience": 50, "long": "x" * 7000}
+    training = {
+        "checkpoints": {"every": 100},
+        "patience": 50,
+        "long": "x" * 7000,
+        "storage": "postgresql://me:s3cret@db.example:5432/optuna",
+    }
     node = Node(func=lambda *args: None, inputs=["a", "params:training"], outputs=None, name="n")
     with mlflow.start_run() as run:
         hook.run_id = run.info.run_id
@@ -68,9 +73,30 @@ def test_node_parameters_reach_mlflow_flattened_in_one_batch_and_once_per_run(
                 is_async=False,
             )
     logged = mlflow.get_run(run.info.run_id).data.params
+    masked = "postgresql://***@db.example:5432/optuna"
     assert logged == {
         "training.checkpoints.every": "100",
         "training.patience": "50",
         "training.long": "x" * 6000,
+        "training.storage": masked,
     }
-    assert writes == [{"training.checkpoints.every": "100", "training.patience": "50"}]
+    assert writes == [
+        {"training.checkpoints.every": "100", "training.patience": "50", "training.storage": masked}
+    ]
+
+
+def test_run_time_parameters_reach_the_run_tags_without_their_passwords():
+    run_params = {
+        "pipeline_name": "tune",
+        "runtime_params": {
+            "tuning": {"storage": "postgresql://me:s3cret@db/optuna?password=again", "n_trials": 5}
+        },
+        "extra_params": ["sqlite:///data/optuna.db"],
+    }
+    assert without_credentials(run_params) == {
+        "pipeline_name": "tune",
+        "runtime_params": {
+            "tuning": {"storage": "postgresql://***@db/optuna?password=***", "n_trials": 5}
+        },
+        "extra_params": ["sqlite:///data/optuna.db"],
+    }
