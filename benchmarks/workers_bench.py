@@ -1,7 +1,7 @@
 """Trials per minute of one study filled by 1 or 2 `kedro run --pipeline=tune` workers on a real
 PostgreSQL (pgserver), at the same trial budget.
 
-    uv run python benchmarks/workers_bench.py [--trials 20]
+    uv run python benchmarks/workers_bench.py [--trials 20] [--params K=V,...] [--output FILE]
 
 Each worker runs in its own project copy (as on its own machine) with conf/test (LightGBM and
 logistic regression, 3 folds) on the bundled credit data. Trials per minute counts the search
@@ -28,11 +28,15 @@ from run_bench import KEDRO, ROOT, project_copy
 SETUPS = ((1, 1), (1, 2), (2, 1))
 
 
-def run_workers(url: str, workers: int, fold_jobs: int, trials: int, workdir: Path) -> float:
-    """Wall seconds until every worker has exited."""
+def run_workers(
+    url: str, workers: int, fold_jobs: int, trials: int, workdir: Path, extra: str
+) -> float:
+    """Wall seconds until every worker has exited; `extra` are more `--params` (another data
+    set, another pruner)."""
     params = (
         f"tuning.storage={url},tuning.study_name=bench,tuning.n_trials={trials},"
         f"tuning.fold_jobs={fold_jobs},tuning.worker_seeds=true,tuning.timeout=null"
+        + (f",{extra}" if extra else "")
     )
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
     processes = []
@@ -54,6 +58,8 @@ def run_workers(url: str, workers: int, fold_jobs: int, trials: int, workdir: Pa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--params", default="", help="more kedro --params, e.g. dataset.path=…")
+    parser.add_argument("--output", default=str(Path(__file__).parent / "workers.md"))
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="workers") as folder:
@@ -63,7 +69,9 @@ def main() -> None:
                 name = f"bench_{workers}_{fold_jobs}"
                 server.psql(f"CREATE DATABASE {name};")
                 url = server.get_uri(name)
-                wall = run_workers(url, workers, fold_jobs, args.trials, Path(folder) / name)
+                wall = run_workers(
+                    url, workers, fold_jobs, args.trials, Path(folder) / name, args.params
+                )
                 study = optuna.load_study(study_name="bench", storage=url)
                 done = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
                 span = max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)
@@ -80,9 +88,15 @@ def main() -> None:
         [
             "# Workers on one PostgreSQL study",
             "",
-            f"`uv run python benchmarks/workers_bench.py --trials {args.trials}`: conf/test "
-            "(LightGBM and logistic regression, 3 folds), the bundled credit data, "
-            f"{os.cpu_count()} cores; load average (1, 5, 15 min) at the end: {load}.",
+            f"`uv run python benchmarks/workers_bench.py --trials {args.trials}"
+            + (f" --params {args.params}" if args.params else "")
+            + "`: conf/test (LightGBM and logistic regression, 3 folds), "
+            + (
+                "the bundled credit data unless --params says otherwise"
+                if args.params
+                else "the bundled credit data"
+            )
+            + f", {os.cpu_count()} cores; load average (1, 5, 15 min) at the end: {load}.",
             "",
             "| workers | fold_jobs | trials | workers that ran trials | search s | "
             "trials/min | wall s |",
@@ -91,7 +105,7 @@ def main() -> None:
             "",
         ]
     )
-    (Path(__file__).parent / "workers.md").write_text(report)
+    Path(args.output).write_text(report)
     print(report)
 
 

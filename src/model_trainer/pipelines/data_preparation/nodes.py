@@ -9,6 +9,7 @@ import pandas as pd
 
 from model_trainer.data_checks import check_class_sizes, check_usable_features, validate_table
 from model_trainer.feature_typing import infer_feature_types
+from model_trainer.memory import downcast_features
 from model_trainer.splitting import split_holdout
 from model_trainer.task_detection import detect_task
 
@@ -22,6 +23,11 @@ def validate_raw_table(raw_table: pd.DataFrame, dataset: dict[str, Any]) -> pd.D
         features = [*features, *(c for c in structure if c and c not in features)]
     table = validate_table(
         raw_table, dataset.get("target"), features, source=f"'{dataset['path']}'"
+    )
+    table = downcast_features(
+        table,
+        [dataset.get("target"), dataset.get("time_column"), dataset.get("group_column")],
+        dataset.get("downcast_above_mb"),
     )
     logger.info("Validated %s: %d rows, %d columns.", dataset["path"], *table.shape)
     return table
