@@ -38,9 +38,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=250_000)
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument(
+        "--downcast-above-mb",
+        default="conf",
+        help="dataset.downcast_above_mb for this run: a number, off, or conf (the project's)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_big_") as folder:
         workdir = project_copy(Path(folder))
+        if args.downcast_above_mb != "conf":
+            value = "null" if args.downcast_above_mb == "off" else args.downcast_above_mb
+            (workdir / "conf" / "local").mkdir(parents=True, exist_ok=True)
+            (workdir / "conf" / "local" / "parameters_downcast.yml").write_text(
+                f"dataset:\n  downcast_above_mb: {value}\n"
+            )
         data = workdir / "big"
         data.mkdir()
         table = big_table(args.rows)
@@ -58,6 +69,7 @@ def main() -> None:
         "algorithm": (result.get("bestParams") or {}).get("algorithm"),
         "test_rmse": (result.get("metrics") or {}).get("rmse"),
         "timeout_s": args.timeout,
+        "downcast_above_mb": args.downcast_above_mb,
         "wall_s": round(wall, 1),
         "wall_over_budget": round(wall / args.timeout, 2),
         "pipeline_wall_s": resources["pipeline_wall_s"],
