@@ -48,7 +48,6 @@ def test_a_closed_port_is_a_configuration_error_naming_the_uri():
 def test_node_parameters_reach_mlflow_flattened_in_one_batch_and_once_per_run(
     tmp_path, monkeypatch
 ):
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     hook = BatchedMlflowHook()
     hook.flatten, hook.recursive, hook.sep, hook.long_params_strategy = True, True, ".", "truncate"
     hook._is_mlflow_enabled = True
@@ -63,7 +62,9 @@ def test_node_parameters_reach_mlflow_flattened_in_one_batch_and_once_per_run(
         "storage": "postgresql://me:s3cret@db.example:5432/optuna",
     }
     node = Node(func=lambda *args: None, inputs=["a", "params:training"], outputs=None, name="n")
-    with mlflow.start_run() as run:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        run = mlflow.start_run()
         hook.run_id = run.info.run_id
         for _ in range(2):  # two nodes reading the same parameters
             hook.before_node_run(
@@ -72,7 +73,10 @@ def test_node_parameters_reach_mlflow_flattened_in_one_batch_and_once_per_run(
                 inputs={"a": 1, "params:training": training},
                 is_async=False,
             )
-    logged = mlflow.get_run(run.info.run_id).data.params
+        logged = mlflow.get_run(run.info.run_id).data.params
+    finally:
+        while mlflow.active_run() is not None:  # the hook reopens the run before each node
+            mlflow.end_run()
     masked = "postgresql://***@db.example:5432/optuna"
     assert logged == {
         "training.checkpoints.every": "100",
