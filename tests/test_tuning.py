@@ -455,6 +455,12 @@ def test_search_names_the_study_by_the_job_so_the_same_job_resumes_it(tmp_path):
     assert "ensemble" in summary
     other, _ = tuning.search(X.head(400), Y.head(400), settings=settings, **args)
     assert other.study_name != first.study_name
+    encoded = {
+        **TWO_FAMILIES,
+        "encoding": {**TWO_FAMILIES["encoding"], "high_cardinality": "target"},
+    }
+    recoded, _ = tuning.search(X, Y, settings=settings, **{**args, "configuration": encoded})
+    assert recoded.study_name != first.study_name, "trials scored under other encodings"
     named, _ = tuning.search(X, Y, settings={**settings, "study_name": "mine"}, **args)
     assert named.study_name == "mine"
 

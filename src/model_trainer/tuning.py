@@ -597,6 +597,10 @@ def search(
         metric=configuration["metric"],
         space=configuration["search_space"],
         cv=configuration["cv"],
+        # how the rows reach the models: a trial scored under other encodings is another trial
+        preprocessing={
+            key: configuration.get(key) for key in ("encoding", "imbalance", "time_series")
+        },
         **several,
     )
     ensemble_settings = settings.get("ensemble") or {}
