@@ -360,3 +360,25 @@ def test_an_earlier_version_that_predicts_another_target_is_skipped(registry_wit
     card = {**load_stored_model(None, models).card, "target": "Home"}
     [result] = evaluation.score_earlier_versions(["models:/model_trainer/1"], rows, card, models)
     assert "target" in result["skipped"] and "metrics" not in result
+
+
+def test_the_train_report_scores_the_previous_version_on_its_test_split(registry_with_two_versions):
+    project = registry_with_two_versions
+    models, splits = project / "data" / "06_models", project / "data" / "05_model_input"
+    card = load_stored_model(None, models).card
+    test_split = pd.read_parquet(next(splits.glob("test_split.parquet/*/test_split.parquet")))
+    registered = {"registered_model_name": "model_trainer", "registered_model_version": 2}
+
+    compared = evaluation.previous_version(registered, card, test_split, models, splits)
+
+    assert compared["model"] == "models:/model_trainer/1"
+    assert compared["metrics"]["roc_auc"] == pytest.approx(card["test_metrics"]["roc_auc"], abs=0.1)
+    assert compared["trained_on_share"] == 1.0, "version 1 was refit on every row, these too"
+    first = {**registered, "registered_model_version": 1}
+    assert (
+        "first registered version"
+        in evaluation.previous_version(first, card, test_split, models, splits)["note"]
+    )
+    assert evaluation.previous_version({}, card, test_split, models, splits) == {
+        "note": "the model is not registered in MLflow"
+    }

@@ -194,7 +194,7 @@ def test_a_model_stopped_at_its_best_round_is_not_overfitting():
     assert findings(training_info=info) == []
 
 
-def test_each_kind_of_finding_becomes_one_mlflow_tag(tmp_path):
+def test_each_kind_of_finding_becomes_one_mlflow_tag(tmp_path, monkeypatch):
     import mlflow
 
     found = [
@@ -206,14 +206,10 @@ def test_each_kind_of_finding_becomes_one_mlflow_tag(tmp_path):
         "diagnosis.overfitting": "true",
         "diagnosis.simple_model_is_as_good": "true",
     }
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    try:
-        with mlflow.start_run() as run:
-            log_diagnosis_tags(found)
-        tags = mlflow.MlflowClient().get_run(run.info.run_id).data.tags
-    finally:
-        mlflow.set_tracking_uri(previous)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with mlflow.start_run() as run:
+        log_diagnosis_tags(found)
+    tags = mlflow.MlflowClient().get_run(run.info.run_id).data.tags
     assert tags["diagnosis.overfitting"] == "true"
     assert tags["diagnosis.simple_model_is_as_good"] == "true"
 
@@ -322,6 +318,7 @@ def report_inputs(tmp_path_factory) -> dict:
         "model_registration": {"run_id": "0123abcd"},
         "dataset": {"path": str(CREDIT)},
         "cluster_profiles": pd.DataFrame({"cluster": []}),  # a classification has none
+        "previous_version": {"note": "model_trainer version 1 is the first registered version"},
     }
 
 
@@ -427,3 +424,14 @@ def test_a_clustering_is_judged_on_structure_stability_and_plain_kmeans():
         {},
     )
     assert steady == []
+
+
+def test_the_previous_version_is_a_row_of_the_metrics_table(report_inputs):
+    previous = {
+        "model": "models:/model_trainer/4",
+        "metrics": {"roc_auc": 0.8123, "accuracy": 0.7},
+        "trained_on_share": 1.0,
+    }
+    html = render_report(**{**report_inputs, "previous_version": previous})
+    assert "previous version (models:/model_trainer/4, trained on 100% of these rows)" in html
+    assert "0.8123" in html

@@ -201,6 +201,34 @@ def compare_models(
     }
 
 
+def previous_version(
+    model_registration: Mapping[str, Any],
+    card: Mapping[str, Any],
+    test_split: pd.DataFrame,
+    models_dir: Path,
+    splits_dir: Path,
+) -> dict[str, Any]:
+    """The version registered before this run's, scored on this run's test split, and the share
+    of those rows it was trained on (where its score is optimistic); or why there is none."""
+    name = model_registration.get("registered_model_name")
+    version = model_registration.get("registered_model_version")
+    if card["task"] == "clustering":
+        return {"note": "clusterings are compared by their own scores, not on held-out targets"}
+    if not name or not version:
+        return {"note": "the model is not registered in MLflow"}
+    uris = earlier_versions(name, str(version), 1)
+    if not uris:
+        return {"note": f"{name} version {version} is the first registered version"}
+    [scored] = score_earlier_versions(uris, test_split, card, models_dir)
+    if "skipped" in scored:
+        return {"model": uris[0], "note": scored["skipped"]}
+    earlier = load_stored_model(uris[0], models_dir)
+    overlap, overlap_note = training_overlap(
+        test_split, earlier.card, splits_dir, earlier.save_version
+    )
+    return {**scored, "trained_on_share": overlap, "note": overlap_note}
+
+
 def training_overlap(
     rows: pd.DataFrame, card: Mapping[str, Any], splits_dir: Path, save_version: str | None
 ) -> tuple[float | None, str | None]:

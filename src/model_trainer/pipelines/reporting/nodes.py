@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-from model_trainer import clustering, reporting
+from model_trainer import clustering, evaluation, reporting
 from model_trainer.decisions import decision_record
 from model_trainer.plots import evaluation_figures
 from model_trainer.tracking import log_diagnosis_tags
@@ -84,6 +85,32 @@ def profile_clusters(
     )
 
 
+def compare_with_previous_version(
+    test_split: pd.DataFrame,
+    model_card: dict[str, Any],
+    model_registration: dict[str, Any],
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """The previous registered version on this run's test split, for the report's table."""
+    compared = evaluation.previous_version(
+        model_registration,
+        model_card,
+        test_split,
+        Path(settings["models_dir"]),
+        Path(settings["splits_dir"]),
+    )
+    if "metrics" in compared:
+        metric = model_card["metric"]
+        logger.info(
+            "Previous version %s on this test split: %s %.5g (trained on %s of these rows).",
+            compared["model"],
+            metric,
+            compared["metrics"][metric],
+            "?" if compared["trained_on_share"] is None else f"{compared['trained_on_share']:.0%}",
+        )
+    return compared
+
+
 def recommend(
     test_metrics: dict[str, float],
     baseline_metrics: dict[str, dict[str, float]],
@@ -148,6 +175,7 @@ def render_report(
     model_registration: dict[str, Any],
     dataset: dict[str, Any],
     cluster_profiles: pd.DataFrame,
+    previous_version: dict[str, Any],
 ) -> str:
     metric = model_configuration["metric"]
     simple = model_configuration["simple_baseline"]
@@ -169,7 +197,14 @@ def render_report(
         "cv_strategy": model_configuration["cv"]["strategy"],
         "cv_reason": model_configuration["cv"]["reason"],
     }
-    table = pd.DataFrame({"tuned model": test_metrics, **baseline_metrics}).T
+    earlier = {}
+    if "metrics" in previous_version:
+        share = previous_version.get("trained_on_share")
+        seen = "" if not share else f", trained on {share:.0%} of these rows"
+        earlier[f"previous version ({previous_version['model']}{seen})"] = previous_version[
+            "metrics"
+        ]
+    table = pd.DataFrame({"tuned model": test_metrics, **baseline_metrics, **earlier}).T
     return reporting.render_html(
         summary=summary,
         metrics_table=table,

@@ -1,6 +1,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import (
+    compare_with_previous_version,
     plot_evaluation,
     profile_clusters,
     recommend,
@@ -25,6 +26,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=["metrics", "training_metrics", "mlflow_metrics"],
                 name="summarize_metrics_node",
+            ),
+            Node(
+                func=compare_with_previous_version,
+                inputs=["test_split", "model_card", "model_registration", "params:evaluation"],
+                outputs="previous_version",
+                name="compare_with_previous_version_node",
             ),
             Node(
                 func=profile_clusters,
@@ -91,6 +98,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "model_registration",
                     "params:dataset",
                     "cluster_profiles",
+                    "previous_version",
                 ],
                 outputs="report",
                 name="render_report_node",
