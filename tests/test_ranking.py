@@ -14,6 +14,7 @@ import yaml
 from fastapi.testclient import TestClient
 from sklearn.metrics import ndcg_score
 
+from model_trainer import training
 from model_trainer.errors import ConfigurationError, DataValidationError
 from model_trainer.estimators import make_pipeline
 from model_trainer.feature_typing import infer_feature_types
@@ -180,3 +181,36 @@ def test_kedro_task_ranks_per_user_on_unseen_users_and_serves_and_scores_batches
     )
     per_user = batch.groupby("userId")["rank"]
     assert (per_user.min() == 1).all() and (per_user.max() == per_user.size()).all()
+
+
+@pytest.mark.parametrize("style", ["lightgbm", "xgboost"])
+def test_a_ranker_stops_early_on_the_validation_groups_ndcg(movielens, style):
+    task = ranking_task(movielens, relevant_from=4)
+    feature_types = infer_feature_types(
+        movielens, "rating", declared={"userId": "drop", "movieId": "categorical"}
+    )
+    users = movielens["userId"].unique()
+    train = movielens[movielens["userId"].isin(users[:45])]
+    validation = movielens[~movielens["userId"].isin(users[:45])]
+    ranking = {"group_column": "userId", "relevance_values": task["relevance_values"]}
+    pipeline = make_pipeline(
+        MODEL["algorithms"], style, "ranking", {"n_estimators": 300, "learning_rate": 0.3},
+        feature_types, MODEL["encoding"], 0, ranking=ranking,
+    )  # fmt: skip
+
+    rounds, curve = training.validation_fit(
+        pipeline,
+        style,
+        train.drop(columns=["rating"]),
+        train["rating"],
+        validation.drop(columns=["rating"]),
+        validation["rating"],
+        patience=10,
+        metric="ndcg",
+        k=10,
+    )
+
+    assert curve["validation"]["metric"] == "ndcg@10" and curve["validation"]["greater_is_better"]
+    values = curve["validation"]["values"]
+    assert rounds == curve["best_step"] == int(np.argmax(values)) + 1 < 300
+    assert len(values) == rounds + 10, "patience rounds past the best"

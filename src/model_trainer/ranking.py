@@ -108,17 +108,25 @@ class RankingPipeline(Pipeline):
                 f"The ranking model needs the group column '{self.group_column}' to learn from.",
                 f"Keep '{self.group_column}' in the rows given to fit.",
             )
-        codes, _ = pd.factorize(X[self.group_column], sort=True)
-        order = np.argsort(codes, kind="stable")
-        X = X.iloc[order]
-        grades = relevance_grades(np.asarray(y)[order], {"relevance_values": self.relevance_values})
+        X, grades, codes = by_group(X, y, self.group_column, self.relevance_values)
         name, estimator = self.steps[-1]
         accepted = inspect.signature(estimator.fit).parameters
         if "group" in accepted:
-            params[f"{name}__group"] = np.bincount(codes[order])
+            params[f"{name}__group"] = np.bincount(codes)
         elif "qid" in accepted:
-            params[f"{name}__qid"] = codes[order]
+            params[f"{name}__qid"] = codes
         return super().fit(X, grades, **params)
+
+
+def by_group(
+    X: pd.DataFrame, y: Any, group_column: str, relevance_values: list[float] | None
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The rows sorted by group (stably), their relevance grades and group codes 0..n-1: what a
+    ranker is fit on (LightGBM's group sizes are np.bincount(codes), XGBoost's qid the codes)."""
+    codes, _ = pd.factorize(X[group_column], sort=True)
+    order = np.argsort(codes, kind="stable")
+    grades = relevance_grades(np.asarray(y)[order], {"relevance_values": relevance_values})
+    return X.iloc[order], grades, codes[order]
 
 
 def ranking_metrics(

@@ -90,7 +90,12 @@ def log_learning_curves(curves: list[dict[str, Any]]) -> None:
         return
     now = int(time.time() * 1000)
     metrics = [
-        Metric(f"curve.{curve['model']}.{split}_{curve[split]['metric']}", value, now, step)
+        Metric(
+            f"curve.{curve['model']}.{split}_{curve[split]['metric'].replace('@', '_at_')}",
+            value,
+            now,
+            step,
+        )
         for curve in curves
         for split in ("train", "validation")
         for step, value in enumerate(curve[split]["values"], start=1)

@@ -26,7 +26,7 @@ from model_trainer.estimators import (
 )
 from model_trainer.forecasting import SarimaxForecaster, SeasonalNaiveForecaster
 from model_trainer.metrics import classification_metrics, evaluate, get_metric
-from model_trainer.ranking import misplacement, rank_within_groups
+from model_trainer.ranking import RankingPipeline, by_group, misplacement, rank_within_groups
 
 logger = logging.getLogger(__name__)
 
@@ -109,11 +109,25 @@ def validation_fit(
     y_validation: pd.Series,
     patience: int | None,
     metric: str | None = None,
+    k: int = 10,
 ) -> tuple[int | None, dict[str, Any]]:
     """Fit on the train split, scored at each boosting round on itself and the validation split
     (the preprocessor is fit on train only). With `patience`, rounds stop early on the validation
-    score of `metric` (the tuned one, where the library has it: BOOSTING_METRICS) and the chosen
-    count is returned. The curve is what the report plots and MLflow logs."""
+    score of `metric` (the tuned one, where the library has it: BOOSTING_METRICS; NDCG@k per
+    group for a ranker) and the chosen count is returned. The curve is what the report plots and
+    MLflow logs."""
+    fit_args: dict[str, Any] = {}
+    if isinstance(pipeline, RankingPipeline):
+        group, levels = pipeline.group_column, pipeline.relevance_values
+        X_train, y_train, train_codes = by_group(X_train, y_train, group, levels)
+        X_validation, y_validation, validation_codes = by_group(
+            X_validation, y_validation, group, levels
+        )
+        if style == "lightgbm":
+            sizes = [np.bincount(train_codes), np.bincount(validation_codes)]
+            fit_args = {"group": sizes[0], "eval_group": sizes, "eval_at": [k]}
+        else:
+            fit_args = {"qid": train_codes, "eval_qid": [train_codes, validation_codes]}
     preprocessor = clone(pipeline.named_steps["preprocess"]).fit(X_train, y_train)
     train_matrix = preprocessor.transform(X_train)
     validation_matrix = preprocessor.transform(X_validation)
@@ -129,6 +143,8 @@ def validation_fit(
     watched = BOOSTING_METRICS.get(style, {}).get(metric or "")
     if style == "lightgbm" and watched == "auc" and not binary:
         watched = None  # LightGBM's auc is binary only
+    if fit_args:  # a ranker: NDCG at the task's k (LightGBM names it from eval_at)
+        watched = f"ndcg@{k}"
     if style == "lightgbm":
         import lightgbm
 
@@ -138,7 +154,12 @@ def validation_fit(
             else []
         )
         estimator.fit(
-            train_matrix, y_train, eval_set=eval_set, eval_metric=watched, callbacks=callbacks
+            train_matrix,
+            y_train,
+            eval_set=eval_set,
+            eval_metric=None if fit_args else watched,
+            callbacks=callbacks,
+            **fit_args,
         )
         fitted = getattr(estimator, "estimator_", estimator)
         if patience:
@@ -148,7 +169,7 @@ def validation_fit(
         inner.set_params(early_stopping_rounds=patience)
         if watched:
             inner.set_params(eval_metric=watched)
-        estimator.fit(train_matrix, y_train, eval_set=eval_set, verbose=False)
+        estimator.fit(train_matrix, y_train, eval_set=eval_set, verbose=False, **fit_args)
         fitted = getattr(estimator, "estimator_", estimator)
         if patience:
             rounds = int(fitted.best_iteration) + 1
@@ -161,10 +182,11 @@ def validation_fit(
     # the watched metric: LightGBM lists eval_metric first, XGBoost stops on the last one
     name = watched or list(history[0])[0 if style == "lightgbm" else -1]
     train_values, validation_values = (list(map(float, h[name])) for h in history)
+    greater = name.split("@")[0] in GREATER_IS_BETTER
     curve = learning_curve(
         "boosting round",
-        (name, train_values, name in GREATER_IS_BETTER),
-        (name, validation_values, name in GREATER_IS_BETTER),
+        (name, train_values, greater),
+        (name, validation_values, greater),
         final_step=rounds or len(validation_values),
         source="fit on the train split, scored on the validation split",
     )
@@ -288,13 +310,6 @@ def member_pipeline(
     style = configuration["registry"][algorithm].get("early_stopping")
     if not style or not len(validation):
         return pipeline, info
-    if task["type"] == "ranking":
-        logger.info(
-            "Kept the boosting rounds of %s tuned by CV: early stopping and learning curves "
-            "score one loss per row, and a ranker's loss is per group.",
-            algorithm,
-        )
-        return pipeline, info
     stopping = settings.get("early_stopping", {})
     patience = int(stopping.get("patience", 50))
     min_rows = int(stopping.get("min_validation_rows", 0))
@@ -316,6 +331,7 @@ def member_pipeline(
         validation[target],
         patience if stops else None,
         configuration["metric"],
+        int(task.get("k", 10)),
     )
     info["learning_curve"] = {"model": algorithm, **curve}
     if rounds:
