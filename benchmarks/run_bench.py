@@ -217,7 +217,11 @@ def main() -> None:
         markdown_table(table),
         "",
         f"Machine load (15-minute average) at the end: {load:.1f} on {os.cpu_count()} cores"
-        " (above the core count, other work shared the CPUs and timings are pessimistic).",
+        + (
+            " (above the core count: other work shared the CPUs and timings are pessimistic)."
+            if load > (os.cpu_count() or 1)
+            else " (the benchmark's own two worker threads are most of it)."
+        ),
         "",
         "Geometric-mean error ratio: "
         + ", ".join(f"vs {column} {value:.3f}" for column, value in ratios.items()),
