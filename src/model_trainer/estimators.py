@@ -78,21 +78,18 @@ def make_estimator(
     registry: Mapping[str, Any], name: str, task: str, params: Mapping[str, Any], seed: int
 ) -> Any:
     entry = algorithm_entry(registry, name, task)
-    estimator_class = _import(entry[task])
     arguments = {
         **(entry.get("defaults") or {}),
         **((entry.get("defaults_by_task") or {}).get(task) or {}),
         **params,
     }
-    if "random_state" in estimator_class().get_params():
-        arguments.setdefault("random_state", seed)
-    try:
-        estimator = estimator_class(**arguments)
-    except TypeError as exc:
-        raise ConfigurationError(
-            f"Parameters {sorted(arguments)} do not fit {entry[task]} (algorithm '{name}'): {exc}",
-            f"Fix model.algorithms.{name}.defaults or its search_space in conf.",
-        ) from exc
+    estimator = instantiate(
+        entry[task],
+        arguments,
+        seed,
+        name,
+        f"Fix model.algorithms.{name}.defaults or its search_space in conf.",
+    )
     if task == "classification" and entry.get("encode_labels"):
         return LabelEncodedClassifier(estimator)
     return estimator
@@ -211,6 +208,21 @@ def pipeline_from_configuration(
         configuration.get("ranking"),
         configuration.get("time_series"),
     )
+
+
+def instantiate(dotted: str, arguments: Mapping[str, Any], seed: int, name: str, fix: str) -> Any:
+    """The class at `dotted` made with `arguments`, and the seed as its random_state when it
+    takes one; parameters it refuses are a ConfigurationError with `fix`."""
+    estimator_class = _import(dotted)
+    arguments = dict(arguments)
+    if "random_state" in estimator_class().get_params():
+        arguments.setdefault("random_state", seed)
+    try:
+        return estimator_class(**arguments)
+    except TypeError as exc:
+        raise ConfigurationError(
+            f"Parameters {sorted(arguments)} do not fit {dotted} (algorithm '{name}'): {exc}", fix
+        ) from exc
 
 
 def _import(dotted: str) -> type:
