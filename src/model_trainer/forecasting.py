@@ -9,7 +9,9 @@ each row's own time column, so the target history they need is stored when they 
 
 from __future__ import annotations
 
+import logging
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,8 @@ from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from model_trainer.errors import ConfigurationError, DataValidationError
+
+logger = logging.getLogger(__name__)
 
 _DAY = 86_400 * 10**9  # nanoseconds
 _HOUR = 3_600 * 10**9
@@ -527,6 +531,36 @@ class TargetLagFeatures(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "history_")
         return np.asarray([*self.feature_names_in_, *self.lag_columns_], dtype=object)
+
+
+def lag_configuration(
+    task_type: str, settings: Mapping[str, Any], time_column: str | None
+) -> dict[str, Any] | None:
+    """The target lag features every pipeline gets (model.time_series), or None: they are
+    opt-in, and only for a regression ordered by a time column."""
+    lags, windows, horizon = check_lag_settings(
+        settings.get("target_lags"), settings.get("rolling_windows"), settings.get("horizon", 1)
+    )
+    if not lags and not windows:
+        return None
+    if task_type != "regression" or not time_column:
+        logger.warning(
+            "model.time_series lags are off: they apply to a regression with "
+            "dataset.time_column set (this is %s%s).",
+            task_type,
+            "" if time_column else " without a time column",
+        )
+        return None
+    logger.info(
+        "Target lag features: lags %s, rolling means over %s, %d step(s) ahead, by '%s'.",
+        lags, windows, horizon, time_column,
+    )  # fmt: skip
+    return {
+        "time_column": time_column,
+        "target_lags": lags,
+        "rolling_windows": windows,
+        "horizon": horizon,
+    }
 
 
 def lag_feature_names(lags: Any, windows: Any) -> list[str]:

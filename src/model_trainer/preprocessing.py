@@ -199,3 +199,14 @@ def build_preprocessor(
         )
         transformers.append((f"text_{column}", text_pipe, [column]))
     return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
+
+
+def encoding_for(task_type: str, encoding: Mapping[str, Any]) -> dict[str, Any]:
+    """model.encoding for this task. What a ranker most needs from an item's many-level column
+    (a title, an id) is how relevant that item tends to be, which ordinal codes hide from trees:
+    `auto` target-encodes them for every family in a ranking task (MovieLens, 120 s: NDCG@10
+    0.568 -> 0.583 on held-out users, benchmarks/ranking.md)."""
+    encoding = dict(encoding)
+    if task_type == "ranking" and encoding.get("high_cardinality", "auto") == "auto":
+        encoding["high_cardinality"] = "target"
+    return encoding

@@ -9,9 +9,9 @@ import pandas as pd
 
 from model_trainer.clustering import clustering_configuration
 from model_trainer.estimators import choose_algorithms, choose_imbalance, weighting_search_space
-from model_trainer.forecasting import check_lag_settings
+from model_trainer.forecasting import lag_configuration
 from model_trainer.metrics import default_metric, get_metric
-from model_trainer.preprocessing import choose_imputation
+from model_trainer.preprocessing import choose_imputation, encoding_for
 from model_trainer.smoke_test import run_smoke_test
 from model_trainer.splitting import choose_cv
 
@@ -62,18 +62,15 @@ def configure_model(
     imbalance = choose_imbalance(
         task, model.get("imbalance") or {}, model["algorithms"], [*algorithms, simple], cv["folds"]
     )
-    encoding = dict(model["encoding"])
-    if task["type"] == "ranking" and encoding.get("high_cardinality", "auto") == "auto":
-        # What a ranker most needs from an item's many-level column (a title, an id) is how
-        # relevant that item tends to be; ordinal codes hide it from trees (MovieLens, 120 s:
-        # NDCG@10 0.568 -> 0.583 on held-out users, benchmarks/ranking.md).
-        encoding["high_cardinality"] = "target"
+    encoding = encoding_for(task["type"], model["encoding"])
     imputation, imputation_reason = choose_imputation(
         encoding.get("imputation", "auto"),
         pd.concat([train_split, validation_split]),  # the target has no gaps: checked
         int(encoding.get("iterative_imputation_max_rows", 10_000)),
     )
-    time_series = _time_series(task, model.get("time_series") or {}, cv.get("time_column"))
+    time_series = lag_configuration(
+        task["type"], model.get("time_series") or {}, cv.get("time_column")
+    )
     logger.info("Metric: %s. Algorithms: %s (%s).", metric, ", ".join(algorithms), reason)
     logger.info("CV: %d-fold %s (%s).", cv["folds"], cv["strategy"], cv["reason"])
     logger.info("Class imbalance: %s (%s).", imbalance["strategy"], imbalance["reason"])
@@ -107,36 +104,6 @@ def configure_model(
         else None,
         "time_series": time_series,
         "seed": seed,
-    }
-
-
-def _time_series(
-    task: dict[str, Any], settings: dict[str, Any], time_column: str | None
-) -> dict[str, Any] | None:
-    """The target lag features every pipeline gets (model.time_series), or None: they are
-    opt-in, and only for a regression ordered by a time column."""
-    lags, windows, horizon = check_lag_settings(
-        settings.get("target_lags"), settings.get("rolling_windows"), settings.get("horizon", 1)
-    )
-    if not lags and not windows:
-        return None
-    if task["type"] != "regression" or not time_column:
-        logger.warning(
-            "model.time_series lags are off: they apply to a regression with "
-            "dataset.time_column set (this is %s%s).",
-            task["type"],
-            "" if time_column else " without a time column",
-        )
-        return None
-    logger.info(
-        "Target lag features: lags %s, rolling means over %s, %d step(s) ahead, by '%s'.",
-        lags, windows, horizon, time_column,
-    )  # fmt: skip
-    return {
-        "time_column": time_column,
-        "target_lags": lags,
-        "rolling_windows": windows,
-        "horizon": horizon,
     }
 
 
