@@ -366,3 +366,26 @@ def test_target_lags_from_conf_reach_the_saved_model(project):
     assert np.isnan(lags.iloc[7])
     assert np.isfinite(model.predict(later)).all()
     assert list(clone(model).named_steps) == ["preprocess", "model"]
+
+
+def test_kedro_task_with_a_time_column_orders_the_rows_and_forecasts_the_last_slice(project):
+    shutil.copy(CHICAGO / "train.csv", project / "data/01_raw/chicago.csv")
+    spec = {
+        "trainDataPath": "data/01_raw/chicago.csv",
+        "targetColumn": TARGET,
+        "timeColumn": TIME,
+        "algorithm": "ridge",
+        "hyperparameterSearch": {"nTrials": 2},
+    }
+    (project / "task.json").write_text(json.dumps(spec))
+
+    result = run_kedro(project, "task", "task.json", "--output", "out.json")
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    output = json.loads((project / "out.json").read_text())
+    assert set(output["metrics"]) == {"rmse", "mae", "r2"}
+    test_split = pd.read_parquet(next((project / "data/05_model_input").glob("test_split.*/*/*")))
+    train_split = pd.read_parquet(next((project / "data/05_model_input").glob("train_split.*/*/*")))
+    assert pd.to_datetime(test_split[TIME]).min() > pd.to_datetime(train_split[TIME]).max()
+    baselines = json.loads((project / "data/08_reporting/training_metrics.json").read_text())
+    assert {"dummy", "ridge", "seasonal_naive", "sarimax"} <= set(baselines["baselines"])
