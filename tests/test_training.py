@@ -4,6 +4,7 @@ convergence warnings, baselines, permutation importance and the held-out predict
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import yaml
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_info
 
 from model_trainer import training
 from model_trainer.estimators import LabelEncodedClassifier, make_pipeline
@@ -436,3 +438,21 @@ def test_too_small_a_validation_split_keeps_the_rounds_tuned_by_cv(credit):
     _, info = credit.final("lightgbm", {"n_estimators": 2000, "learning_rate": 0.3}, settings)
     assert info["early_stopping"] is None
     assert info["params"]["n_estimators"] == 2000
+
+
+class OpenMPThreadsSeen(DummyRegressor):
+    """A regressor that notes how many OpenMP threads its fit may use."""
+
+    def fit(self, X, y, sample_weight=None):
+        self.openmp_threads_ = {
+            pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"
+        }
+        return super().fit(X, y, sample_weight)
+
+
+def test_final_fits_run_openmp_on_one_thread_as_the_other_families_run_theirs(diamonds):
+    diamonds.pipeline("lightgbm").fit(diamonds.X, diamonds.y)  # loads an OpenMP runtime
+    unlimited = OpenMPThreadsSeen().fit(diamonds.X, diamonds.y).openmp_threads_
+    model, _ = training.fit_quietly(OpenMPThreadsSeen(), diamonds.X, diamonds.y)
+    assert model.openmp_threads_ == {1}
+    assert unlimited == {os.cpu_count()}, "outside fit_quietly, every core"

@@ -14,6 +14,7 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from model_trainer import checkpoints as checkpointing
 from model_trainer.ensemble import WeightedEnsemble, predict_output, score_output
@@ -41,8 +42,11 @@ def fit_quietly(
 ) -> tuple[Any, list[str]]:
     """Fit and return the convergence warnings instead of printing them and forgetting them.
     With `checkpoints` (training.checkpoints) enabled, a Pipeline whose estimator trains in
-    rounds is fit in saved chunks, so a killed run started again resumes the fit."""
-    with warnings.catch_warnings(record=True) as caught:
+    rounds is fit in saved chunks, so a killed run started again resumes the fit. OpenMP runs
+    one thread, as every family's n_jobs does: HistGradientBoosting has no n_jobs, and its
+    threads spin when another process holds a core (10 fits of 2,000 rows: 6-25 s against 2.2 s
+    on one thread, on 2 cores shared with a test run)."""
+    with warnings.catch_warnings(record=True) as caught, threadpool_limits(1, user_api="openmp"):
         warnings.simplefilter("always", ConvergenceWarning)
         if checkpoints and checkpoints.get("enabled"):
             model = _checkpointed_fit(model, X, y, checkpoints)
