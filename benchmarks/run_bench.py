@@ -37,16 +37,17 @@ MODEL_TYPES = {
 }
 
 
-def project_copy(folder: Path) -> Path:
-    """conf/ and pyproject.toml in a fresh folder: no study, run or model of an earlier job."""
+def project_copy(folder: Path, root: Path = ROOT) -> Path:
+    """conf/ and pyproject.toml of the project at `root` in a fresh folder: no study, run or
+    model of an earlier job."""
     shutil.copytree(
-        ROOT / "conf", folder / "conf", ignore=shutil.ignore_patterns("credentials.yml")
+        root / "conf", folder / "conf", ignore=shutil.ignore_patterns("credentials.yml")
     )
     (folder / "src").mkdir()  # the package itself is installed in the venv
-    for layer in (ROOT / "data").iterdir():
+    for layer in (root / "data").iterdir():
         (folder / "data" / layer.name).mkdir(parents=True)
     for name in ("pyproject.toml", ".telemetry"):
-        shutil.copy(ROOT / name, folder / name)
+        shutil.copy(root / name, folder / name)
     # An installed project has its MLflow store already (`make install` creates it): migrating
     # a new SQLite store takes seconds that no later run pays.
     subprocess.run(
@@ -58,9 +59,15 @@ def project_copy(folder: Path) -> Path:
 
 
 def run_task(
-    data: Path, spec: dict, timeout: float, workdir: Path, train_file: str = "train.csv"
+    data: Path,
+    spec: dict,
+    timeout: float | None,
+    workdir: Path,
+    train_file: str = "train.csv",
+    env: dict[str, str] | None = None,
 ) -> tuple[dict, float, float]:
-    """The task's result, its wall seconds and the peak memory (MB) of the `kedro task` process."""
+    """The task's result, its wall seconds and the peak memory (MB) of the `kedro task` process;
+    `timeout` None runs it without a search (hyperparameterSearch disabled)."""
     request = {
         "task": "train",
         "modelType": MODEL_TYPES[spec["task"]],
@@ -68,13 +75,22 @@ def run_task(
         "trainDataPath": str(data / train_file),
         "targetColumn": spec["target"],
         "metric": spec["metric"],
-        "hyperparameterSearch": {"enabled": True, "nTrials": 100000, "timeout": timeout},
+        "hyperparameterSearch": (
+            {"enabled": True, "nTrials": 100000, "timeout": timeout}
+            if timeout is not None
+            else {"enabled": False}
+        ),
         "experimentTracking": {"experimentName": f"bench_{spec['name']}"},
     }
     if spec.get("time_column"):
         request["timeColumn"] = spec["time_column"]
     (workdir / "input.json").write_text(json.dumps(request))
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = {
+        **os.environ,
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        **(env or {}),
+    }
     started = time.perf_counter()
     with open(workdir / "stdout.json", "w") as out, open(workdir / "stderr.log", "w") as err:
         process = subprocess.Popen(

@@ -3,9 +3,11 @@ there."""
 
 from __future__ import annotations
 
+import gc
 import http.server
 import socket
 import threading
+import weakref
 
 import mlflow
 import pytest
@@ -13,7 +15,12 @@ from kedro.pipeline import Node
 from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.hooks import BatchedMlflowHook, check_tracking_server, without_credentials
+from model_trainer.hooks import (
+    BatchedMlflowHook,
+    FrozenImports,
+    check_tracking_server,
+    without_credentials,
+)
 
 
 class Health(http.server.BaseHTTPRequestHandler):
@@ -104,3 +111,25 @@ def test_run_time_parameters_reach_the_run_tags_without_their_passwords():
         },
         "extra_params": ["sqlite:///data/optuna.db"],
     }
+
+
+class Cycle:
+    def __init__(self) -> None:
+        self.itself = self
+
+
+@pytest.mark.parametrize("ending", ["after_pipeline_run", "on_pipeline_error"])
+def test_the_objects_alive_at_the_start_of_a_run_are_frozen_until_it_ends(ending):
+    hooks = FrozenImports()
+    gc.unfreeze()
+    tracked = len(gc.get_objects())
+    hooks.before_pipeline_run()
+    try:
+        assert gc.get_freeze_count() >= tracked > 10_000
+        assert len(gc.get_objects()) < tracked // 10, "full collections skip the frozen objects"
+        garbage = weakref.ref(Cycle())  # a cycle made during the run, only the collector frees
+    finally:
+        getattr(hooks, ending)()
+    assert gc.get_freeze_count() == 0, "a process running several sessions still collects"
+    gc.collect()
+    assert garbage() is None

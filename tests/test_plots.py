@@ -30,7 +30,12 @@ CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
 DIAMONDS = BENCH / "diamonds" / "train.csv"
 with (ROOT / "conf" / "base" / "parameters_model_configuration.yml").open() as handle:
     MODEL = yaml.safe_load(handle)["model"]
-SEARCH_PLOTS = {"optimization_history.png", "param_importances.png", "parallel_coordinate.png"}
+SEARCH_PLOTS = {
+    "optimization_history.png",
+    "param_importances.png",
+    "parallel_coordinate.png",
+    "scores_by_family.png",
+}
 
 
 def held_out(table: pd.DataFrame, target: str, algorithm: str, metric: str) -> dict:
@@ -180,6 +185,41 @@ def test_a_study_whose_trials_all_failed_gives_plots_without_raising():
     assert all(t.state == optuna.trial.TrialState.FAIL for t in study.trials)
     figures = search_figures(study)
     assert set(figures) <= SEARCH_PLOTS
+
+
+def two_family_study(direction: str) -> optuna.Study:
+    """A conditional search as tuning builds one: the family first, then its own parameters;
+    ridge scores about 0.7, the forest about 0.9."""
+
+    def objective(trial: optuna.Trial) -> float:
+        family = trial.suggest_categorical("algorithm", ["ridge", "random_forest"])
+        if family == "ridge":
+            return 0.7 + 0.01 * trial.suggest_float("ridge__alpha", 0, 1)
+        return 0.9 - 0.01 * trial.suggest_int("random_forest__max_depth", 1, 5)
+
+    study = optuna.create_study(direction=direction, sampler=optuna.samplers.RandomSampler(0))
+    study.optimize(objective, n_trials=20)
+    return study
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_several_families_are_compared_by_score_with_the_best_family_first(direction):
+    study = two_family_study(direction)
+    figures = search_figures(study, ["roc_auc"])
+    assert "parallel_coordinate.png" not in figures, "unreadable across families"
+    axes = figures["scores_by_family.png"].axes[0]
+    counts = {
+        name: sum(t.params["algorithm"] == name for t in study.trials)
+        for name in ("ridge", "random_forest")
+    }
+    best_first = ["random_forest", "ridge"]
+    if direction == "minimize":
+        best_first.reverse()
+    labels = [label.get_text() for label in axes.get_yticklabels()]
+    assert labels == [f"{name} ({counts[name]})" for name in best_first]
+    plotted = np.concatenate([c.get_offsets()[:, 0] for c in axes.collections[::2]])
+    assert sorted(plotted) == sorted(t.value for t in study.trials)
+    assert ("higher" if direction == "maximize" else "lower") in axes.get_xlabel()
 
 
 def test_a_png_becomes_a_data_uri_that_decodes_back_to_it():

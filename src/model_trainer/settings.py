@@ -6,12 +6,14 @@ from model_trainer.hooks import (
     ARTIFACT_RECORDER,
     BatchedMlflowHook,
     FailureReport,
+    FrozenImports,
     NodeResources,
     QuietRunHooks,
     TrackingServerCheck,
 )
 
 HOOKS = (
+    FrozenImports(),
     TrackingServerCheck(),
     QuietRunHooks(),
     ARTIFACT_RECORDER,
