@@ -153,12 +153,14 @@ class NodeResources:
 
 class FrozenImports:
     """The objects the imports made (mlflow, sklearn, pandas, optuna: over a million) are moved
-    out of the garbage collector's sight while the pipeline runs, so its full collections walk
-    only what the run makes; and again at exit, where the interpreter's collections over them
-    took 1.2 s of every `kedro task` (0.1 s frozen; benchmarks/overhead.py). Unfrozen after the
-    run, so a process that runs several sessions (the tests) still collects their garbage."""
+    out of the garbage collector's sight, so its full collections walk only what the run makes:
+    from when settings.py builds this hook (after the heavy imports) and again when the pipeline
+    starts; and at exit, where the interpreter's collections over them took 1.2 s of every
+    `kedro task` (0.1 s frozen; benchmarks/overhead.py). Unfrozen after the run, so a process
+    that runs several sessions (the tests) still collects their garbage."""
 
     def __init__(self) -> None:
+        gc.freeze()
         atexit.register(gc.freeze)
 
     @hook_impl
