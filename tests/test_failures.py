@@ -93,6 +93,7 @@ def test_a_run_that_fails_after_the_model_is_kept_says_why_and_resumes_from_node
     [run] = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]  # not a trial
     assert run.info.status == "FAILED"
     assert run.data.tags["failure.node"] == "score_test_split_node"
+    assert run.data.metrics["node.refit_on_all_rows_node.wall_s"] > 0, "logged as the run failed"
     record = json.loads(
         Path(client.download_artifacts(run.info.run_id, "failure.json")).read_text()
     )

@@ -125,7 +125,7 @@ def test_the_objects_alive_at_the_start_of_a_run_are_frozen_until_it_ends(ending
     tracked = len(gc.get_objects())
     hooks.before_pipeline_run()
     try:
-        assert gc.get_freeze_count() >= tracked > 10_000
+        assert gc.get_freeze_count() > 0.9 * tracked > 9_000
         assert len(gc.get_objects()) < tracked // 10, "full collections skip the frozen objects"
         garbage = weakref.ref(Cycle())  # a cycle made during the run, only the collector frees
     finally:

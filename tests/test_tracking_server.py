@@ -87,6 +87,11 @@ def test_a_train_run_logs_runs_trials_artifacts_and_the_model_to_the_server(
     trials = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(trials) == 3  # conf/test: n_trials 3
     assert all("cv_roc_auc" in trial.data.metrics for trial in trials)
+    logged = parent.data.metrics
+    assert 0.5 < logged["mlflow_metrics.test_roc_auc"] <= 1, "the metrics, in one batch"
+    assert {"mlflow_metrics.cv_mean", "mlflow_metrics.dummy_test_roc_auc"} <= set(logged)
+    assert logged["node.optimize_hyperparameters_node.wall_s"] > 0
+    assert parent.data.params["tuning.n_trials"] == "3", "every node's parameters, in one batch"
 
     artifacts = {artifact.path for artifact in client.list_artifacts(parent.info.run_id)}
     assert "study_summary.json" in artifacts

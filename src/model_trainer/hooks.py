@@ -21,10 +21,13 @@ from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
 from model_trainer import failures
 from model_trainer.errors import ConfigurationError
+from model_trainer.tracking import warm_model_logging
 from model_trainer.tuning import redact
 
 logger = logging.getLogger("model_trainer")
 
+# The train pipeline's search: the run's tail is prepared in the background while it runs.
+SEARCH_NODE = "optimize_hyperparameters_node"
 RESULT_DATASETS = ("metrics", "training_metrics", "model_registration")
 
 
@@ -105,10 +108,11 @@ class ArtifactRecorder:
 
 class NodeResources:
     """Wall time, CPU time (all threads: CPU/wall above 1 means both cores worked) and the
-    process's peak memory after every node, logged to MLflow and written to
-    data/08_reporting/node_resources.json, so a slow or hungry stage is named, not guessed.
-    The file is rewritten after every node: the report (the catalog's `node_resources`) shows
-    the nodes that ran before it."""
+    process's peak memory after every node, written to data/08_reporting/node_resources.json,
+    so a slow or hungry stage is named, not guessed, and logged to MLflow in one batch as the
+    run ends (first among the hooks, before kedro-mlflow closes the run), failed or not. The
+    file is rewritten after every node: the report (the catalog's `node_resources`) shows the
+    nodes that ran before it."""
 
     def __init__(self, output: str = "data/08_reporting/node_resources.json") -> None:
         self.output = output
@@ -128,18 +132,31 @@ class NodeResources:
     @hook_impl
     def after_node_run(self, node: Any) -> None:
         wall_started, cpu_started = self._started.pop(node.name)
-        usage = {
+        self.nodes[node.name] = {
             "wall_s": round(time.perf_counter() - wall_started, 3),
             "cpu_s": round(time.process_time() - cpu_started, 3),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
-        self.nodes[node.name] = usage
-        _log_to_active_run({f"node.{node.name}.{key}": value for key, value in usage.items()})
         self._write()
 
-    @hook_impl
+    @hook_impl(tryfirst=True)
     def after_pipeline_run(self) -> None:
         self._write()
+        self._log()
+
+    @hook_impl(tryfirst=True)
+    def on_pipeline_error(self) -> None:
+        self._log()
+
+    def _log(self) -> None:
+        if mlflow.active_run() is not None and self.nodes:
+            mlflow.log_metrics(
+                {
+                    f"node.{node}.{key}": value
+                    for node, usage in self.nodes.items()
+                    for key, value in usage.items()
+                }
+            )
 
     def _write(self) -> None:
         summary = {
@@ -190,17 +207,24 @@ class BatchedMlflowHook(MlflowHook):
         super().before_pipeline_run(
             run_params=without_credentials(run_params), pipeline=pipeline, catalog=catalog
         )
+        # Every node's parameters in one batch now, not one batch per node as it starts.
+        names = {name for node in pipeline.nodes for name in node.inputs if _is_param(name)}
+        self._log_params({name: catalog.load(name) for name in sorted(names)})
 
     @hook_impl
     def before_node_run(
         self, node: Any, catalog: Any, inputs: dict[str, Any], is_async: bool
     ) -> None:
-        def is_param(name: str) -> bool:
-            return name.startswith("params:") or name == "parameters"
-
-        others = {name: value for name, value in inputs.items() if not is_param(name)}
+        others = {name: value for name, value in inputs.items() if not _is_param(name)}
         super().before_node_run(node=node, catalog=catalog, inputs=others, is_async=is_async)
-        params = {name.removeprefix("params:"): v for name, v in inputs.items() if is_param(name)}
+        self._log_params({name: value for name, value in inputs.items() if _is_param(name)})
+        if node.name == SEARCH_NODE and self._is_mlflow_enabled:
+            warm_model_logging()
+
+    def _log_params(self, inputs: dict[str, Any]) -> None:
+        """`params:<name>` inputs, flattened as kedro-mlflow does, in one batch; a parameter
+        already logged in this run with the same value is not logged again."""
+        params = {name.removeprefix("params:"): value for name, value in inputs.items()}
         if not self._is_mlflow_enabled or not params:
             return
         if self.flatten:
@@ -221,6 +245,10 @@ class BatchedMlflowHook(MlflowHook):
             mlflow.log_params(batch)
 
 
+def _is_param(name: str) -> bool:
+    return name.startswith("params:") or name == "parameters"
+
+
 def without_credentials(value: Any) -> Any:
     """`value` with every URL's user info and password query masked, at any depth."""
     if isinstance(value, str):
@@ -230,11 +258,6 @@ def without_credentials(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(without_credentials(item) for item in value)
     return value
-
-
-def _log_to_active_run(metrics: dict[str, float]) -> None:
-    if mlflow.active_run() is not None:
-        mlflow.log_metrics(metrics)
 
 
 class FailureReport:

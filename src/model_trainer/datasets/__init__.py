@@ -1,6 +1,7 @@
 """Kedro datasets of the project."""
 
 from model_trainer.datasets.figure_dataset import FigureDataset
+from model_trainer.datasets.metrics_dataset import MlflowMetricsBatchDataset
 from model_trainer.datasets.table_dataset import TableDataset
 
-__all__ = ["FigureDataset", "TableDataset"]
+__all__ = ["FigureDataset", "MlflowMetricsBatchDataset", "TableDataset"]
