@@ -218,7 +218,9 @@ class BatchedMlflowHook(MlflowHook):
         others = {name: value for name, value in inputs.items() if not _is_param(name)}
         super().before_node_run(node=node, catalog=catalog, inputs=others, is_async=is_async)
         self._log_params({name: value for name, value in inputs.items() if _is_param(name)})
-        if node.name == SEARCH_NODE and self._is_mlflow_enabled:
+        searching = (inputs.get("params:tuning") or {}).get("enabled", True)
+        if node.name == SEARCH_NODE and searching and self._is_mlflow_enabled:
+            # Not without a search: the thread would then slow the final fits as much.
             warm_model_logging()
 
     def _log_params(self, inputs: dict[str, Any]) -> None:
