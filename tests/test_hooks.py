@@ -6,8 +6,11 @@ from __future__ import annotations
 import gc
 import http.server
 import socket
+import subprocess
+import sys
 import threading
 import weakref
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -21,6 +24,8 @@ from model_trainer.hooks import (
     check_tracking_server,
     without_credentials,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Health(http.server.BaseHTTPRequestHandler):
@@ -133,3 +138,27 @@ def test_the_objects_alive_at_the_start_of_a_run_are_frozen_until_it_ends(ending
     assert gc.get_freeze_count() == 0, "a process running several sessions still collects"
     gc.collect()
     assert garbage() is None
+
+
+def test_start_up_leaves_matplotlib_and_mlflows_package_map_to_the_searchs_background():
+    """The project's start-up (settings, every pipeline) does not import matplotlib; the thread
+    started with the search (prepare_run_tail) imports it and builds MLflow's package map."""
+    script = """
+import sys
+from pathlib import Path
+from kedro.framework.project import pipelines
+from kedro.framework.startup import bootstrap_project
+bootstrap_project(Path.cwd())
+pipelines["train"]
+assert "matplotlib" not in sys.modules, [m for m in sys.modules if m.startswith("matplotlib")]
+from mlflow.utils import requirements_utils
+assert requirements_utils._PACKAGES_TO_MODULES is None
+from model_trainer.hooks import prepare_run_tail
+prepare_run_tail()
+assert "matplotlib.pyplot" in sys.modules and "model_trainer.plots" in sys.modules
+assert "scikit-learn" in requirements_utils._PACKAGES_TO_MODULES
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -20,7 +20,8 @@ from model_trainer.estimators import make_pipeline
 from model_trainer.feature_typing import infer_feature_types
 from model_trainer.metrics import score
 from model_trainer.pipelines.model_configuration.nodes import configure_model
-from model_trainer.plots import evaluation_figures, search_figures, to_data_uri
+from model_trainer.plots import evaluation_figures, search_figures
+from model_trainer.reporting import to_data_uri
 from model_trainer.splitting import split_holdout
 from model_trainer.task_detection import detect_task
 from tests.conftest import BENCH

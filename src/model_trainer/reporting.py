@@ -3,6 +3,7 @@ one self-contained HTML page."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 from collections.abc import Mapping
@@ -13,7 +14,6 @@ import jinja2
 import pandas as pd
 
 from model_trainer.metrics import get_metric
-from model_trainer.plots import to_data_uri
 
 FIXED_SCALE_METRICS = ("r2",)
 
@@ -250,6 +250,11 @@ def diagnosis_tags(findings: list[Mapping[str, str]]) -> dict[str, str]:
     return {
         f"diagnosis.{re.sub(r'[^a-z0-9]+', '_', f['finding'].lower())}": "true" for f in findings
     }
+
+
+def to_data_uri(png: bytes) -> str:
+    """A PNG the HTML report can embed, so it works offline as one file."""
+    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def render_html(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -41,17 +40,16 @@ def pinned_requirements() -> list[str]:
     return pins
 
 
-def warm_model_logging() -> None:
-    """Build, in a background thread, the module-to-package map MLflow's log_model checks the
-    model's requirements against (importlib_metadata.packages_distributions over every
-    installed distribution: 0.3 s the first time in a process). Started as the search starts, it
-    costs the trials next to nothing (their fits hold no GIL) and takes it off the run's tail.
-    The map is MLflow's private cache: if it moves, log_model simply builds it itself."""
+def build_package_map() -> None:
+    """Build the module-to-package map MLflow's log_model checks the model's requirements
+    against (importlib_metadata.packages_distributions over every installed distribution: 0.3 s
+    the first time in a process), so it is ready before log_model. The map is MLflow's private
+    cache: if it moves, this does nothing and log_model builds it itself."""
     from mlflow.utils import requirements_utils
 
     build = getattr(requirements_utils, "_init_packages_to_modules_map", None)
     if build is not None:
-        threading.Thread(target=build, name="mlflow-package-map", daemon=True).start()
+        build()
 
 
 def log_model(

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib.pyplot as plt
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import ImagePreview
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
-class FigureDataset(AbstractDataset[dict[str, Figure], dict[str, bytes]]):
+class FigureDataset(AbstractDataset[dict[str, "Figure"], dict[str, bytes]]):
     def __init__(
         self, filepath: str, dpi: int = 90, metadata: dict[str, Any] | None = None
     ) -> None:
@@ -22,6 +23,8 @@ class FigureDataset(AbstractDataset[dict[str, Figure], dict[str, bytes]]):
         self.metadata = metadata
 
     def save(self, data: dict[str, Figure]) -> None:
+        import matplotlib.pyplot as plt  # loaded with the figures; not at catalog creation
+
         self._filepath.mkdir(parents=True, exist_ok=True)
         for stale in self._filepath.glob("*.png"):
             stale.unlink()

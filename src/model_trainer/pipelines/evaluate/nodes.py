@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from model_trainer import evaluation, reporting, training
 from model_trainer.model_store import StoredModel, load_stored_model
-from model_trainer.plots import error_analysis_figures
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,8 @@ def plot_evaluation_charts(
     evaluation_error_patterns: pd.DataFrame,
     evaluation_stored_model: StoredModel,
 ) -> dict[str, Figure]:
+    from model_trainer.plots import error_analysis_figures  # matplotlib loads with the first plot
+
     return error_analysis_figures(
         evaluation_predictions,
         evaluation_error_patterns,

@@ -6,14 +6,15 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from model_trainer import drift, evaluation, reporting
 from model_trainer.model_store import StoredModel, load_stored_model
-from model_trainer.plots import drift_figures
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,8 @@ def mlflow_name(name: str) -> str:
 
 
 def plot_drift(inference_drift: dict[str, Any], settings: dict[str, Any]) -> dict[str, Figure]:
+    from model_trainer.plots import drift_figures  # matplotlib loads with the first plot
+
     return drift_figures(inference_drift, int(settings["drift"]["plots"]))
 
 

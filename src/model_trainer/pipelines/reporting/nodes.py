@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from model_trainer import clustering, evaluation, reporting
 from model_trainer.decisions import decision_record
-from model_trainer.plots import evaluation_figures
 from model_trainer.tracking import log_diagnosis_tags
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ def plot_evaluation(
     task: dict[str, Any],
     training_info: dict[str, Any],
 ) -> dict[str, Figure]:
+    from model_trainer.plots import evaluation_figures  # matplotlib loads with the first plot
+
     return evaluation_figures(
         test_predictions, feature_importance, task, training_info.get("learning_curves", [])
     )
