@@ -14,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import IterativeImputer, SimpleImputer
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import (
     FunctionTransformer,
@@ -180,8 +181,10 @@ def build_preprocessor(
         ):
             # An integer regression target (prices in dollars) would be read as hundreds of
             # classes, one encoded column per class and level.
-            target_type = "continuous" if task in ("regression", "ranking") else "auto"
-            coder: Any = TargetEncoder(target_type=target_type, random_state=0)
+            continuous = task in ("regression", "ranking")
+            # The cross-fitting folds TargetEncoder's own default makes (5, shuffled), seeded.
+            folds = (KFold if continuous else StratifiedKFold)(5, shuffle=True, random_state=0)
+            coder: Any = TargetEncoder(target_type="continuous" if continuous else "auto", cv=folds)
         else:
             coder = OrdinalEncoder(
                 handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
