@@ -93,6 +93,7 @@ def prediction_figures(
         )
         axes.grid(False)  # the style's grid would cross the cells
         axes.set_title(f"Confusion matrix ({data_label})")
+        figure.tight_layout()
         figures["confusion_matrix.png"] = figure
         positive = task.get("positive_class")
         if f"proba_{positive}" in predictions:
@@ -106,6 +107,7 @@ def prediction_figures(
                     is_positive, predictions[f"proba_{positive}"], ax=axes, name=f"class {positive}"
                 )
                 axes.set_title(f"{name.replace('_', ' ').upper()} ({data_label})")
+                figure.tight_layout()
                 figures[f"{name}.png"] = figure
     else:
         residuals = predictions["actual"] - predictions["predicted"]
