@@ -3,6 +3,7 @@ or mlflow.db, and a helper that runs `kedro` in it as a user would."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -50,6 +51,15 @@ def run_kedro(project: Path, *args: str, timeout: int = 600) -> subprocess.Compl
     return subprocess.run(
         [str(KEDRO), *args], cwd=project, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def run_task(project: Path, spec: dict) -> dict:
+    """`kedro task` on `spec` (written as task.json) in the project; its result JSON, once the
+    command has succeeded."""
+    (project / "task.json").write_text(json.dumps(spec))
+    result = run_kedro(project, "task", "task.json", "--output", "out.json")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads((project / "out.json").read_text())
 
 
 def query(database: Path, sql: str) -> list[tuple]:

@@ -32,7 +32,7 @@ from model_trainer.errors import ConfigurationError, ModelTrainerError
 from model_trainer.feature_typing import infer_feature_types
 from model_trainer.model_store import load_stored_model
 from model_trainer.serving import build_app
-from tests.conftest import BENCH, run_kedro
+from tests.conftest import BENCH, run_kedro, run_task
 
 PENGUINS = BENCH / "penguins"
 MEASURES = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
@@ -230,12 +230,8 @@ def test_kedro_task_clusters_without_a_target_and_the_model_assigns_new_rows(pro
         "features": MEASURES,
         "hyperparameterSearch": {"nTrials": 6},
     }
-    (project / "task.json").write_text(json.dumps(spec))
 
-    result = run_kedro(project, "task", "task.json", "--output", "out.json")
-
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    output = json.loads((project / "out.json").read_text())
+    output = run_task(project, spec)
     assert output["metrics"]["silhouette"] > 0.3 and output["metrics"]["n_clusters"] >= 2
     assert output["bestParams"]["algorithm"] in {
         "kmeans",

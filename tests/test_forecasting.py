@@ -21,7 +21,7 @@ from model_trainer.forecasting import (
     sarimax_reason,
     seasonal_naive_reason,
 )
-from tests.conftest import BENCH, run_kedro
+from tests.conftest import BENCH, run_kedro, run_task
 
 CHICAGO = BENCH / "chicago"
 TARGET, TIME = "ridership", "date"
@@ -377,12 +377,8 @@ def test_kedro_task_with_a_time_column_orders_the_rows_and_forecasts_the_last_sl
         "algorithm": "ridge",
         "hyperparameterSearch": {"nTrials": 2},
     }
-    (project / "task.json").write_text(json.dumps(spec))
 
-    result = run_kedro(project, "task", "task.json", "--output", "out.json")
-
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    output = json.loads((project / "out.json").read_text())
+    output = run_task(project, spec)
     assert set(output["metrics"]) == {"rmse", "mae", "r2"}
     test_split = pd.read_parquet(next((project / "data/05_model_input").glob("test_split.*/*/*")))
     train_split = pd.read_parquet(next((project / "data/05_model_input").glob("train_split.*/*/*")))

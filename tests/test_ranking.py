@@ -28,7 +28,7 @@ from model_trainer.ranking import (
 )
 from model_trainer.serving import build_app
 from model_trainer.task_detection import detect_task
-from tests.conftest import ROOT, run_kedro
+from tests.conftest import ROOT, run_kedro, run_task
 
 MODEL = yaml.safe_load((ROOT / "conf/base/parameters_model_configuration.yml").read_text())["model"]
 
@@ -151,12 +151,8 @@ def test_kedro_task_ranks_per_user_on_unseen_users_and_serves_and_scores_batches
         "groupColumn": "userId",
         "hyperparameterSearch": {"nTrials": 3},
     }
-    (project / "task.json").write_text(json.dumps(spec))
 
-    result = run_kedro(project, "task", "task.json", "--output", "out.json")
-
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    output = json.loads((project / "out.json").read_text())
+    output = run_task(project, spec)
     assert set(output["metrics"]) == {"ndcg", "map", "mrr"}
     assert output["bestParams"]["algorithm"] in {"lightgbm", "xgboost", "ridge"}
     training = json.loads((project / "data/08_reporting/training_metrics.json").read_text())
