@@ -10,7 +10,7 @@ export KEDRO_LOGGING_CONFIG := conf/logging.yml
 
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: install train test lint format clean
+.PHONY: install agent-client train test lint format clean
 
 .venv/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv \
@@ -25,7 +25,14 @@ install: .venv/.installed
 train: install
 	$(UV) run --frozen kedro run --pipeline=train
 
-test: install lint
+# The seed's babysitter SDK (pinned in tests/agent_client) for the agent-client test.
+agent-client:
+	@if command -v npm >/dev/null; then \
+		[ -d tests/agent_client/node_modules ] || npm ci --prefix tests/agent_client \
+			--omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	else echo "npm is missing: the babysitter agent-client test will be skipped"; fi
+
+test: install lint agent-client
 	$(UV) run --frozen pytest
 
 lint: install

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import lightgbm
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,6 +17,7 @@ import xgboost
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
+from sklearn.model_selection import cross_val_score
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -24,6 +26,8 @@ from model_trainer import training
 from model_trainer.checkpoints import checkpointed_fit, latest_checkpoint, supports
 from model_trainer.ensemble import WeightedEnsemble
 from model_trainer.estimators import LabelEncodedClassifier, with_decision_threshold
+from model_trainer.feature_typing import infer_feature_types
+from model_trainer.preprocessing import build_preprocessor
 from tests.checkpoint_worker import EVERY, ROUNDS, diamonds, lightgbm_pipeline
 from tests.conftest import BENCH, ROOT
 
@@ -117,6 +121,44 @@ def test_without_random_draws_a_checkpointed_lightgbm_fit_equals_a_single_fit(tm
     single = clone(pipeline).fit(X, y)
     assert resumed.named_steps["model"].booster_.current_iteration() == 60
     np.testing.assert_allclose(resumed.predict(X), single.predict(X), rtol=0, atol=1e-9)
+
+
+def test_a_checkpointed_fit_trains_on_the_matrix_pipeline_fit_makes_without_target_leakage(
+    tmp_path, monkeypatch
+):
+    """A seeded random 0/1 target and a 1,550-level applicant column that is target-encoded:
+    the estimator must see the cross-fitted encoding Pipeline.fit gives it, not each row
+    encoded with its own label."""
+    table = pd.read_csv(BENCH / "credit_data" / "train.csv").drop(columns=["Status"])
+    table["applicant"] = table["Age"].astype(str) + "/" + table["Amount"].astype(str)
+    y = pd.Series(np.random.default_rng(0).integers(0, 2, len(table)), name="noise")
+    preprocess = build_preprocessor(
+        infer_feature_types(table.assign(noise=y), "noise"),
+        scale=False,
+        impute=True,
+        encoding={"high_cardinality": "target"},
+    )
+    model = lightgbm.LGBMClassifier(n_estimators=40, n_jobs=1, verbose=-1, random_state=0)
+    pipeline = Pipeline([("preprocess", preprocess), ("model", model)])
+    X, y, X_test = table.iloc[:2400], y.iloc[:2400], table.iloc[2400:]
+    seen: list[np.ndarray] = []
+    original = lightgbm.LGBMClassifier.fit
+
+    def recording_fit(self, X, y, *args, **kwargs):
+        seen.append(X)
+        return original(self, X, y, *args, **kwargs)
+
+    monkeypatch.setattr(lightgbm.LGBMClassifier, "fit", recording_fit)
+    fitted, _ = checkpointed_fit(pipeline, X, y, 20, tmp_path)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(seen[0], clone(preprocess).fit_transform(X, y))
+    single = clone(pipeline).fit(X, y)  # no bagging: the chunks' seeds draw nothing
+    np.testing.assert_allclose(
+        fitted.predict_proba(X_test), single.predict_proba(X_test), rtol=0, atol=1e-9
+    )
+    booster = lightgbm.LGBMClassifier(n_estimators=50, n_jobs=1, verbose=-1, random_state=0)
+    auc = cross_val_score(booster, seen[0], y, cv=5, scoring="roc_auc").mean()
+    assert auc < 0.57  # fit then transform: 0.89 on this noise target
 
 
 def test_an_interrupted_xgboost_fit_resumes_and_keeps_the_class_labels(tmp_path, credit):

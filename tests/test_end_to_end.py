@@ -16,7 +16,7 @@ from tests.conftest import BENCH, query, run_kedro
 
 CONTRACT_KEYS = {
     "success", "modelPath", "metrics", "bestParams", "crossValidation", "experimentRun",
-    "trainingTime", "artifacts",
+    "trainingTime", "artifacts", "positiveClass",
 }  # fmt: skip
 
 
@@ -24,7 +24,7 @@ def test_train_pipeline_logs_runs_registers_and_saves_a_model_that_predicts(proj
     result = run_kedro(project, "run", "--pipeline=train", "--env=test")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
-    assert "registered model_trainer v1." in result.stdout
+    assert "registered 01_raw_credit_data_Status v1." in result.stdout
     assert "Report: file://" in result.stdout and "kedro mlflow ui" in result.stdout
 
     database = project / "mlflow.db"
@@ -46,7 +46,9 @@ def test_train_pipeline_logs_runs_registers_and_saves_a_model_that_predicts(proj
     assert {"dataset.target", "tuning.n_trials", "model.algorithm"} <= logged
     fold_metrics = query(database, "select count(*) from metrics where key = 'fold_roc_auc'")
     assert fold_metrics[0][0] >= 3 * 3  # three trials, three folds each
-    assert query(database, "select name, version from model_versions") == [("model_trainer", 1)]
+    assert query(database, "select name, version from model_versions") == [
+        ("01_raw_credit_data_Status", 1)
+    ]
     artifacts = list((project / "mlruns").rglob("report.html")) + list(
         (project / "mlartifacts").rglob("report.html")
     )
@@ -118,13 +120,18 @@ def test_task_json_returns_the_contract_for_a_multiclass_table(project: Path, tm
     assert {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"} <= set(
         answer["metrics"]
     )
-    # three trials of `auto`: the first portfolio configuration of the first three families
-    assert answer["bestParams"]["algorithm"] in {
+    # three trials of `auto`: the first portfolio configuration of the first three families,
+    # one of them or an ensemble of them
+    shipped = answer["bestParams"]
+    members = shipped["members"] if shipped["algorithm"] == "ensemble" else [shipped]
+    assert {m["algorithm"] for m in members} <= {
         "lightgbm",
         "hist_gradient_boosting",
         "random_forest",
     }
-    assert answer["crossValidation"]["folds"] == 3
+    assert (answer["crossValidation"]["folds"], answer["crossValidation"]["repeats"]) == (3, 1)
+    assert answer["crossValidation"]["metric"] == "log_loss"
+    assert answer["positiveClass"] is None
     assert answer["experimentRun"]["runId"]
     assert Path(answer["modelPath"]).is_file() and answer["modelPath"] in answer["artifacts"]
     model = joblib.load(answer["modelPath"])

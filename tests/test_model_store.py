@@ -30,8 +30,8 @@ def test_latest_path_and_registry_name_the_same_model(trained_project: Path, tra
     cwd = Path.cwd()
     os.chdir(trained_project)  # artifacts are stored relative to the project
     try:
-        registered = load_stored_model("models:/model_trainer/1", models)
-        aliased_latest = load_stored_model("models:/model_trainer/latest", models)
+        registered = load_stored_model("models:/01_raw_credit_data_Status/1", models)
+        aliased_latest = load_stored_model("models:/01_raw_credit_data_Status/latest", models)
     finally:
         os.chdir(cwd)
 
@@ -55,5 +55,7 @@ def test_a_missing_model_says_how_to_get_one(tmp_path: Path):
 
 
 def test_an_unknown_registry_version_is_a_clear_error(trained_project: Path, tracking_uri):
-    with pytest.raises(ConfigurationError, match="models:/model_trainer/99"):
-        load_stored_model("models:/model_trainer/99", trained_project / "data" / "06_models")
+    with pytest.raises(ConfigurationError, match="models:/01_raw_credit_data_Status/99"):
+        load_stored_model(
+            "models:/01_raw_credit_data_Status/99", trained_project / "data" / "06_models"
+        )

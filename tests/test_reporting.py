@@ -428,10 +428,13 @@ def test_a_clustering_is_judged_on_structure_stability_and_plain_kmeans():
 
 def test_the_previous_version_is_a_row_of_the_metrics_table(report_inputs):
     previous = {
-        "model": "models:/model_trainer/4",
+        "model": "models:/01_raw_credit_data_Status/4",
         "metrics": {"roc_auc": 0.8123, "accuracy": 0.7},
         "trained_on_share": 1.0,
     }
     html = render_report(**{**report_inputs, "previous_version": previous})
-    assert "previous version (models:/model_trainer/4, trained on 100% of these rows)" in html
+    assert (
+        "previous version (models:/01_raw_credit_data_Status/4, trained on 100% of these rows)"
+        in html
+    )
     assert "0.8123" in html

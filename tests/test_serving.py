@@ -272,7 +272,12 @@ def servers(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     logs = tmp_path_factory.mktemp("serving")
     options = {
         "latest": ("--max-body-bytes", "20000", "--log-file", str(logs / "predictions.jsonl")),
-        "registry": ("--model", "models:/model_trainer/1", "--unknown-columns", "refuse"),
+        "registry": (
+            "--model",
+            "models:/01_raw_credit_data_Status/1",
+            "--unknown-columns",
+            "refuse",
+        ),
     }
     started = {
         name: _start_server(trained_project, logs / f"{name}.out", *args)
@@ -347,7 +352,10 @@ def test_the_server_describes_its_model(servers: dict):
     metadata = httpx.get(f"{servers['registry']}/metadata").json()
     openapi = httpx.get(f"{servers['latest']}/openapi.json").json()
 
-    assert metadata["registered_model"] == "model_trainer" and metadata["registered_version"] == "1"
+    assert (
+        metadata["registered_model"] == "01_raw_credit_data_Status"
+        and metadata["registered_version"] == "1"
+    )
     assert metadata["task"] == "classification" and metadata["target"] == "Status"
     assert metadata["features"]["Income"]["json_type"] == "number"
     assert metadata["features"]["Home"]["json_type"] == "string"

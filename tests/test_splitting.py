@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model_trainer.errors import ConfigurationError
+from model_trainer.errors import ConfigurationError, DataValidationError
 from model_trainer.splitting import choose_cv, cv_splits, split_holdout
 from tests.conftest import BENCH
 
@@ -75,6 +75,61 @@ def test_with_a_time_column_the_test_split_is_the_last_slice_in_time(credit):
     assert train["applied"].max() < validation["applied"].min()
     assert validation["applied"].max() < test["applied"].min()
     assert train["applied"].is_monotonic_increasing
+
+
+def test_a_time_split_keeps_the_rows_of_one_time_on_one_side(credit):
+    """Monthly times: about 300 rows share each, so a cut by position would split a month."""
+    monthly = credit.assign(applied=credit["applied"].dt.to_period("M").dt.to_timestamp())
+    train, validation, test = split_holdout(
+        monthly, "Status", CLASSIFICATION, SPLIT, time_column="applied"
+    )
+    assert train["applied"].max() < validation["applied"].min()
+    assert validation["applied"].max() < test["applied"].min()
+    assert len(train) + len(validation) + len(test) == len(credit)
+    months = [set(part["applied"]) for part in (train, validation, test)]
+    assert not months[0] & months[1] and not months[1] & months[2]
+    assert 0.05 < len(test) / len(credit) < 0.15
+
+
+def test_a_time_split_orders_dates_written_as_text_by_date_not_by_text(credit):
+    text = credit.assign(applied=credit["applied"].dt.strftime("%m/%d/%Y"))
+    _, _, test = split_holdout(text, "Status", CLASSIFICATION, SPLIT, time_column="applied")
+    _, _, expected = split_holdout(credit, "Status", CLASSIFICATION, SPLIT, time_column="applied")
+    assert list(test["applied"]) == list(expected["applied"].dt.strftime("%m/%d/%Y"))
+
+
+@pytest.mark.parametrize(
+    ("blank", "said"),
+    [(None, "has no usable time in 7 of 3563 rows:"), ("someday", "such as ['someday']")],
+)
+def test_a_time_split_refuses_rows_without_a_usable_time(credit, blank, said):
+    rows = credit.assign(applied=credit["applied"].astype(str).astype(object))
+    rows.loc[rows.index[:7], "applied"] = blank
+    with pytest.raises(DataValidationError) as caught:
+        split_holdout(rows, "Status", CLASSIFICATION, SPLIT, time_column="applied")
+    assert "time column 'applied'" in caught.value.message and said in caught.value.message
+    assert "Drop the rows without a time, or fill 'applied'" in caught.value.remediation
+
+
+def test_a_time_split_on_a_single_time_is_refused(credit):
+    rows = credit.assign(applied=pd.Timestamp("2020-01-01"))
+    with pytest.raises(DataValidationError) as caught:
+        split_holdout(rows, "Status", CLASSIFICATION, SPLIT, time_column="applied")
+    assert "too few distinct times" in caught.value.message
+
+
+def test_with_time_and_group_columns_the_split_warns_how_many_groups_straddle_the_cut(
+    credit, caplog
+):
+    with caplog.at_level("WARNING", logger="model_trainer"):
+        train, validation, test = split_holdout(
+            credit, "Status", CLASSIFICATION, SPLIT, time_column="applied", group_column="customer"
+        )
+    seen = [set(part["customer"]) for part in (train, validation, test)]
+    shared = len((seen[0] & (seen[1] | seen[2])) | (seen[1] & seen[2]))
+    assert shared > 0
+    assert f"'applied', not by the group column 'customer': {shared} of 891 groups" in caplog.text
+    assert train["applied"].max() < validation["applied"].min()
 
 
 def test_with_a_group_column_no_group_spans_two_splits(credit):
@@ -180,12 +235,41 @@ def test_group_folds_keep_each_group_on_one_side(credit):
 
 
 def test_timeseries_folds_train_on_the_past_and_leave_the_gap(diamonds):
-    cv = choose_cv(REGRESSION, {"folds": 3, "gap": 10}, "carat", None)
+    cv = choose_cv(REGRESSION, {"strategy": "timeseries", "folds": 3, "gap": 10}, None, None)
     X, y = diamonds.drop(columns=["price"]), diamonds["price"]
     folds = cv_splits(cv, X, y)
     assert len(folds) == 3
     for train_idx, validation_idx in folds:
         assert train_idx.max() + 10 < validation_idx.min()
+
+
+def test_timeseries_folds_cut_on_time_values_and_keep_each_time_on_one_side(diamonds):
+    """carat as the time: 2,000 rows, not in carat order, share 173 values."""
+    cv = choose_cv(REGRESSION, {"folds": 4, "gap": 10}, "carat", None)
+    X, y = diamonds.drop(columns=["price"]), diamonds["price"]
+    folds = cv_splits(cv, X, y)
+    assert len(folds) == 4
+    scored = np.concatenate([validation for _, validation in folds])
+    assert len(scored) == len(set(scored)) > len(X) / 2
+    for train_idx, validation_idx in folds:
+        first_scored = X["carat"].iloc[validation_idx].min()
+        assert X["carat"].iloc[train_idx].max() < first_scored
+        assert (X["carat"].iloc[train_idx].max() < X["carat"]).sum() >= len(validation_idx) + 10
+        assert (X["carat"] < first_scored).sum() >= len(train_idx) + 10  # the gap
+
+
+def test_time_folds_refuse_rows_without_a_time(diamonds):
+    cv = choose_cv(REGRESSION, {"folds": 3}, "carat", None)
+    X = diamonds.drop(columns=["price"]).assign(carat=lambda t: t["carat"].mask(t.index < 5))
+    with pytest.raises(DataValidationError) as caught:
+        cv_splits(cv, X, diamonds["price"])
+    assert "'carat' has no usable time in 5 of 2000 rows" in caught.value.message
+
+
+def test_with_time_and_group_columns_the_cv_reason_says_groups_are_not_kept_apart():
+    cv = choose_cv(REGRESSION, {"folds": 3}, "applied", "customer")
+    assert cv["strategy"] == "timeseries"
+    assert "not by 'customer'" in cv["reason"] and "both sides" in cv["reason"]
 
 
 SMALL_DATA = {
@@ -250,3 +334,18 @@ def test_leave_one_out_holds_out_each_row_alone(credit):
     cv = choose_cv(CLASSIFICATION, SMALL_DATA, None, None, n_rows=30, metric="accuracy")
     folds = cv_splits(cv, rows.drop(columns=["Status"]), rows["Status"])
     assert [list(v) for _, v in folds] == [[i] for i in range(30)]
+
+
+def test_unshuffled_kfold_folds_are_contiguous_blocks_and_repeats_refuse_it():
+    table = pd.read_csv(BENCH / "diamonds" / "train.csv").head(300)
+    X, y = table.drop(columns=["price"]), table["price"]
+    task = {"type": "regression"}
+    cv = choose_cv(task, {"strategy": "kfold", "folds": 3, "shuffle": False}, len(X), "rmse")
+    assert cv["shuffle"] is False
+    for _, rows in cv_splits(cv, X, y):
+        assert list(rows) == list(range(rows[0], rows[0] + len(rows)))
+    shuffled = choose_cv(task, {"strategy": "kfold", "folds": 3}, len(X), "rmse")
+    assert any(list(rows) != sorted(rows) or rows[-1] - rows[0] >= len(rows)
+               for _, rows in cv_splits(shuffled, X, y))  # fmt: skip
+    with pytest.raises(ConfigurationError, match=r"validation\.shuffle is false"):
+        choose_cv(task, {"strategy": "repeated_kfold", "shuffle": False}, len(X), "rmse")

@@ -1,4 +1,4 @@
-"""The seed agent's task JSON maps onto the train pipeline's parameters, and back to output."""
+"""The seed agent's task JSON: typed requests -> run parameters, run results -> output JSON."""
 
 from __future__ import annotations
 
@@ -9,204 +9,349 @@ from pathlib import Path
 import pytest
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.task_contract import failure_output, runtime_params, success_output
+from model_trainer.task_contract import (
+    DeployRequest,
+    EvaluateRequest,
+    TrainRequest,
+    check_algorithms,
+    failure_output,
+    json_schema,
+    ml_task_of,
+    parse_request,
+    runtime_params,
+    train_output,
+)
+from model_trainer.tracking import registry_name
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = {"trainDataPath": "data/01_raw/credit_data.csv", "targetColumn": "Status"}
+# The seed's "Input Specification", verbatim (model-trainer agent, babysitter's ML specialisation).
+SEED_EXAMPLE = {
+    "task": "train_model",
+    "modelType": "classification",
+    "algorithm": "random_forest",
+    "trainDataPath": "/data/train.csv",
+    "targetColumn": "target",
+    "features": ["age", "income", "category"],
+    "validationStrategy": {"type": "stratified_kfold", "folds": 5, "shuffle": True},
+    "hyperparameterSearch": {
+        "enabled": True,
+        "nTrials": 100,
+        "timeout": 3600,
+        "sampler": "tpe",
+        "pruner": "median",
+    },
+    "experimentTracking": {
+        "enabled": True,
+        "experimentName": "customer-churn",
+        "trackingUri": "http://localhost:5000",
+    },
+    "options": {"earlyStoppingRounds": 10, "verbosity": 1},
+}
 
 
-def test_maps_a_full_seed_style_input_onto_nested_params():
-    spec = {
-        "task": "train",
-        "modelType": "classification",
-        "algorithm": "lightgbm",
-        "trainDataPath": "data/01_raw/credit_data.csv",
-        "targetColumn": "Status",
-        "features": ["Age", "Income", "Records"],
-        "validationStrategy": "stratified",
-        "hyperparameterSearch": {"enabled": True, "nTrials": 25, "timeout": 120},
-        "experimentTracking": {"experimentName": "credit-lgbm", "trackingUri": "sqlite:///x.db"},
-        "metric": "roc_auc",
-        "timeColumn": None,
-        "groupColumn": None,
-    }
-    assert runtime_params(spec, ROOT) == {
+def params_of(spec: dict, base_dir: Path = ROOT, ml_task: str = "auto") -> dict:
+    return runtime_params(parse_request(spec), base_dir, ml_task)
+
+
+def message_of(spec: object) -> ConfigurationError:
+    with pytest.raises(ConfigurationError) as caught:
+        parse_request(spec)
+    return caught.value
+
+
+def test_maps_the_seeds_literal_example_onto_nested_params():
+    assert params_of(SEED_EXAMPLE, ml_task="classification") == {
         "dataset": {
-            "path": str(ROOT / "data" / "01_raw" / "credit_data.csv"),
-            "target": "Status",
-            "features": ["Age", "Income", "Records"],
+            "path": "/data/train.csv",
+            "target": "target",
+            "features": ["age", "income", "category"],
             "time_column": None,
             "group_column": None,
         },
         "task": {"type": "classification"},
-        "model": {"algorithm": "lightgbm"},
-        "validation": {"strategy": "stratified"},
-        "tuning": {"enabled": True, "n_trials": 25, "timeout": 120},
-        "experiment_name": "credit-lgbm",
-        "tracking_uri": "sqlite:///x.db",
-        "metric": "roc_auc",
+        "model": {"algorithm": "random_forest"},
+        "validation": {"strategy": "stratified", "folds": 5},
+        "tuning": {
+            "enabled": True,
+            "n_trials": 100,
+            "timeout": 3600.0,
+            "sampler": "tpe",
+            "pruner": "median",
+        },
+        "experiment_name": "customer-churn",
+        "tracking_uri": "http://localhost:5000",
+        "training": {
+            "registered_model_name": "customer-churn",
+            "early_stopping": {"patience": 10},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind"),
+    [
+        ("train_model", TrainRequest),
+        ("train", TrainRequest),
+        ("tune_model", TrainRequest),
+        ("tune", TrainRequest),
+        ("evaluate_model", EvaluateRequest),
+        ("deploy_model", DeployRequest),
+    ],
+)
+def test_accepts_every_mode_of_the_seeds_skill(mode, kind):
+    spec = {"task": mode, **(MINIMAL if kind is TrainRequest else {"testDataPath": "t.csv"})}
+    assert isinstance(parse_request(spec), kind)
+
+
+def test_a_missing_task_means_train_model():
+    assert parse_request(MINIMAL).task == "train_model"
+
+
+def test_maps_a_positive_class_a_metric_and_the_time_and_group_columns():
+    params = params_of(
+        {**MINIMAL, "positiveClass": 1, "metric": "f1", "timeColumn": "t", "groupColumn": "g"}
+    )
+    assert params["task"] == {"type": "auto", "positive_class": 1}
+    assert params["metric"] == "f1"
+    assert (params["dataset"]["time_column"], params["dataset"]["group_column"]) == ("t", "g")
+
+
+def test_a_validation_strategy_without_shuffling_reaches_the_validation_params():
+    spec = {**MINIMAL, "validationStrategy": {"type": "kfold", "shuffle": False}}
+    assert params_of(spec)["validation"] == {"strategy": "kfold", "shuffle": False}
+    assert params_of({**MINIMAL, "validationStrategy": "group_kfold"})["validation"] == {
+        "strategy": "group"
     }
 
 
 def test_makes_a_relative_data_path_absolute_from_the_base_dir(tmp_path):
-    params = runtime_params({**MINIMAL, "trainDataPath": "../in/train.csv"}, tmp_path / "proj")
+    params = params_of({**MINIMAL, "trainDataPath": "../in/train.csv"}, tmp_path / "proj")
     assert params["dataset"]["path"] == str((tmp_path / "in" / "train.csv").resolve())
-    assert Path(params["dataset"]["path"]).is_absolute()
 
 
-def test_keeps_an_absolute_data_path(tmp_path):
-    path = tmp_path / "train.parquet"
-    params = runtime_params({**MINIMAL, "trainDataPath": str(path)}, ROOT)
-    assert params["dataset"]["path"] == str(path)
+def test_evaluate_and_deploy_requests_map_onto_their_pipelines_params(tmp_path):
+    evaluate = params_of(
+        {"task": "evaluate_model", "modelPath": "m/model.joblib", "testDataPath": "t.csv"},
+        tmp_path,
+    )
+    assert evaluate == {
+        "evaluation": {
+            "model": str(tmp_path / "m" / "model.joblib"),
+            "data": str(tmp_path / "t.csv"),
+        }
+    }
+    deploy = params_of(
+        {
+            "task": "deploy",
+            "modelUri": "models:/churn/3",
+            "thresholds": {"roc_auc": {"min": 0.8}},
+            "alias": "prod",
+        },
+        tmp_path,
+    )
+    assert deploy == {
+        "deploy": {
+            "model": "models:/churn/3",
+            "fail_on_check_failure": False,
+            "metric_thresholds": {"roc_auc": {"min": 0.8}},
+            "alias": "prod",
+        }
+    }
 
 
-def test_defaults_a_minimal_input_to_auto_everything_with_tuning_on():
-    params = runtime_params(MINIMAL, ROOT)
-    assert params["task"] == {"type": "auto"}
-    assert params["model"] == {"algorithm": "auto"}
-    assert params["validation"] == {"strategy": "auto"}
-    assert params["tuning"] == {"enabled": True}
-    assert params["dataset"]["features"] is None
-    assert "metric" not in params and "tracking_uri" not in params
-
-
-def test_names_the_experiment_task_algorithm_and_date_by_default():
+def test_names_the_experiment_after_the_ml_task_algorithm_and_date_by_default():
     today = dt.date.today().isoformat()
-    assert runtime_params(MINIMAL, ROOT)["experiment_name"] == f"train_auto_{today}"
-    tune = runtime_params({**MINIMAL, "task": "tune", "algorithm": "xgboost"}, ROOT)
-    assert tune["experiment_name"] == f"tune_xgboost_{today}"
-    several = runtime_params({**MINIMAL, "algorithm": ["lightgbm", "ridge"]}, ROOT)
-    assert several["experiment_name"] == f"train_lightgbm+ridge_{today}"
-    assert several["model"] == {"algorithm": ["lightgbm", "ridge"]}
+    assert params_of(MINIMAL, ml_task="classification")["experiment_name"] == (
+        f"classification_auto_{today}"
+    )
+    several = params_of({**MINIMAL, "algorithm": ["lightgbm", "ridge"]}, ml_task="regression")
+    assert several["experiment_name"] == f"regression_lightgbm+ridge_{today}"
 
 
-def test_turns_tuning_off_when_search_is_disabled():
-    params = runtime_params({**MINIMAL, "hyperparameterSearch": {"enabled": False}}, ROOT)
-    assert params["tuning"] == {"enabled": False}
+def test_detects_the_ml_task_from_the_target_column_alone():
+    assert ml_task_of(parse_request(MINIMAL), ROOT) == "classification"
+    declared = parse_request({**MINIMAL, "modelType": "regression"})
+    assert ml_task_of(declared, ROOT) == "regression"
+    unreadable = parse_request({**MINIMAL, "trainDataPath": "missing.csv"})
+    assert ml_task_of(unreadable, ROOT) == "auto"
 
 
-def test_refuses_an_unknown_top_level_key_naming_it():
-    with pytest.raises(ConfigurationError) as caught:
-        runtime_params({**MINIMAL, "learningRate": 0.1}, ROOT)
-    assert "Unknown keys in the task JSON: ['learningRate']" in caught.value.message
-    assert "trainDataPath" in caught.value.remediation
-    assert "targetColumn" in caught.value.remediation
+def test_registers_under_the_experiment_name_or_the_one_given():
+    assert params_of(MINIMAL)["training"] == {"registered_model_name": "auto"}
+    named = {**MINIMAL, "experimentTracking": {"experimentName": "churn"}}
+    assert params_of(named)["training"] == {"registered_model_name": "churn"}
+    given = {**named, "registeredModelName": "churn-model"}
+    assert params_of(given)["training"] == {"registered_model_name": "churn-model"}
 
 
-def test_refuses_an_unknown_search_key_naming_it():
-    with pytest.raises(ConfigurationError) as caught:
-        runtime_params({**MINIMAL, "hyperparameterSearch": {"trials": 5}}, ROOT)
-    assert "Unknown keys in hyperparameterSearch: ['trials']" in caught.value.message
-    assert "nTrials" in caught.value.remediation
-
-
-def test_refuses_an_unknown_tracking_key_naming_it():
-    with pytest.raises(ConfigurationError) as caught:
-        runtime_params({**MINIMAL, "experimentTracking": {"runName": "x"}}, ROOT)
-    assert "['runName']" in caught.value.message
-    assert "experimentName" in caught.value.remediation
-
-
-def test_refuses_an_input_without_train_data_path():
-    with pytest.raises(ConfigurationError) as caught:
-        runtime_params({"targetColumn": "Status"}, ROOT)
-    assert caught.value.message == "The task JSON has no trainDataPath."
-    assert "CSV or Parquet" in caught.value.remediation
-
-
-def test_refuses_an_input_without_target_column():
-    with pytest.raises(ConfigurationError) as caught:
-        runtime_params({"trainDataPath": "data/01_raw/credit_data.csv", "targetColumn": ""}, ROOT)
-    assert caught.value.message == "The task JSON has no targetColumn."
-    assert "column to predict" in caught.value.remediation
-
-
-def test_refuses_an_input_that_is_not_an_object():
-    with pytest.raises(ConfigurationError) as caught:
-        runtime_params(["trainDataPath"], ROOT)
-    assert "must be an object" in caught.value.message
-    assert "trainDataPath" in caught.value.remediation
+def test_the_default_registry_name_is_one_per_data_folder_file_and_target():
+    credit = registry_name("auto", {"path": "/x/bench/credit/train.csv", "target": "Status"})
+    ames = registry_name("auto", {"path": "/x/bench/ames/train.csv", "target": "Sale Price"})
+    assert credit == "credit_train_Status"
+    assert ames == "ames_train_Sale-Price"
+    assert registry_name(None, {"path": "a.csv", "target": "y"}) is None
+    assert registry_name("mine", {"path": "a.csv", "target": "y"}) == "mine"
 
 
 @pytest.mark.parametrize(
-    ("key", "value", "allowed"),
+    ("spec", "message", "remediation"),
     [
-        ("task", "deploy", "train or tune"),
-        ("modelType", "forecasting", "auto, classification, clustering, ranking, regression"),
+        ({**MINIMAL, "task": "predict"}, "task 'predict' is not a task", "train_model, train"),
+        ({**MINIMAL, "learningRate": 0.1}, "Unknown key 'learningRate'", "trainDataPath"),
         (
-            "validationStrategy",
-            "bootstrap",
-            "auto, group, kfold, loo, repeated_kfold, repeated_stratified, stratified, timeseries",
+            {**MINIMAL, "hyperparameterSearch": {"trials": 5}},
+            "Unknown key 'hyperparameterSearch.trials'",
+            "nTrials",
         ),
+        ({"targetColumn": "Status"}, "The task JSON has no trainDataPath.", "CSV or Parquet"),
+        ({**MINIMAL, "targetColumn": None}, "no targetColumn", "column to predict"),
+        (
+            {**MINIMAL, "hyperparameterSearch": {"enabled": "false"}},
+            "hyperparameterSearch.enabled: Input should be a valid boolean; got 'false'",
+            "not a string",
+        ),
+        (
+            {**MINIMAL, "hyperparameterSearch": {"timeout": -5}},
+            "hyperparameterSearch.timeout: Input should be greater than 0; got -5",
+            "seconds",
+        ),
+        (
+            {**MINIMAL, "hyperparameterSearch": {"timeout": "1h"}},
+            "hyperparameterSearch.timeout: Input should be a valid number; got '1h'",
+            "3600",
+        ),
+        (
+            {**MINIMAL, "modelType": "forecasting"},
+            "modelType: Input should be 'classification'",
+            "modelType",
+        ),
+        ({**MINIMAL, "validationStrategy": "bootstrap"}, "got 'bootstrap'", "stratified_kfold"),
+        (
+            {**MINIMAL, "validationStrategy": {"type": "kfold", "folds": 1}},
+            "validationStrategy.folds: Input should be greater than or equal to 2; got 1",
+            "validationStrategy.folds",
+        ),
+        ({**MINIMAL, "features": "Age"}, "features: Input should be a valid list", "JSON list"),
+        (
+            {**MINIMAL, "experimentTracking": {"enabled": False}},
+            "experimentTracking.enabled",
+            "always tracked",
+        ),
+        (
+            {"task": "evaluate", "testDataPath": "t.csv", "modelPath": "m", "modelUri": "u"},
+            "both modelPath and modelUri",
+            "one of them",
+        ),
+        (["trainDataPath"], "must be an object, got list", "trainDataPath"),
     ],
 )
-def test_refuses_an_unsupported_value_naming_it_and_the_allowed_ones(key, value, allowed):
-    with pytest.raises(ConfigurationError) as caught:
-        runtime_params({**MINIMAL, key: value}, ROOT)
-    assert f"'{value}'" in caught.value.message
-    assert allowed in caught.value.remediation
+def test_refuses_bad_input_naming_the_key_what_is_accepted_and_what_was_given(
+    spec, message, remediation
+):
+    error = message_of(spec)
+    assert message in error.message
+    assert remediation in error.remediation
 
 
 @pytest.mark.parametrize("n_trials", [0, -3, 2.5, "10", True])
 def test_refuses_a_number_of_trials_that_is_not_a_positive_integer(n_trials):
-    with pytest.raises(ConfigurationError) as caught:
-        runtime_params({**MINIMAL, "hyperparameterSearch": {"nTrials": n_trials}}, ROOT)
-    assert f"hyperparameterSearch.nTrials must be a positive integer, got {n_trials!r}" in (
-        caught.value.message
-    )
-    assert "1 or more" in caught.value.remediation
+    error = message_of({**MINIMAL, "hyperparameterSearch": {"nTrials": n_trials}})
+    assert error.message.startswith("hyperparameterSearch.nTrials: ")
+    assert f"got {n_trials!r}" in error.message
 
 
-def test_refuses_features_given_as_a_string():
+def test_refuses_unknown_algorithm_names_before_reading_any_data():
+    request = parse_request({**MINIMAL, "algorithm": ["lightgbm", "catboost"]})
     with pytest.raises(ConfigurationError) as caught:
-        runtime_params({**MINIMAL, "features": "Age"}, ROOT)
-    assert "features" in caught.value.message
+        check_algorithms(request, ["lightgbm", "xgboost"])
+    assert "['catboost']" in caught.value.message
+    assert "lightgbm, xgboost" in caught.value.remediation
+    check_algorithms(parse_request(MINIMAL), ["lightgbm"])  # auto needs no name
+
+
+def test_the_json_schema_describes_input_and_output_and_its_copy_is_current():
+    schema = json_schema()
+    request_names = {ref.rsplit("/", 1)[-1] for ref in schema["input"]["discriminator"]["mapping"]}
+    assert request_names >= {"train_model", "evaluate_model", "deploy_model", "tune_model"}
+    committed = json.loads((ROOT / "docs" / "task_schema.json").read_text())
+    assert committed == schema, "regenerate docs/task_schema.json: kedro task --schema"
 
 
 TRAINING_METRICS = {
+    "metric": "roc_auc",
     "algorithm": "lightgbm",
     "best_params": {"learning_rate": 0.05, "num_leaves": 31},
-    "cross_validation": {"mean": 0.83, "std": 0.012, "folds": [0.82, 0.84, 0.83], "extra": 1},
+    "cross_validation": {
+        "mean": 0.83,
+        "std": 0.012,
+        "folds": 15,
+        "distinct_folds": 5,
+        "repeats": 3,
+        "fold_scores": [0.83] * 15,
+    },
 }
 REGISTRATION = {"run_id": "abc", "experiment_id": "7", "artifact_uri": "file:///m", "other": 1}
+BINARY = {"type": "classification", "classes": [0, 1], "positive_class": 1}
 
 
-def test_success_output_has_exactly_the_contract_keys():
-    output = success_output(
-        model_path="/work/main/data/06_models/model.pkl",
-        metrics={"roc_auc": 0.84, "accuracy": 0.8},
-        training_metrics=TRAINING_METRICS,
-        registration=REGISTRATION,
+def train_result(training_metrics=TRAINING_METRICS, registration=REGISTRATION) -> dict:
+    return train_output(
+        model_path="/work/main/data/06_models/model.joblib",
+        metrics={"roc_auc": 0.84, "accuracy": 0.8, "pr_auc": float("nan")},
+        training_metrics=training_metrics,
+        task=BINARY,
+        registration=registration,
         training_time=12.34567,
         artifacts=["report.html"],
     )
+
+
+def test_train_output_has_exactly_the_contract_keys_and_counts_distinct_folds():
+    output = train_result()
     assert list(output) == [
         "success", "modelPath", "metrics", "bestParams", "crossValidation",
-        "experimentRun", "trainingTime", "artifacts",
+        "experimentRun", "trainingTime", "artifacts", "positiveClass",
     ]  # fmt: skip
-    assert output["success"] is True
     assert output["bestParams"] == {
         "algorithm": "lightgbm",
         "learning_rate": 0.05,
         "num_leaves": 31,
     }
-    assert output["crossValidation"] == {"mean": 0.83, "std": 0.012, "folds": [0.82, 0.84, 0.83]}
-    assert output["experimentRun"] == {
-        "runId": "abc", "experimentId": "7", "artifactUri": "file:///m",
+    assert output["crossValidation"] == {
+        "metric": "roc_auc", "mean": 0.83, "std": 0.012, "folds": 5, "repeats": 3, "note": None,
     }  # fmt: skip
+    assert output["metrics"]["pr_auc"] is None, "NaN is not JSON"
+    assert output["experimentRun"] == {
+        "runId": "abc",
+        "experimentId": "7",
+        "artifactUri": "file:///m",
+    }
     assert output["trainingTime"] == 12.346
-    assert json.loads(json.dumps(output)) == output
+    assert output["positiveClass"] == 1
+    assert json.loads(json.dumps(output, allow_nan=False)) == output
 
 
-def test_success_output_without_a_tracked_run_has_null_run_fields():
-    output = success_output(
-        model_path="m.pkl",
-        metrics={},
-        training_metrics=TRAINING_METRICS,
-        registration={},
-        training_time=1.0,
-        artifacts=[],
-    )
+def test_an_ensemble_is_described_by_its_members_weights_and_its_own_score():
+    members = [
+        {"algorithm": "lightgbm", "params": {"num_leaves": 15}, "weight": 0.75, "trial": 3},
+        {"algorithm": "logistic_regression", "params": {"C": 1.0}, "weight": 0.25, "trial": 0},
+    ]
+    output = train_result({**TRAINING_METRICS, "ensemble": members, "ensemble_cv_score": 0.85})
+    assert output["bestParams"] == {
+        "algorithm": "ensemble",
+        "members": [
+            {"algorithm": "lightgbm", "weight": 0.75, "params": {"num_leaves": 15}},
+            {"algorithm": "logistic_regression", "weight": 0.25, "params": {"C": 1.0}},
+        ],
+    }
+    cv = output["crossValidation"]
+    assert cv["mean"] == 0.85 and cv["folds"] == 5
+    assert "optimistic" in cv["note"]
+
+
+def test_train_output_without_a_tracked_run_has_null_run_fields():
+    output = train_result(registration={})
     assert output["experimentRun"] == {"runId": None, "experimentId": None, "artifactUri": None}
 
 

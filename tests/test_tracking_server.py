@@ -3,6 +3,7 @@ and the registered model there, and nothing to a local store."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -13,10 +14,13 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import joblib
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import run_kedro
+from tests.test_task_contract import SEED_EXAMPLE
 
 MLFLOW = Path(sys.executable).parent / "mlflow"
 
@@ -96,6 +100,69 @@ def test_a_train_run_logs_runs_trials_artifacts_and_the_model_to_the_server(
     artifacts = {artifact.path for artifact in client.list_artifacts(parent.info.run_id)}
     assert "study_summary.json" in artifacts
     assert list((tmp_path / "artifacts").rglob("study_summary.json"))  # stored by the server
-    versions = client.search_model_versions("name='model_trainer'")
+    versions = client.search_model_versions("name='01_raw_credit_data_Status'")
     assert [version.run_id for version in versions] == [parent.info.run_id]
     assert not (project / "mlflow.db").exists()
+
+
+def test_the_seeds_literal_example_trains_against_a_real_tracking_server(
+    project, tracking_server, tmp_path
+):
+    """The seed's input, verbatim but for the data path and the server's address, run by the
+    console script from the agent's own folder, as an agent would."""
+    agent = tmp_path / "agent"
+    agent.mkdir()
+    credit = pd.read_csv(project / "data" / "01_raw" / "credit_data.csv").sample(
+        400, random_state=0
+    )
+    pd.DataFrame(
+        {
+            "age": credit["Age"],
+            "income": credit["Income"],
+            "category": credit["Home"],
+            "target": (credit["Status"] == "bad").astype(int),
+        }
+    ).to_csv(agent / "train.csv", index=False)
+    seed = json.loads(json.dumps(SEED_EXAMPLE))
+    seed["trainDataPath"] = "train.csv"
+    seed["experimentTracking"]["trackingUri"] = tracking_server
+    (agent / "input.json").write_text(json.dumps(seed))
+
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "model-trainer"),
+            "task",
+            "input.json",
+            "-o",
+            "out.json",
+        ],
+        cwd=agent,
+        env={**os.environ, "MODEL_TRAINER_PROJECT": str(project), "KEDRO_DISABLE_TELEMETRY": "1"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    result = json.loads((agent / "out.json").read_text())
+    assert list(result) == [
+        "success", "modelPath", "metrics", "bestParams", "crossValidation",
+        "experimentRun", "trainingTime", "artifacts", "positiveClass",
+    ]  # fmt: skip
+    assert result["success"] is True and Path(result["modelPath"]).is_file()
+    assert {"accuracy", "precision", "recall", "f1", "roc_auc"} <= set(result["metrics"])
+    assert all(0 <= result["metrics"][name] <= 1 for name in ("accuracy", "f1", "roc_auc"))
+    assert result["positiveClass"] == 1
+    assert result["bestParams"]["algorithm"] == "random_forest"
+    assert result["crossValidation"]["metric"] == "roc_auc"
+    assert (result["crossValidation"]["folds"], result["crossValidation"]["repeats"]) == (5, 1)
+    model = joblib.load(result["modelPath"])
+    assert list(model.classes_) == [0, 1]
+
+    client = MlflowClient(tracking_server)
+    run = client.get_run(result["experimentRun"]["runId"])
+    assert client.get_experiment(run.info.experiment_id).name == "customer-churn"
+    assert run.data.params["tuning.n_trials"] == "100"
+    assert run.data.params["training.early_stopping.patience"] == "10"
+    assert [v.name for v in client.search_model_versions("name='customer-churn'")] == [
+        "customer-churn"
+    ]

@@ -8,12 +8,15 @@ import os
 import warnings
 from pathlib import Path
 
+import lightgbm
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from sklearn.base import clone
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_info
 
@@ -22,6 +25,7 @@ from model_trainer.estimators import LabelEncodedClassifier, make_pipeline
 from model_trainer.feature_typing import infer_feature_types
 from model_trainer.metrics import evaluate
 from model_trainer.pipelines.model_configuration.nodes import configure_model
+from model_trainer.preprocessing import build_preprocessor
 from model_trainer.splitting import split_holdout
 from model_trainer.task_detection import detect_task
 from model_trainer.tracking import log_learning_curves
@@ -134,6 +138,49 @@ def test_lightgbm_early_stopping_replaces_a_large_n_estimators(diamonds):
     assert info["params"] == {"n_estimators": rounds, "learning_rate": 0.5}
     assert info["algorithm"] == "lightgbm"
     assert params["n_estimators"] == 2000, "the study's best parameters are not modified"
+
+
+def noise_target_case() -> tuple[Pipeline, pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]:
+    """Real credit rows, a seeded random 0/1 target, and an applicant column of 1,550 levels
+    that the preprocessing target-encodes: whatever scores above chance learned a leak."""
+    table = pd.read_csv(BENCH / "credit_data" / "train.csv").drop(columns=["Status"])
+    table["applicant"] = table["Age"].astype(str) + "/" + table["Amount"].astype(str)
+    y = pd.Series(np.random.default_rng(0).integers(0, 2, len(table)), name="noise")
+    feature_types = infer_feature_types(table.assign(noise=y), "noise")
+    preprocess = build_preprocessor(
+        feature_types, scale=False, impute=True, encoding={"high_cardinality": "target"}
+    )
+    model = lightgbm.LGBMClassifier(n_estimators=30, n_jobs=1, verbose=-1, random_state=0)
+    pipeline = Pipeline([("preprocess", preprocess), ("model", model)])
+    return pipeline, table.iloc[:2400], y.iloc[:2400], table.iloc[2400:], y.iloc[2400:]
+
+
+def chance_level_auc(matrix: np.ndarray, y: pd.Series) -> float:
+    """Cross-validated AUC of a booster on the matrix a model was trained on."""
+    booster = lightgbm.LGBMClassifier(n_estimators=50, n_jobs=1, verbose=-1, random_state=0)
+    return float(cross_val_score(booster, matrix, y, cv=5, scoring="roc_auc").mean())
+
+
+def test_early_stopping_trains_on_the_matrix_pipeline_fit_makes_without_target_leakage(
+    monkeypatch,
+):
+    pipeline, X_train, y_train, X_validation, y_validation = noise_target_case()
+    seen: list[np.ndarray] = []
+    original = lightgbm.LGBMClassifier.fit
+
+    def recording_fit(self, X, y, *args, **kwargs):
+        seen.append(X)
+        return original(self, X, y, *args, **kwargs)
+
+    monkeypatch.setattr(lightgbm.LGBMClassifier, "fit", recording_fit)
+    training.validation_fit(
+        pipeline, "lightgbm", X_train, y_train, X_validation, y_validation, 10, "roc_auc"
+    )
+    monkeypatch.undo()
+    expected = clone(pipeline.named_steps["preprocess"]).fit_transform(X_train, y_train)
+    np.testing.assert_array_equal(seen[0], expected)
+    # fit then transform encoded each row with its own label: CV AUC 0.89 on a noise target
+    assert chance_level_auc(seen[0], y_train) < 0.57
 
 
 def test_xgboost_early_stopping_works_with_string_class_labels(credit):

@@ -302,7 +302,7 @@ def test_with_tuning_disabled_one_trial_runs_and_nothing_is_stored(tmp_path):
 def test_with_tuning_disabled_the_summary_says_the_study_is_in_memory(tmp_path):
     settings = {"enabled": False, "storage": f"sqlite:///{tmp_path / 'studies.db'}"}
     study = search(TWO_FAMILIES, settings)
-    summary = tuning.summarize_study(study, TWO_FAMILIES["algorithms"], "roc_auc", settings)
+    summary = tuning.summarize_study(study, TWO_FAMILIES, settings)
     assert summary["storage"] == "in-memory"
 
 
@@ -310,9 +310,7 @@ def test_with_tuning_disabled_the_summary_says_the_study_is_in_memory(tmp_path):
 
 
 def test_the_summary_gives_the_best_trials_parameters_without_prefix(three_trials):
-    summary = tuning.summarize_study(
-        three_trials, TWO_FAMILIES["algorithms"], TWO_FAMILIES["metric"], {}
-    )
+    summary = tuning.summarize_study(three_trials, TWO_FAMILIES, {})
     best = three_trials.best_trial
     algorithm = best.params["algorithm"]
     assert summary["algorithm"] == algorithm
@@ -326,6 +324,7 @@ def test_the_summary_gives_the_best_trials_parameters_without_prefix(three_trial
     assert (summary["n_trials"], summary["n_complete"], summary["n_failed"]) == (3, 3, 0)
     cv = summary["cross_validation"]
     assert cv["folds"] == TWO_FAMILIES["cv"]["folds"] == FOLDS
+    assert (cv["distinct_folds"], cv["repeats"]) == (FOLDS, 1)
     assert cv["mean"] == pytest.approx(best.value)
     assert cv["fold_scores"] == best.user_attrs["fold_scores"]
     assert summary["algorithms_tried"] == ["lightgbm", "logistic_regression"]

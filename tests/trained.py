@@ -72,7 +72,7 @@ def train_as_the_pipelines_do(
         settings=settings,
         study_name="trained",
     )
-    summary = tuning.summarize_study(study, [algorithm], configuration["metric"], settings)
+    summary = tuning.summarize_study(study, configuration, settings)
     pipeline, info = training.build_final_pipeline(
         summary, task, feature_types, configuration, train, validation, {}
     )

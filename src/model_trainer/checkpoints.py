@@ -81,8 +81,9 @@ def checkpointed_fit(
     if every < 1:
         raise ValueError(f"training.checkpoints.every must be an int >= 1. Got {every} instead.")
     fitted = clone(pipeline)
-    preprocessor = fitted.named_steps["preprocess"].fit(X, y)
-    matrix, labels = preprocessor.transform(X), y
+    # fit_transform, as Pipeline.fit does: the TargetEncoder cross-fits the training rows, where
+    # fit then transform would encode each with its own label
+    matrix, labels = fitted.named_steps["preprocess"].fit_transform(X, y), y
     if "balance" in fitted.named_steps:  # SMOTE: as the Pipeline does it, on the training rows
         matrix, labels = fitted.named_steps["balance"].fit_resample(matrix, labels)
     model = fitted.named_steps["model"]

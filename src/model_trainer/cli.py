@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -12,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.cli.utils import env_option
-from kedro.framework.project import settings
+from kedro.framework.project import LOGGING, settings
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.runner import SequentialRunner
@@ -63,34 +65,58 @@ def run(ctx: click.Context, **kwargs: Any) -> None:
 
 
 @cli.command(name="task")
-@click.argument("input_json", type=click.Path(dir_okay=False))
+@click.argument("input_json", type=click.Path(dir_okay=False), required=False)
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False), help="Where to write the result JSON."
 )
+@click.option("--schema", is_flag=True, help="Print the task JSON's JSON Schema and exit.")
 @env_option
-def task(input_json: str, output: str | None, env: str | None) -> None:
-    """Train from the seed agent's task JSON and write the result JSON."""
+def task(input_json: str | None, output: str | None, schema: bool, env: str | None) -> None:
+    """Run the seed agent's task JSON (train_model, tune_model, evaluate_model, deploy_model)
+    and write the result JSON."""
+    if schema:
+        click.echo(json.dumps(task_contract.json_schema(), indent=2))
+        return
+    if input_json is None:
+        raise click.UsageError("Give the task JSON's path (or --schema).")
+    run_task_json(Path(input_json), output, env, _project_path())
+
+
+def run_task_json(input_json: Path, output: str | None, env: str | None, project: Path) -> None:
+    """Validate the JSON, run the task's pipeline in `project`, write the result (and exit
+    non-zero on failure). Relative paths in the JSON start at the JSON's folder."""
     started = time.perf_counter()
+    input_json = input_json.expanduser().resolve()
+    output_path = Path(output).expanduser().resolve() if output else None
     try:
-        spec = json.loads(Path(input_json).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        spec = json.loads(input_json.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         _finish(
             task_contract.failure_output(
                 f"Cannot read the task JSON '{input_json}': {exc}",
                 "Give the path of a readable file holding one JSON object.",
                 [],
             ),
-            output,
+            output_path,
         )
         return
+    os.chdir(project)  # conf's relative paths (data/, mlflow.db, the study) are the project's
+    _log_into(project)
     try:
-        params = task_contract.runtime_params(spec, Path.cwd())
-        project_path = _project_path()
-        bootstrap_project(project_path)
-        with KedroSession.create(
-            project_path=project_path, env=env, runtime_params=params
-        ) as session:
-            session.run(pipeline_names=["train"], runner=SequentialRunner())
+        request = task_contract.parse_request(spec)
+        params = task_contract.runtime_params(
+            request, input_json.parent, task_contract.ml_task_of(request, input_json.parent)
+        )
+        pipeline = task_contract.MODE_PIPELINES[request.task]
+        bootstrap_project(project)
+        _set_verbosity(getattr(getattr(request, "options", None), "verbosity", None))
+        with KedroSession.create(project_path=project, env=env, runtime_params=params) as session:
+            if isinstance(request, task_contract.TrainRequest):
+                from model_trainer.clustering import CLUSTERING_ALGORITHMS
+
+                known = session.load_context().params["model"]["algorithms"]
+                task_contract.check_algorithms(request, [*known, *CLUSTERING_ALGORITHMS])
+            session.run(pipeline_names=[pipeline], runner=SequentialRunner())
     except Exception as exc:
         user_error = find_model_trainer_error(exc)
         message = user_error.message if user_error else f"{type(exc).__name__}: {exc}"
@@ -100,20 +126,72 @@ def task(input_json: str, output: str | None, env: str | None) -> None:
             else "See info.log and the failed MLflow run for details, fix the cause and rerun: "
             "the study and the saved splits are reused."
         )
-        _finish(task_contract.failure_output(message, remediation, _saved_files()), output)
+        _finish(task_contract.failure_output(message, remediation, _saved_files()), output_path)
         return
+    _finish(_task_result(request, time.perf_counter() - started), output_path)
+
+
+def _log_into(project: Path) -> None:
+    """Kedro set logging up where the command started (info.log there): the project's own
+    logging.yml, relative to the project, instead."""
+    config = project / "conf" / "logging.yml"
+    if config.is_file():
+        LOGGING.configure(yaml.safe_load(config.read_text()))
+
+
+def _set_verbosity(verbosity: int | None) -> None:
+    """options.verbosity: 0 warnings only, 1 a line per step (the default), 2 debug."""
+    if verbosity is not None:
+        level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG}[verbosity]
+        for name in ("model_trainer", "kedro"):
+            logging.getLogger(name).setLevel(level)
+
+
+def _task_result(request: Any, elapsed: float) -> dict[str, Any]:
+    pipeline = task_contract.MODE_PIPELINES[request.task]
     results, saved = ARTIFACT_RECORDER.results, ARTIFACT_RECORDER.saved
-    _finish(
-        task_contract.success_output(
-            model_path=saved["model"],
-            metrics=results["metrics"],
-            training_metrics=results["training_metrics"],
-            registration=results["model_registration"],
-            training_time=time.perf_counter() - started,
-            artifacts=[saved[name] for name in SHOWN_ARTIFACTS if name in saved],
-        ),
-        output,
+    artifacts = [saved[name] for name in SHOWN_ARTIFACTS if name in saved]
+    registration = results.get("model_registration") or _active_run_ids()
+    if pipeline == "evaluate":
+        return task_contract.evaluate_output(
+            request,
+            results["evaluation_comparison"],
+            registration,
+            {name: saved[name] for name in SHOWN_ARTIFACTS if name in saved},
+        )
+    if pipeline == "deploy":
+        return task_contract.deploy_output(results["deployment"], artifacts)
+    if pipeline == "tune":
+        return task_contract.tune_output(
+            study_summary=results["study_summary"],
+            trials=results["trials"].to_dict(orient="records"),
+            registration=registration,
+            training_time=elapsed,
+            artifacts=[saved[name] for name in ("study_summary", "trials") if name in saved],
+        )
+    return task_contract.train_output(
+        model_path=saved["model"],
+        metrics=results["metrics"],
+        training_metrics=results["training_metrics"],
+        task=results["task"],
+        registration=registration,
+        training_time=elapsed,
+        artifacts=artifacts,
     )
+
+
+def _active_run_ids() -> dict[str, Any]:
+    """The last run's ids when no model was logged (a search only)."""
+    import mlflow
+
+    run = mlflow.last_active_run()
+    if run is None:
+        return {}
+    return {
+        "run_id": run.info.run_id,
+        "experiment_id": run.info.experiment_id,
+        "artifact_uri": run.info.artifact_uri,
+    }
 
 
 @cli.command(name="serve")
@@ -188,6 +266,48 @@ def serve(
 commands = cli
 
 
+@click.group(name="model-trainer")
+def main() -> None:
+    """model-trainer from any directory: `model-trainer task IN.json --output OUT.json`."""
+
+
+@main.command(name="task")
+@click.argument("input_json", type=click.Path(dir_okay=False), required=False)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="Where to write the result JSON."
+)
+@click.option("--schema", is_flag=True, help="Print the task JSON's JSON Schema and exit.")
+@click.option(
+    "--project",
+    type=click.Path(file_okay=False, exists=True),
+    envvar="MODEL_TRAINER_PROJECT",
+    help="The Kedro project whose conf, data/ and MLflow store the task uses. Default: "
+    "$MODEL_TRAINER_PROJECT, else the project this package is installed from.",
+)
+@env_option
+def standalone_task(
+    input_json: str | None, output: str | None, schema: bool, project: str | None, env: str | None
+) -> None:
+    """Run a task JSON from any directory; relative paths in it start at its own folder."""
+    if schema:
+        click.echo(json.dumps(task_contract.json_schema(), indent=2))
+        return
+    if input_json is None:
+        raise click.UsageError("Give the task JSON's path (or --schema).")
+    run_task_json(
+        Path(input_json), output, env, Path(project).resolve() if project else _home_project()
+    )
+
+
+def _home_project() -> Path:
+    """The project the package is installed from (an editable install), else the nearest
+    project from the working directory up."""
+    home = Path(__file__).resolve().parents[2]
+    if (home / "conf").is_dir() and (home / "pyproject.toml").is_file():
+        return home
+    return _project_path()
+
+
 def _configured_tracking_uri(env: str | None) -> str:
     """The tracking URI kedro-mlflow would use (mlflow.yml of base and `env`), so a models:/ URI
     resolves against the project's store without extra flags."""
@@ -212,10 +332,10 @@ def _saved_files() -> list[str]:
     return sorted(set(ARTIFACT_RECORDER.saved.values()))
 
 
-def _finish(result: dict[str, Any], output: str | None) -> None:
+def _finish(result: dict[str, Any], output: Path | None) -> None:
     text = json.dumps(result, indent=2, default=str)
     if output:
-        Path(output).write_text(text + "\n")
+        output.write_text(text + "\n")
     click.echo(text)
     if not result["success"]:
         sys.exit(1)

@@ -430,6 +430,23 @@ def registered_version(stored: StoredModel, name: str) -> str | None:
     return str(max(versions)) if versions else None
 
 
+def registry_name_of(candidate: Candidate, settings: Mapping[str, Any]) -> str:
+    """deploy.registered_model_name, else the name the model was loaded as or registered under
+    at training: an alias then never moves across unrelated models."""
+    name = (
+        settings.get("registered_model_name")
+        or candidate.stored.registered_name
+        or candidate.card.get("registered_model_name")
+    )
+    if not name:
+        raise ConfigurationError(
+            f"The model {candidate.stored.source} was not registered at training, so there is "
+            "no registry name to promote it under.",
+            "Set deploy.registered_model_name (registeredModelName in the task JSON).",
+        )
+    return name
+
+
 def promote(candidate: Candidate, name: str, alias: str | None) -> dict[str, Any] | None:
     """Point `alias` at the model's registry version. A model its run registered keeps that
     version (same artifact, same lineage); one never registered is logged here first (MLflow's

@@ -8,7 +8,6 @@ import importlib
 import json
 import logging
 import os
-import resource
 import threading
 import time
 import warnings
@@ -30,7 +29,16 @@ logger = logging.getLogger("model_trainer")
 
 # The train pipeline's search: the run's tail is prepared in the background while it runs.
 SEARCH_NODE = "optimize_hyperparameters_node"
-RESULT_DATASETS = ("metrics", "training_metrics", "model_registration")
+RESULT_DATASETS = (
+    "task",
+    "metrics",
+    "training_metrics",
+    "model_registration",
+    "study_summary",
+    "trials",
+    "evaluation_comparison",
+    "deployment",
+)
 
 
 class TrackingServerCheck:
@@ -64,14 +72,40 @@ def check_tracking_server(uri: str, timeout: float = 5.0) -> None:
     )
 
 
+# The libraries whose deprecation notices and advice fill a run's log with lines a user cannot
+# act on. Warnings raised anywhere else (the user's code, other packages) still show.
+NOISY_LIBRARIES = (
+    r"(mlflow|kedro|kedro_mlflow|kedro_datasets|kedro_viz|sklearn|lightgbm|xgboost|optuna|"
+    r"optuna_integration|imblearn|statsmodels|pydantic|sqlalchemy|alembic|onnx|onnxmltools|"
+    r"skl2onnx|onnxruntime|joblib|pandas|numpy|matplotlib)(\..*)?$"
+)
+# A library's deprecation notice raised through our call (stacklevel) names our module: the
+# user cannot act on it either. Our own UserWarnings are meant to be read.
+OUR_MODULES = r"model_trainer(\..*)?$"
+
+
 class QuietRunHooks:
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
         for category in (UserWarning, FutureWarning, DeprecationWarning):
-            warnings.filterwarnings("ignore", category=category)
+            warnings.filterwarnings("ignore", category=category, module=NOISY_LIBRARIES)
+        for category in (FutureWarning, DeprecationWarning):
+            warnings.filterwarnings("ignore", category=category, module=OUR_MODULES)
         for name in ("mlflow", "mlflow.sklearn", "mlflow.utils", "mlflow.models"):
             logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident memory; `resource` is Unix-only, psutil (the current RSS,
+    as close as it gets) elsewhere."""
+    try:
+        import resource
+    except ImportError:
+        import psutil
+
+        return round(psutil.Process().memory_info().rss / 2**20, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 class ArtifactRecorder:
@@ -137,7 +171,7 @@ class NodeResources:
         self.nodes[node.name] = {
             "wall_s": round(time.perf_counter() - wall_started, 3),
             "cpu_s": round(time.process_time() - cpu_started, 3),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mb": peak_rss_mb(),
         }
         self._write()
 

@@ -27,6 +27,7 @@ def model_card(
     data_fingerprint: str,
     n_rows: int,
     refit_on_all_rows: bool,
+    registered_model_name: str | None,
 ) -> dict[str, Any]:
     columns = feature_types["columns"]
     return {
@@ -52,6 +53,7 @@ def model_card(
         "data_fingerprint": data_fingerprint,
         "n_rows": n_rows,
         "refit_on_all_rows": refit_on_all_rows,
+        "registered_model_name": registered_model_name,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "requirements": pinned_requirements(),

@@ -20,7 +20,8 @@ from sklearn.model_selection import (
     train_test_split,
 )
 
-from model_trainer.errors import ConfigurationError
+from model_trainer.errors import ConfigurationError, DataValidationError
+from model_trainer.forecasting import _parse_dates  # the forecasters' reading of the same times
 
 logger = logging.getLogger(__name__)
 
@@ -49,14 +50,17 @@ def split_holdout(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Train / validation / test: ordered by time if given (or in the file's row order when
     `in_row_order`), group-disjoint if grouped, else stratified for classes. The test split is
-    the last slice in time."""
+    the last slice in time: `time_split` says how ties and missing times are handled."""
     validation_fraction = float(settings.get("validation_fraction", 0.1))
     test_fraction = float(settings.get("test_fraction", 0.1))
     seed = int(settings.get("seed", 42))
-    if time_column or in_row_order:
-        ordered = (
-            table.sort_values(time_column, kind="stable") if time_column else table
-        ).reset_index(drop=True)
+    if time_column:
+        parts = time_split(table, time_column, validation_fraction, test_fraction)
+        if group_column:
+            warn_groups_across_time_cut(parts, time_column, group_column)
+        return parts
+    if in_row_order:
+        ordered = table.reset_index(drop=True)
         n_test = round(len(ordered) * test_fraction)
         n_validation = round(len(ordered) * validation_fraction)
         n_train = len(ordered) - n_test - n_validation
@@ -83,6 +87,105 @@ def split_holdout(
         stratify=stratify,
     )
     return train, validation, test
+
+
+def time_values(table: pd.DataFrame, time_column: str) -> pd.Series:
+    """The time column as values that sort in time: dates written as text are parsed (text
+    sorts "10/1/2020" before "2/1/2020"). A row whose time is missing, or is text that is not a
+    date in a column of dates, cannot be placed in time: a time-ordered split refuses it rather
+    than guess a side (in training it could be from the test period; in the test slice it would
+    be scored as the future). The user drops those rows or fills their time."""
+    column = table[time_column]
+    values = column
+    if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column)):
+        parsed = _parse_dates(column)
+        values = parsed if parsed.notna().any() else column  # labels, not dates: their order
+    unusable = values.isna()
+    if unusable.any():
+        examples = column[unusable & column.notna()].astype(str).unique()[:3].tolist()
+        unreadable = f" ({len(examples)} not dates, such as {examples})" if examples else ""
+        raise DataValidationError(
+            f"The time column '{time_column}' has no usable time in {int(unusable.sum())} of "
+            f"{len(column)} rows{unreadable}: a time-ordered split cannot place them before or "
+            "after the cut.",
+            f"Drop the rows without a time, or fill '{time_column}' for them (from another date "
+            "column, say) before training; or unset dataset.time_column to split at random.",
+        )
+    return values
+
+
+def time_split(
+    table: pd.DataFrame, time_column: str, validation_fraction: float, test_fraction: float
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Cut on time values, not row positions: every row of one timestamp falls on the same side
+    (rows cut apart at one time would put the same moment in training and test), and the test
+    slice is the latest timestamps, as close to `test_fraction` of the rows as the ties allow.
+    Rows without a time are refused (`time_values`)."""
+    values = time_values(table, time_column)
+    order = np.argsort(values.to_numpy(), kind="stable")
+    ordered = table.iloc[order].reset_index(drop=True)
+    starts = _tie_starts(values.iloc[order])
+    n = len(ordered)
+    n_test, n_validation = round(n * test_fraction), round(n * validation_fraction)
+    test_start = _cut(starts, n - n_test, 0, n, time_column) if n_test else n
+    validation_start = (
+        _cut(starts, test_start - n_validation, 0, test_start, time_column)
+        if n_validation
+        else test_start
+    )
+    parts = (
+        ordered.iloc[:validation_start],
+        ordered.iloc[validation_start:test_start],
+        ordered.iloc[test_start:],
+    )
+    times = values.iloc[order].reset_index(drop=True)
+    logger.info(
+        "Time-ordered split on '%s' (ties kept on one side): train %d rows up to %s, "
+        "validation %d rows, test %d rows from %s.",
+        time_column, len(parts[0]), times.iloc[validation_start - 1], len(parts[1]),
+        len(parts[2]), times.iloc[test_start] if test_start < n else "-",
+    )  # fmt: skip
+    return parts
+
+
+def _tie_starts(sorted_values: pd.Series) -> np.ndarray:
+    """For each position in time-sorted rows, the position of the first row of its time."""
+    values = sorted_values.to_numpy()
+    new_time = np.r_[True, values[1:] != values[:-1]]
+    return np.maximum.accumulate(np.where(new_time, np.arange(len(values)), 0))
+
+
+def _cut(starts: np.ndarray, target: int, low: int, high: int, time_column: str) -> int:
+    """The boundary between two times nearest to position `target`, strictly inside
+    (low, high) so that neither side is empty."""
+    boundaries = np.unique(starts)
+    inside = boundaries[(boundaries > low) & (boundaries < high)]
+    if not len(inside):
+        raise DataValidationError(
+            f"The time column '{time_column}' has too few distinct times to cut "
+            f"{high - low} rows into a time-ordered train, validation and test split.",
+            f"Give rows from more distinct times in '{time_column}', or unset "
+            "dataset.time_column to split at random.",
+        )
+    return int(inside[np.argmin(np.abs(inside - target))])
+
+
+def warn_groups_across_time_cut(
+    parts: tuple[pd.DataFrame, ...], time_column: str, group_column: str
+) -> None:
+    """A time-ordered split keeps the past apart from the future, not the groups: a group
+    (a customer, a store) seen in training and scored again in test flatters the test score
+    for new groups. Said out loud, with how many groups it concerns."""
+    seen = [set(part[group_column].dropna()) for part in parts]
+    shared = (seen[0] & (seen[1] | seen[2])) | (seen[1] & seen[2])
+    if shared:
+        logger.warning(
+            "The split is ordered by the time column '%s', not by the group column '%s': %d of "
+            "%d groups have rows on both sides of a time cut, so the test score is for groups "
+            "partly seen in training. For a score on groups never seen in training, unset "
+            "dataset.time_column: the split is then group-disjoint.",
+            time_column, group_column, len(shared), len(seen[0] | seen[1] | seen[2]),
+        )  # fmt: skip
 
 
 def _group_split(
@@ -134,6 +237,11 @@ def choose_cv(
         )
     if strategy == "timeseries" and not time_column:
         reason = "set by validation.strategy; no dataset.time_column, so the rows' file order"
+    if strategy == "timeseries" and group_column:
+        reason += (
+            f"; folds are cut in time, not by '{group_column}': a group may have rows on both "
+            "sides of a fold's cut"
+        )
     if strategy in ("stratified", "repeated_stratified") and not classification:
         raise ConfigurationError(
             f"validation.strategy '{strategy}' needs a classification task.",
@@ -150,7 +258,7 @@ def choose_cv(
         "folds": n_rows if strategy == "loo" else folds,
         "repeats": repeats if strategy.startswith("repeated") else 1,
         "reason": reason,
-        "shuffle": strategy in ("kfold", "stratified", "repeated_kfold", "repeated_stratified"),
+        "shuffle": _shuffled(strategy, settings),
         "seed": int(settings.get("seed", 42)),
         "gap": int(settings.get("gap", 0)),
         "group_column": group_column,
@@ -193,12 +301,13 @@ def cv_splits(
     lists its repeats one after the other: each repeat scores every row once."""
     strategy, folds = cv["strategy"], cv["folds"]
     if strategy == "timeseries":
-        splitter: Any = TimeSeriesSplit(n_splits=folds, gap=cv.get("gap", 0))
-        return list(splitter.split(X))
+        return _time_folds(X, folds, int(cv.get("gap", 0)), cv.get("time_column"))
     if strategy == "group":
         return list(GroupKFold(n_splits=folds).split(X, y, groups=X[cv["group_column"]]))
+    shuffle = cv.get("shuffle", True)
+    seed = cv["seed"] if shuffle else None
     if strategy == "stratified":
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=cv["seed"])
+        splitter: Any = StratifiedKFold(n_splits=folds, shuffle=shuffle, random_state=seed)
         return list(splitter.split(X, y))
     if strategy == "loo":
         return list(LeaveOneOut().split(X))
@@ -206,4 +315,53 @@ def cv_splits(
         repeated = RepeatedStratifiedKFold if strategy == "repeated_stratified" else RepeatedKFold
         splitter = repeated(n_splits=folds, n_repeats=cv["repeats"], random_state=cv["seed"])
         return list(splitter.split(X, y))
-    return list(KFold(n_splits=folds, shuffle=True, random_state=cv["seed"]).split(X))
+    return list(KFold(n_splits=folds, shuffle=shuffle, random_state=seed).split(X))
+
+
+def _shuffled(strategy: str, settings: Mapping[str, Any]) -> bool:
+    """k-fold shuffles the rows unless validation.shuffle is false (each fold then a contiguous
+    block of rows); repeats differ only by their shuffle, so they cannot go without one."""
+    shuffle = bool(settings.get("shuffle", True))
+    if not shuffle and strategy.startswith("repeated"):
+        raise ConfigurationError(
+            f"validation.shuffle is false, but validation.strategy '{strategy}' repeats the "
+            "folds, and repeats differ only by how the rows are shuffled.",
+            "Set validation.shuffle to true, or validation.strategy to kfold or stratified.",
+        )
+    return shuffle and strategy in ("kfold", "stratified", "repeated_kfold", "repeated_stratified")
+
+
+def _time_folds(
+    X: pd.DataFrame, folds: int, gap: int, time_column: str | None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """TimeSeriesSplit's expanding folds, by time value when X has the time column: the rows are
+    taken in time order and every fold boundary moves back to the first row of its time, so no
+    timestamp is both trained on and scored, and at least `gap` rows separate the two. Without
+    the time column, the rows' own order. A fold left empty by the ties is dropped, said so."""
+    n = len(X)
+    if time_column and time_column in X:
+        values = time_values(X, time_column)
+        order = np.argsort(values.to_numpy(), kind="stable")
+        starts = _tie_starts(values.iloc[order])
+    else:
+        order, starts = np.arange(n), np.arange(n)
+    kept = []
+    for _, validation_idx in TimeSeriesSplit(n_splits=folds, gap=gap).split(X):
+        begin = starts[validation_idx[0]]
+        end = starts[validation_idx[-1] + 1] if validation_idx[-1] + 1 < n else n
+        train_end = starts[begin - gap] if begin > gap else 0
+        if train_end and end > begin:
+            kept.append((np.sort(order[:train_end]), np.sort(order[begin:end])))
+    if not kept:
+        raise DataValidationError(
+            f"The time column '{time_column}' has too few distinct times for {folds} "
+            "time-ordered folds.",
+            "Lower validation.folds (and validation.gap), or give rows from more distinct times.",
+        )
+    if len(kept) < folds:
+        logger.warning(
+            "%d of %d time-ordered folds kept: the others would have split the rows of one time "
+            "of '%s' (many rows share a time).",
+            len(kept), folds, time_column,
+        )  # fmt: skip
+    return kept

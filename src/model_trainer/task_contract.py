@@ -1,165 +1,652 @@
-"""The seed agent's task JSON: input keys -> run parameters, run results -> output JSON.
+"""The seed agent's task JSON, typed: requests in, results out, one JSON Schema for both.
 
-An adapter at the edge: it translates, the train pipeline does the work.
+An adapter at the edge: it validates and translates, the pipelines do the work. The seed writes
+`"task": "train_model"`; the skill's other modes (`tune_model`, `evaluate_model`,
+`deploy_model`) and the short names (`train`, `tune`, `evaluate`, `deploy`) are accepted too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from model_trainer.errors import ConfigurationError
+from model_trainer.task_detection import detect_task
 
-INPUT_KEYS = {
-    "task",
-    "modelType",
-    "algorithm",
-    "trainDataPath",
-    "targetColumn",
-    "features",
-    "validationStrategy",
-    "hyperparameterSearch",
-    "experimentTracking",
-    "metric",
-    "timeColumn",
-    "groupColumn",
+TRAIN_MODES = ("train_model", "train")
+TUNE_MODES = ("tune_model", "tune")
+EVALUATE_MODES = ("evaluate_model", "evaluate")
+DEPLOY_MODES = ("deploy_model", "deploy")
+MODES = (*TRAIN_MODES, *TUNE_MODES, *EVALUATE_MODES, *DEPLOY_MODES)
+MODE_PIPELINES = {
+    **dict.fromkeys(TRAIN_MODES, "train"),
+    **dict.fromkeys(TUNE_MODES, "tune"),
+    **dict.fromkeys(EVALUATE_MODES, "evaluate"),
+    **dict.fromkeys(DEPLOY_MODES, "deploy"),
 }
-SEARCH_KEYS = {"enabled", "nTrials", "timeout"}
-TRACKING_KEYS = {"experimentName", "trackingUri"}
-TASK_MODES = {"train", "tune"}
-MODEL_TYPES = {"classification", "regression", "ranking", "clustering", "auto"}
+ModelType = Literal["classification", "regression", "ranking", "clustering", "auto"]
+# validationStrategy names -> validation.strategy: the project's own, and scikit-learn's
+# splitter names as the seed writes them (stratified_kfold).
 VALIDATION_STRATEGIES = {
-    "kfold", "stratified", "timeseries", "group", "repeated_kfold", "repeated_stratified", "loo",
-    "auto",
+    **{name: name for name in (
+        "kfold", "stratified", "timeseries", "group", "repeated_kfold", "repeated_stratified",
+        "loo", "auto",
+    )},
+    "stratified_kfold": "stratified",
+    "group_kfold": "group",
+    "time_series_split": "timeseries",
+    "timeseries_split": "timeseries",
+    "repeated_stratified_kfold": "repeated_stratified",
+    "leave_one_out": "loo",
 }  # fmt: skip
+ValidationStrategy = Literal[tuple(VALIDATION_STRATEGIES)]
+Label = str | int | float | bool
+NonEmpty = Annotated[str, Field(min_length=1)]
 
 
-def runtime_params(spec: Mapping[str, Any], base_dir: Path) -> dict[str, Any]:
-    """Validate the input JSON and map it onto the parameters of the train pipeline."""
+class _Strict(BaseModel):
+    """Strict types (no "false" for false, no "10" for 10) and no unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class HyperparameterSearch(_Strict):
+    enabled: bool = True
+    nTrials: int | None = Field(None, ge=1, description="Trials in the whole study.")
+    timeout: float | None = Field(None, gt=0, description="Seconds for the search and fits.")
+    sampler: Literal["auto", "tpe", "random", "grid", "cmaes", "nsga2"] | None = None
+    pruner: Literal["median", "hyperband", "none"] | None = None
+
+
+class ExperimentTracking(_Strict):
+    enabled: Literal[True] = Field(
+        True, description="Runs are always tracked (a local sqlite store by default)."
+    )
+    experimentName: NonEmpty | None = None
+    trackingUri: NonEmpty | None = Field(None, description="sqlite:///… or http(s)://…")
+
+
+class Validation(_Strict):
+    """The seed's object form of validationStrategy."""
+
+    type: ValidationStrategy = "auto"
+    folds: int | None = Field(None, ge=2)
+    shuffle: bool = Field(True, description="false keeps each fold a contiguous block of rows.")
+
+
+class Options(_Strict):
+    earlyStoppingRounds: int | None = Field(
+        None, ge=1, description="Boosting rounds without improvement before a final fit stops."
+    )
+    verbosity: int | None = Field(
+        None, ge=0, le=2, description="0: warnings only, 1: one line per step, 2: debug."
+    )
+
+
+class TrainRequest(_Strict):
+    """train_model: the whole pipeline; tune_model: the search only (no model registered)."""
+
+    task: Literal["train_model", "train", "tune_model", "tune"]
+    modelType: ModelType = "auto"
+    algorithm: NonEmpty | list[NonEmpty] = "auto"
+    trainDataPath: NonEmpty
+    targetColumn: NonEmpty | None = None
+    features: list[NonEmpty] | None = None
+    validationStrategy: ValidationStrategy | Validation = "auto"
+    hyperparameterSearch: HyperparameterSearch = HyperparameterSearch()
+    experimentTracking: ExperimentTracking = ExperimentTracking()
+    options: Options = Options()
+    metric: NonEmpty | None = Field(None, description="Default: the task's (roc_auc, …).")
+    timeColumn: NonEmpty | None = None
+    groupColumn: NonEmpty | None = None
+    positiveClass: Label | None = Field(
+        None, description="Binary metrics describe this class. Default: the larger of two "
+        "numeric labels, true of booleans, else the minority class.",
+    )  # fmt: skip
+    registeredModelName: NonEmpty | None = Field(
+        None, description="Default: experimentName, else data folder, file and target."
+    )
+
+
+class MetricBounds(_Strict):
+    min: float | None = None
+    max: float | None = None
+
+
+class EvaluateRequest(_Strict):
+    task: Literal["evaluate_model", "evaluate"]
+    modelPath: NonEmpty | None = Field(None, description="Default: the latest trained model.")
+    modelUri: NonEmpty | None = Field(None, description="models:/name/3, runs:/<id>/model, …")
+    testDataPath: NonEmpty
+    targetColumn: NonEmpty | None = None
+    experimentTracking: ExperimentTracking = ExperimentTracking()
+
+
+class DeployRequest(_Strict):
+    task: Literal["deploy_model", "deploy"]
+    modelPath: NonEmpty | None = None
+    modelUri: NonEmpty | None = None
+    testDataPath: NonEmpty | None = Field(None, description="Default: the model's test split.")
+    thresholds: dict[str, MetricBounds] | None = Field(
+        None, description="Per metric, a min and/or max on its held-out value."
+    )
+    registeredModelName: NonEmpty | None = None
+    alias: NonEmpty | None = None
+    experimentTracking: ExperimentTracking = ExperimentTracking()
+
+
+TaskRequest = Annotated[TrainRequest | EvaluateRequest | DeployRequest, Field(discriminator="task")]
+REQUEST = TypeAdapter(TaskRequest)
+
+
+class ExperimentRun(BaseModel):
+    runId: str | None
+    experimentId: str | None
+    artifactUri: str | None
+
+
+class CrossValidation(BaseModel):
+    metric: str
+    mean: float | None
+    std: float | None
+    folds: int = Field(description="Distinct folds.")
+    repeats: int = Field(1, description="Times the folds were drawn anew.")
+    note: str | None = None
+
+
+class TrainResult(BaseModel):
+    success: Literal[True]
+    modelPath: str
+    metrics: dict[str, float | None]
+    bestParams: dict[str, Any]
+    crossValidation: CrossValidation
+    experimentRun: ExperimentRun
+    trainingTime: float
+    artifacts: list[str]
+    positiveClass: Label | None
+
+
+class TuneResult(BaseModel):
+    success: Literal[True]
+    bestParams: dict[str, Any]
+    crossValidation: CrossValidation
+    study: dict[str, Any]
+    trials: list[dict[str, Any]]
+    experimentRun: ExperimentRun
+    trainingTime: float
+    artifacts: list[str]
+
+
+class EvaluateResult(BaseModel):
+    success: Literal[True]
+    model: dict[str, Any]
+    metrics: dict[str, float | None]
+    baselineMetrics: dict[str, float | None]
+    metricsAtTraining: dict[str, float | None]
+    earlierVersions: list[dict[str, Any]]
+    reportPath: str | None
+    experimentRun: ExperimentRun
+    artifacts: list[str]
+
+
+class DeployResult(BaseModel):
+    """deployment.json's keys beside `success` (its `passed`)."""
+
+    model_config = ConfigDict(extra="allow")
+    success: bool
+    artifacts: list[str]
+
+
+class FailureResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    success: Literal[False]
+    error: str
+    remediation: str
+    savedArtifacts: list[str]
+
+
+RESULT = TypeAdapter(TrainResult | TuneResult | EvaluateResult | DeployResult | FailureResult)
+
+
+def json_schema() -> dict[str, Any]:
+    """The input and output JSON Schemas (docs/task_schema.json is a copy)."""
+    return {"input": REQUEST.json_schema(), "output": RESULT.json_schema()}
+
+
+def parse_request(spec: Any) -> TrainRequest | EvaluateRequest | DeployRequest:
+    """The typed request, or a ConfigurationError naming each bad key, what it accepts and
+    what was given. A missing `task` means train_model."""
     if not isinstance(spec, Mapping):
         raise ConfigurationError(
-            "The task JSON must be an object.", 'Give {"trainDataPath": ..., "targetColumn": ...}.'
+            f"The task JSON must be an object, got {type(spec).__name__}.",
+            'Give {"task": "train_model", "trainDataPath": ..., "targetColumn": ...}.',
         )
-    _check_keys(spec, INPUT_KEYS, "the task JSON")
-    mode = spec.get("task", "train")
-    if mode not in TASK_MODES:
-        raise ConfigurationError(
-            f"task '{mode}' is not supported by `kedro task` yet.",
-            f"Use task {' or '.join(sorted(TASK_MODES))}; evaluate and deploy are Kedro pipelines "
-            "of their own.",
-        )
-    model_type = spec.get("modelType", "auto")
-    if model_type not in MODEL_TYPES:
-        raise ConfigurationError(
-            f"modelType '{model_type}' is not supported.",
-            f"Use one of: {', '.join(sorted(MODEL_TYPES))}.",
-        )
-    if not spec.get("trainDataPath"):
-        raise ConfigurationError(
-            "The task JSON has no trainDataPath.", "Add trainDataPath: the CSV or Parquet file."
-        )
-    if not spec.get("targetColumn") and model_type != "clustering":
-        raise ConfigurationError(
-            "The task JSON has no targetColumn.",
-            "Add targetColumn: the column to predict (only clustering goes without one).",
-        )
-    strategy = spec.get("validationStrategy", "auto")
-    if strategy not in VALIDATION_STRATEGIES:
-        raise ConfigurationError(
-            f"validationStrategy '{strategy}' is not supported.",
-            f"Use one of: {', '.join(sorted(VALIDATION_STRATEGIES))}.",
-        )
-    search = spec.get("hyperparameterSearch") or {}
-    tracking = spec.get("experimentTracking") or {}
-    _check_keys(search, SEARCH_KEYS, "hyperparameterSearch")
-    _check_keys(tracking, TRACKING_KEYS, "experimentTracking")
-    features = spec.get("features")
-    if features is not None and (
-        not isinstance(features, list) or not all(isinstance(f, str) for f in features)
+    spec = {"task": "train_model", **spec}
+    try:
+        request = REQUEST.validate_python(spec)
+    except ValidationError as exc:
+        raise _explained(exc, spec) from None
+    if (
+        isinstance(request, TrainRequest)
+        and not request.targetColumn
+        and request.modelType != "clustering"
     ):
         raise ConfigurationError(
-            f"features must be a list of column names, got {features!r}.",
-            'Give features as a JSON list, e.g. ["age", "income"], or leave it out.',
+            "The task JSON has no targetColumn.",
+            "Add targetColumn: the column to predict (only modelType clustering goes without one).",
         )
-    algorithm = spec.get("algorithm", "auto")
-    path = Path(spec["trainDataPath"])
-    params: dict[str, Any] = {
-        "dataset": {
-            "path": str(path if path.is_absolute() else (base_dir / path).resolve()),
-            "target": spec.get("targetColumn"),
-            "features": features or None,
-            "time_column": spec.get("timeColumn"),
-            "group_column": spec.get("groupColumn"),
-        },
-        "task": {"type": model_type},
-        "model": {"algorithm": algorithm},
-        "validation": {"strategy": strategy},
-        "tuning": {"enabled": bool(search.get("enabled", True))},
-        "experiment_name": tracking.get("experimentName")
-        or f"{mode}_{algorithm if isinstance(algorithm, str) else '+'.join(algorithm)}"
-        f"_{dt.date.today().isoformat()}",
-    }
-    if "nTrials" in search:
-        params["tuning"]["n_trials"] = _positive_int(
-            search["nTrials"], "hyperparameterSearch.nTrials"
+    if not isinstance(request, TrainRequest) and request.modelPath and request.modelUri:
+        raise ConfigurationError(
+            "The task JSON gives both modelPath and modelUri.",
+            "Give one of them (or neither, for the latest model trained in the project).",
         )
-    if "timeout" in search:
-        params["tuning"]["timeout"] = search["timeout"]
-    if tracking.get("trackingUri"):
-        params["tracking_uri"] = tracking["trackingUri"]
-    if spec.get("metric"):
-        params["metric"] = spec["metric"]
+    return request
+
+
+def check_algorithms(request: TrainRequest, known: Iterable[str]) -> None:
+    """Unknown algorithm names are refused before any data is read."""
+    names = [request.algorithm] if isinstance(request.algorithm, str) else request.algorithm
+    known = sorted(known)
+    unknown = [name for name in names if name != "auto" and name not in known]
+    if unknown:
+        raise ConfigurationError(
+            f"algorithm: unknown name(s) {unknown}.",
+            f"Use auto, one of these or a list of them: {', '.join(known)}.",
+        )
+
+
+def runtime_params(
+    request: TrainRequest | EvaluateRequest | DeployRequest, base_dir: Path, ml_task: str = "auto"
+) -> dict[str, Any]:
+    """The run's parameters. Relative paths start at `base_dir` (the task JSON's folder);
+    `ml_task` (classification, …) names the default experiment."""
+    if isinstance(request, EvaluateRequest):
+        params: dict[str, Any] = {
+            "evaluation": {
+                "model": _model_reference(request, base_dir),
+                "data": _absolute(request.testDataPath, base_dir),
+            }
+        }
+    elif isinstance(request, DeployRequest):
+        deploy: dict[str, Any] = {
+            "model": _model_reference(request, base_dir),
+            "fail_on_check_failure": False,  # the result says success: false instead
+        }
+        if request.testDataPath:
+            deploy["data"] = _absolute(request.testDataPath, base_dir)
+        if request.thresholds is not None:
+            deploy["metric_thresholds"] = {
+                metric: bounds.model_dump(exclude_none=True)
+                for metric, bounds in request.thresholds.items()
+            }
+        if request.registeredModelName:
+            deploy["registered_model_name"] = request.registeredModelName
+        if request.alias:
+            deploy["alias"] = request.alias
+        params = {"deploy": deploy}
+    else:
+        params = _train_params(request, base_dir, ml_task)
+    tracking = request.experimentTracking
+    if tracking.experimentName:
+        params["experiment_name"] = tracking.experimentName
+    if tracking.trackingUri:
+        params["tracking_uri"] = tracking.trackingUri
     return params
 
 
-def success_output(
+def _train_params(request: TrainRequest, base_dir: Path, ml_task: str) -> dict[str, Any]:
+    search = request.hyperparameterSearch
+    algorithm = request.algorithm
+    algorithm_name = algorithm if isinstance(algorithm, str) else "+".join(algorithm)
+    task: dict[str, Any] = {"type": request.modelType}
+    if request.positiveClass is not None:
+        task["positive_class"] = request.positiveClass
+    tuning: dict[str, Any] = {"enabled": search.enabled}
+    for key, value in (
+        ("n_trials", search.nTrials),
+        ("timeout", search.timeout),
+        ("sampler", search.sampler),
+        ("pruner", search.pruner),
+    ):
+        if value is not None:
+            tuning[key] = value
+    given = request.validationStrategy
+    validation = Validation(type=given) if isinstance(given, str) else given
+    validation_params: dict[str, Any] = {"strategy": VALIDATION_STRATEGIES[validation.type]}
+    if validation.folds is not None:
+        validation_params["folds"] = validation.folds
+    if not validation.shuffle:
+        validation_params["shuffle"] = False
+    params: dict[str, Any] = {
+        "dataset": {
+            "path": _absolute(request.trainDataPath, base_dir),
+            "target": request.targetColumn,
+            "features": request.features or None,
+            "time_column": request.timeColumn,
+            "group_column": request.groupColumn,
+        },
+        "task": task,
+        "model": {"algorithm": algorithm},
+        "validation": validation_params,
+        "tuning": tuning,
+        "experiment_name": f"{ml_task}_{algorithm_name}_{dt.date.today().isoformat()}",
+        "training": {
+            "registered_model_name": request.registeredModelName
+            or request.experimentTracking.experimentName
+            or "auto"
+        },
+    }
+    if request.metric:
+        params["metric"] = request.metric
+    if request.options.earlyStoppingRounds is not None:
+        params["training"]["early_stopping"] = {"patience": request.options.earlyStoppingRounds}
+    return params
+
+
+def ml_task_of(request: TrainRequest | EvaluateRequest | DeployRequest, base_dir: Path) -> str:
+    """classification, regression, …: modelType, else detected from the target column alone
+    (read by itself, cheaply), for the default experiment name. `auto` when it cannot be read:
+    the pipeline then says why."""
+    if not isinstance(request, TrainRequest):
+        return "auto"
+    if request.modelType != "auto":
+        return request.modelType
+    if request.experimentTracking.experimentName or not request.targetColumn:
+        return "auto"
+    path = Path(_absolute(request.trainDataPath, base_dir))
+    try:
+        if path.suffix.lower() == ".csv":
+            target = pd.read_csv(path, usecols=[request.targetColumn])[request.targetColumn]
+        else:
+            target = pd.read_parquet(path, columns=[request.targetColumn])[request.targetColumn]
+        return detect_task(target, {"type": "auto"})["type"]
+    except Exception:  # the pipeline reads the file again and explains what is wrong
+        return "auto"
+
+
+def train_output(
     *,
     model_path: str,
     metrics: Mapping[str, float],
     training_metrics: Mapping[str, Any],
+    task: Mapping[str, Any],
     registration: Mapping[str, Any],
     training_time: float,
     artifacts: list[str],
 ) -> dict[str, Any]:
-    cv = training_metrics["cross_validation"]
-    return {
-        "success": True,
-        "modelPath": model_path,
-        "metrics": dict(metrics),
-        "bestParams": {
-            "algorithm": training_metrics["algorithm"],
-            **training_metrics["best_params"],
-        },
-        "crossValidation": {"mean": cv["mean"], "std": cv["std"], "folds": cv["folds"]},
-        "experimentRun": {
-            "runId": registration.get("run_id"),
-            "experimentId": registration.get("experiment_id"),
-            "artifactUri": registration.get("artifact_uri"),
-        },
-        "trainingTime": round(training_time, 3),
-        "artifacts": artifacts,
-    }
+    result = TrainResult(
+        success=True,
+        modelPath=model_path,
+        metrics=_finite(metrics),
+        bestParams=shipped_params(training_metrics),
+        crossValidation=cross_validation(training_metrics),
+        experimentRun=_experiment_run(registration),
+        trainingTime=round(training_time, 3),
+        artifacts=artifacts,
+        positiveClass=positive_class(task),
+    )
+    return result.model_dump()
+
+
+def tune_output(
+    *,
+    study_summary: Mapping[str, Any],
+    trials: list[dict[str, Any]],
+    registration: Mapping[str, Any],
+    training_time: float,
+    artifacts: list[str],
+) -> dict[str, Any]:
+    study_keys = ("study_name", "storage", "metric", "direction", "sampler", "n_trials")
+    counts = ("n_complete", "n_pruned", "n_failed", "best_trial", "best_value")
+    result = TuneResult(
+        success=True,
+        bestParams=shipped_params(study_summary),
+        crossValidation=cross_validation(study_summary),
+        study={_camel(k): study_summary.get(k) for k in (*study_keys, *counts)},
+        trials=[{_camel(k): _plain(v) for k, v in row.items()} for row in trials],
+        experimentRun=_experiment_run(registration),
+        trainingTime=round(training_time, 3),
+        artifacts=artifacts,
+    )
+    return result.model_dump()
+
+
+def evaluate_output(
+    request: EvaluateRequest,
+    comparison: Mapping[str, Any],
+    registration: Mapping[str, Any],
+    artifacts: Mapping[str, str],
+) -> dict[str, Any]:
+    """Metrics on the given rows beside the no-skill baseline, the model's own figures at
+    training and its earlier registered versions."""
+    model = comparison["model"]
+    if request.targetColumn and request.targetColumn != model.get("target"):
+        return failure_output(
+            f"targetColumn '{request.targetColumn}' is not the model's target "
+            f"'{model.get('target')}'.",
+            "Give the model's target as targetColumn (or leave it out), with that column in "
+            "the test data.",
+            sorted(set(artifacts.values())),
+        )
+    result = EvaluateResult(
+        success=True,
+        model={_camel(k): _plain(v) for k, v in model.items()},
+        metrics=_finite(comparison["metrics"]),
+        baselineMetrics=_finite(comparison["dummy"]),
+        metricsAtTraining=_finite(comparison["at_training"]),
+        earlierVersions=list(comparison.get("earlier_versions") or []),
+        reportPath=artifacts.get("evaluation_report"),
+        experimentRun=_experiment_run(registration),
+        artifacts=sorted(set(artifacts.values())),
+    )
+    return result.model_dump()
+
+
+def deploy_output(deployment: Mapping[str, Any], artifacts: list[str]) -> dict[str, Any]:
+    if deployment.get("passed"):
+        return DeployResult(success=True, artifacts=artifacts, **deployment).model_dump()
+    failed = deployment.get("failed") or []
+    return FailureResult(
+        success=False,
+        error=f"The deployment failed {len(failed)} check(s): {'; '.join(map(str, failed))}.",
+        remediation="See deployment.json for every check; retrain, or loosen the thresholds "
+        "given in the task JSON (thresholds) or deploy.* in conf.",
+        savedArtifacts=artifacts,
+        deployment=dict(deployment),
+    ).model_dump()
 
 
 def failure_output(error: str, remediation: str, saved: list[str]) -> dict[str, Any]:
-    return {"success": False, "error": error, "remediation": remediation, "savedArtifacts": saved}
+    return FailureResult(
+        success=False, error=error, remediation=remediation, savedArtifacts=saved
+    ).model_dump()
 
 
-def _check_keys(spec: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    if not isinstance(spec, Mapping):
-        raise ConfigurationError(f"{where} must be an object.", "Give it as {key: value, ...}.")
-    unknown = sorted(set(spec) - allowed)
-    if unknown:
-        raise ConfigurationError(
-            f"Unknown keys in {where}: {unknown}.", f"Allowed keys: {', '.join(sorted(allowed))}."
+def shipped_params(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of the model that ships: an ensemble's members and weights, else the
+    family and its parameters. `summary` is training_metrics or a study summary."""
+    members = summary.get("ensemble")
+    if isinstance(members, Mapping):  # a study summary: {"members": [...], "cv_score": ...}
+        members = members.get("members")
+    if members:
+        return {
+            "algorithm": "ensemble",
+            "members": [
+                {
+                    "algorithm": m["algorithm"],
+                    "weight": m["weight"],
+                    "params": dict(m.get("params") or {}),
+                }
+                for m in members
+            ],
+        }
+    return {"algorithm": summary["algorithm"], **summary["best_params"]}
+
+
+def cross_validation(summary: Mapping[str, Any]) -> CrossValidation:
+    """Of the model that ships, with its metric; folds counted once, repeats stated apart."""
+    cv = summary["cross_validation"]
+    folds = int(cv.get("distinct_folds") or cv["folds"])
+    repeats = max(1, int(cv["folds"]) // folds)
+    ensemble = summary.get("ensemble")
+    ensemble_score = summary.get("ensemble_cv_score") or (
+        ensemble.get("cv_score") if isinstance(ensemble, Mapping) else None
+    )
+    if ensemble and ensemble_score is not None:
+        return CrossValidation(
+            metric=summary["metric"],
+            mean=_number(ensemble_score),
+            std=_number(cv.get("ensemble_std")),
+            folds=folds,
+            repeats=repeats,
+            note="The ensemble's score on the out-of-fold predictions it was selected on: "
+            "optimistic. The held-out metrics are not.",
         )
+    return CrossValidation(
+        metric=summary["metric"],
+        mean=_number(cv["mean"]),
+        std=_number(cv["std"]),
+        folds=folds,
+        repeats=repeats,
+    )
 
 
-def _positive_int(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(
-            f"{key} must be a positive integer, got {value!r}.", f"Set {key} to 1 or more."
+def positive_class(task: Mapping[str, Any]) -> Any:
+    """The class binary metrics describe; None unless the task is a binary classification."""
+    if task.get("type") != "classification" or len(task.get("classes") or []) != 2:
+        return None
+    return task.get("positive_class")
+
+
+def _explained(exc: ValidationError, spec: Mapping[str, Any]) -> ConfigurationError:
+    """One sentence per error: the key (dotted), the problem, what was given."""
+    mode = spec.get("task")
+    problems, remediations = [], []
+    for error in _without_other_branches(exc.errors(include_url=False), mode):
+        location = error["loc"]
+        key = ".".join(location) or "the task JSON"
+        kind = error["type"]
+        if kind == "union_tag_invalid":
+            problems.append(f"task '{mode}' is not a task this project runs.")
+            remediations.append(f"Set task to one of: {', '.join(MODES)}.")
+        elif kind == "extra_forbidden":
+            problems.append(f"Unknown key '{key}'.")
+            remediations.append(f"Keys accepted there: {', '.join(_keys_at(mode, location))}.")
+        elif kind == "missing":
+            problems.append(f"The task JSON has no {key}.")
+            remediations.append(f"Add {key}{_hint(key)}.")
+        else:
+            problems.append(f"{key}: {error['msg']}; got {error.get('input')!r}.")
+            remediations.append(f"Fix {key}{_hint(key)}.")
+    return ConfigurationError(" ".join(problems), " ".join(dict.fromkeys(remediations)))
+
+
+TYPE_ERRORS = {"model_type", "dict_type", "list_type", "string_type", "model_attributes_type"}
+
+
+def _without_other_branches(errors: list[Any], mode: Any) -> list[Any]:
+    """A value of a union type (validationStrategy: a name or an object) fails every branch:
+    keep the branch of the kind of value given, and drop the branch names from the key."""
+    cleaned: dict[tuple[str, ...], list[Any]] = {}
+    for error in errors:
+        parts = [str(part) for part in error["loc"]]
+        if parts and parts[0] == mode:  # the request's tag, not a key
+            parts = parts[1:]
+        location = tuple(
+            p for p in parts if not any(c in p for c in "[-") and p not in BRANCH_NAMES
         )
+        cleaned.setdefault(location, []).append({**error, "loc": location})
+    kept = []
+    for location, same_key in cleaned.items():
+        if any(other[: len(location)] == location for other in cleaned if other != location):
+            continue  # an object or list was given, and errors inside it say what is wrong
+        matching = [e for e in same_key if e["type"] not in TYPE_ERRORS]
+        kept.extend(matching or same_key[:1])
+    return kept
+
+
+BRANCH_NAMES = {"str", "int", "float", "bool", "Validation", "MetricBounds"}
+
+
+HINTS = {
+    "trainDataPath": " (the CSV or Parquet file to train on)",
+    "testDataPath": " (a labelled CSV or Parquet file with the model's input columns)",
+    "hyperparameterSearch.enabled": " (true or false, not a string)",
+    "hyperparameterSearch.nTrials": " (an integer, 1 or more)",
+    "hyperparameterSearch.timeout": " (seconds, a number above 0, e.g. 3600 for an hour)",
+    "experimentTracking.enabled": " (runs are always tracked in MLflow, in the project's "
+    "sqlite:///mlflow.db unless trackingUri names another store: leave it true or out)",
+    "validationStrategy": " (a name such as stratified_kfold, or an object "
+    '{"type": "stratified_kfold", "folds": 5, "shuffle": true})',
+    "algorithm": ' (auto, a name such as "lightgbm", or a list of names)',
+    "features": ' (a JSON list of column names, e.g. ["age", "income"], or leave it out)',
+}
+
+
+def _hint(key: str) -> str:
+    return HINTS.get(key, "")
+
+
+def _keys_at(mode: Any, location: list[str]) -> list[str]:
+    """The keys the model at `location` (the unknown key's parent) accepts."""
+    model: Any = next(
+        (m for m in (TrainRequest, EvaluateRequest, DeployRequest)
+         if mode in m.model_fields["task"].annotation.__args__),
+        TrainRequest,
+    )  # fmt: skip
+    for part in location[:-1]:
+        field = model.model_fields.get(part)
+        if field is None or not isinstance(field.annotation, type):
+            break
+        model = field.annotation
+    return list(model.model_fields)
+
+
+def _model_reference(request: EvaluateRequest | DeployRequest, base_dir: Path) -> str | None:
+    if request.modelPath:
+        return _absolute(request.modelPath, base_dir)
+    return request.modelUri
+
+
+def _absolute(path: str, base_dir: Path) -> str:
+    given = Path(path).expanduser()
+    return str(given if given.is_absolute() else (base_dir / given).resolve())
+
+
+def _experiment_run(registration: Mapping[str, Any]) -> ExperimentRun:
+    return ExperimentRun(
+        runId=registration.get("run_id"),
+        experimentId=registration.get("experiment_id"),
+        artifactUri=registration.get("artifact_uri"),
+    )
+
+
+def _finite(values: Mapping[str, Any]) -> dict[str, float | None]:
+    """NaN is not JSON: a metric that cannot be computed is null."""
+    return {k: _number(v) for k, v in values.items()}
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)

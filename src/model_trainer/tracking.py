@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -50,6 +51,18 @@ def build_package_map() -> None:
     build = getattr(requirements_utils, "_init_packages_to_modules_map", None)
     if build is not None:
         build()
+
+
+def registry_name(setting: str | None, dataset: Mapping[str, Any]) -> str | None:
+    """The registered model's name: `setting` as given, None (log, do not register), or for
+    `auto` one name per data set and target (the data file's folder, its stem and the target),
+    so unrelated models never become versions of one another and two train.csv files in
+    different folders do not collide."""
+    if setting != "auto":
+        return setting or None
+    path = Path(str(dataset["path"]))
+    parts = [path.parent.name, path.stem, dataset.get("target") or "clusters"]
+    return "_".join(re.sub(r"[^0-9A-Za-z_.-]+", "-", part).strip("-_") for part in parts)
 
 
 def log_model(

@@ -637,7 +637,7 @@ def search(
         mlflow_parent=mlflow_parent,
         out_of_fold=out_of_fold,
     )
-    summary = summarize_study(study, configuration["algorithms"], configuration["metric"], settings)
+    summary = summarize_study(study, configuration, settings)
     if out_of_fold is not None:
         summary["ensemble"] = ensemble_of_best_trials(
             study,
@@ -807,9 +807,11 @@ def run_study(
 
 
 def summarize_study(
-    study: optuna.Study, algorithms: Sequence[str], metric: str, settings: Mapping[str, Any]
+    study: optuna.Study, configuration: Mapping[str, Any], settings: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """The chosen trial (`chosen_trial`: the best one, or the Pareto rule's) as `best_*`."""
+    """The chosen trial (`chosen_trial`: the best one, or the Pareto rule's) as `best_*`. Its
+    cross-validation counts `folds` fold scores: `distinct_folds` drawn `repeats` times."""
+    algorithms, metric = configuration["algorithms"], configuration["metric"]
     objectives = objectives_of(settings, metric)
     best = chosen_trial(study, float(settings.get("pareto_tolerance", 0.01)))
     algorithm, params = split_params(best.params, algorithms)
@@ -838,6 +840,8 @@ def summarize_study(
             "mean": float(np.mean(fold_scores)),
             "std": float(np.std(fold_scores)),
             "folds": len(fold_scores),
+            "distinct_folds": int(configuration["cv"]["folds"]),
+            "repeats": int(configuration["cv"].get("repeats", 1)),
             "fold_scores": fold_scores,
         },
         "algorithms_tried": sorted(

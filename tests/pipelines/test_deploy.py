@@ -35,12 +35,14 @@ def test_a_model_that_passes_is_exported_and_promoted(trained_project: Path):
     assert report["passed"] is True and report["failed"] == []
     assert {c["status"] for c in report["checks"]} == {"passed"}
     assert report["registeredModel"] == {
-        "name": "model_trainer",
+        "name": "01_raw_credit_data_Status",
         "version": "1",
         "alias": "champion",
         "loggedByDeployment": False,  # the version the train run registered
     }
-    assert ("model_trainer", "champion", 1) in query(trained_project / "mlflow.db", ALIASES)
+    assert ("01_raw_credit_data_Status", "champion", 1) in query(
+        trained_project / "mlflow.db", ALIASES
+    )
     version = report["model"]["saveVersion"]
     assert report["onnxPath"] == str(
         trained_project / "data" / "06_models" / "model.onnx" / version / "model.onnx"

@@ -93,18 +93,18 @@ def test_evaluate_a_registered_version_by_its_registry_uri(trained_project: Path
         "run",
         "--pipeline=evaluate",
         "--env=test",
-        "--params=evaluation.model=models:/model_trainer/1,"
+        "--params=evaluation.model=models:/01_raw_credit_data_Status/1,"
         "evaluation.data=data/01_raw/credit_data.csv",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     reporting = trained_project / "data" / "08_reporting"
     comparison = json.loads((reporting / "evaluation_comparison.json").read_text())
-    assert comparison["model"]["source"] == "models:/model_trainer/1"
+    assert comparison["model"]["source"] == "models:/01_raw_credit_data_Status/1"
     assert comparison["model"]["registered_version"] == "1"
     assert comparison["model"]["run_id"] is not None
     assert comparison["data"]["rows"] == 3563
     metrics, params, _ = last_run(trained_project, "evaluate")
-    assert params["evaluation.model"] == "models:/model_trainer/1"
+    assert params["evaluation.model"] == "models:/01_raw_credit_data_Status/1"
     assert metrics["evaluation.n_rows"] == 3563
 
 

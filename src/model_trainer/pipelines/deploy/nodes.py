@@ -70,7 +70,7 @@ def promote_if_passed(
         logger.warning("Not promoted: %s.", "; ".join(map(deployment.describe_failure, failures)))
         return {"promoted": False}
     registration = deployment.promote(
-        candidate, settings["registered_model_name"], settings.get("alias")
+        candidate, deployment.registry_name_of(candidate, settings), settings.get("alias")
     )
     return {"promoted": registration is not None, "registeredModel": registration}
 

@@ -11,7 +11,7 @@ from sklearn.base import clone
 from model_trainer import clustering, training
 from model_trainer.forecasting import sarimax_reason, seasonal_naive_reason
 from model_trainer.model_card import model_card
-from model_trainer.tracking import log_learning_curves, log_model
+from model_trainer.tracking import log_learning_curves, log_model, registry_name
 from model_trainer.tuning import data_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -192,6 +192,7 @@ def describe_model(
     baseline_metrics: dict[str, dict[str, float]],
     study_summary: dict[str, Any],
     settings: dict[str, Any],
+    dataset: dict[str, Any],
 ) -> dict[str, Any]:
     rows = pd.concat([train_split, validation_split, test_split], ignore_index=True)
     return model_card(
@@ -206,6 +207,7 @@ def describe_model(
         data_fingerprint=data_fingerprint(rows),
         n_rows=len(rows),
         refit_on_all_rows=bool(settings.get("refit_on_all_rows", True)),
+        registered_model_name=registry_name(settings["registered_model_name"], dataset),
     )
 
 
@@ -220,7 +222,7 @@ def log_model_to_mlflow(
         model,
         model_card,
         _features_and_reference(train_split, feature_types)[0],
-        settings.get("registered_model_name"),
+        model_card["registered_model_name"],
     )
 
 

@@ -70,6 +70,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "baseline_metrics",
                     "study_summary",
                     "params:training",
+                    "params:dataset",
                 ],
                 outputs="model_card",
                 name="describe_model_node",
