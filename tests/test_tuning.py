@@ -17,6 +17,7 @@ import yaml
 from optuna.trial import TrialState
 
 from model_trainer import tuning
+from model_trainer import study_predictions
 from model_trainer.ensemble import OutOfFoldPredictions
 from model_trainer.errors import ConfigurationError, ModelTrainerError
 from model_trainer.feature_typing import infer_feature_types
@@ -502,3 +503,28 @@ def test_a_sample_for_a_time_ordered_search_is_the_latest_rows_in_order():
 
 def test_a_table_no_bigger_than_the_sample_is_searched_whole():
     assert tuning.sample_for_search(X, Y, len(X), TASK, {}, 0)[0] is X
+
+
+def test_a_resumed_study_selects_the_ensemble_one_process_would_from_stored_predictions(tmp_path):
+    """The second search runs no trial (the budget is met): its ensemble comes from the
+    predictions the first search stored with the study, as a new process or worker sees them."""
+    settings = {
+        "n_trials": 5,
+        "sampler": "random",
+        "pruner": "none",
+        "storage": f"sqlite:///{tmp_path / 'studies.db'}",
+        "ensemble": {"enabled": True, "max_candidates": 4, "max_size": 10},
+    }
+    args = {"task": TASK, "feature_types": FEATURE_TYPES, "configuration": TWO_FAMILIES}
+    first, one_process = tuning.search(X, Y, settings=settings, **args)
+    stored = [t.number for t in first.trials if study_predictions.ATTRIBUTE in t.system_attrs]
+    assert 0 < len(stored) <= len(first.trials)
+    resumed, summary = tuning.search(X, Y, settings=settings, **args)
+    assert len(resumed.trials) == 5, "no new trial: the budget was met"
+    assert one_process["ensemble"] is not None, "this study's best trials make an ensemble"
+    assert summary["ensemble"] == one_process["ensemble"]
+
+
+def test_stored_predictions_decode_to_the_same_numbers():
+    output = np.random.default_rng(0).random((50, 3))
+    assert np.array_equal(study_predictions.decode(study_predictions.encode(output)), output)

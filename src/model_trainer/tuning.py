@@ -37,6 +37,7 @@ from sklearn.model_selection import train_test_split
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 from threadpoolctl import threadpool_limits
 
+from model_trainer import study_predictions
 from model_trainer.ensemble import (
     OutOfFoldPredictions,
     predict_output,
@@ -555,6 +556,7 @@ def make_objective(
         value = float(np.mean(scores))
         if out_of_fold is not None and oof is not None and np.isfinite(value):
             out_of_fold.add(trial.number, value, oof)
+            study_predictions.store(trial, value, oof, out_of_fold)
         if not others:
             return value
         means = {name: float(np.mean([m[name] for m in fold_measures])) for name in others}
@@ -796,6 +798,10 @@ def run_study(
                 ],
                 n_jobs=int(settings.get("n_jobs", 1)),
             )
+    if out_of_fold is not None:
+        # the trials of earlier runs and other workers are candidates for the ensemble too
+        folds = [] if out_of_fold.covered is not None else cv_splits(configuration["cv"], X, y)
+        study_predictions.restore(study, out_of_fold, len(X), folds)
     if not _has_complete(study):
         errors = {t.user_attrs.get("error") for t in study.trials if t.user_attrs.get("error")}
         raise ModelTrainerError(
