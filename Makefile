@@ -23,7 +23,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 install: .venv/.installed
 
 train: install
-	$(UV) run --frozen kedro run --pipeline=train
+	$(UV) run --frozen kedro run --pipelines=train
 
 # The seed's babysitter SDK (pinned in tests/agent_client) for the agent-client test.
 agent-client:
