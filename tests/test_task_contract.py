@@ -337,7 +337,9 @@ def test_an_ensemble_is_described_by_its_members_weights_and_its_own_score():
         {"algorithm": "lightgbm", "params": {"num_leaves": 15}, "weight": 0.75, "trial": 3},
         {"algorithm": "logistic_regression", "params": {"C": 1.0}, "weight": 0.25, "trial": 0},
     ]
-    output = train_result({**TRAINING_METRICS, "ensemble": members, "ensemble_cv_score": 0.85})
+    output = train_result(
+        {**TRAINING_METRICS, "ensemble": members, "ensemble_fold_scores": [0.84, 0.85, 0.86]}
+    )
     assert output["bestParams"] == {
         "algorithm": "ensemble",
         "members": [
@@ -346,7 +348,8 @@ def test_an_ensemble_is_described_by_its_members_weights_and_its_own_score():
         ],
     }
     cv = output["crossValidation"]
-    assert cv["mean"] == 0.85 and cv["folds"] == 5
+    assert cv["mean"] == pytest.approx(0.85) and cv["std"] == pytest.approx(0.00816, abs=1e-5)
+    assert cv["folds"] == 5
     assert "optimistic" in cv["note"]
 
 

@@ -16,8 +16,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from model_trainer import tuning
-from model_trainer import study_predictions
+from model_trainer import study_predictions, tuning
 from model_trainer.ensemble import OutOfFoldPredictions
 from model_trainer.errors import ConfigurationError, ModelTrainerError
 from model_trainer.feature_typing import infer_feature_types
@@ -523,6 +522,8 @@ def test_a_resumed_study_selects_the_ensemble_one_process_would_from_stored_pred
     assert len(resumed.trials) == 5, "no new trial: the budget was met"
     assert one_process["ensemble"] is not None, "this study's best trials make an ensemble"
     assert summary["ensemble"] == one_process["ensemble"]
+    scores = summary["ensemble"]["fold_scores"]
+    assert len(scores) == FOLDS and all(0.5 < score <= 1 for score in scores)
 
 
 def test_stored_predictions_decode_to_the_same_numbers():

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -490,23 +491,25 @@ def shipped_params(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def cross_validation(summary: Mapping[str, Any]) -> CrossValidation:
-    """Of the model that ships, with its metric; folds counted once, repeats stated apart."""
+    """Of the model that ships, with its metric; folds counted once, repeats stated apart.
+    `summary` is training_metrics (the ensemble's members and fold scores beside) or a study
+    summary (inside its `ensemble`)."""
     cv = summary["cross_validation"]
     folds = int(cv.get("distinct_folds") or cv["folds"])
     repeats = max(1, int(cv["folds"]) // folds)
     ensemble = summary.get("ensemble")
-    ensemble_score = summary.get("ensemble_cv_score") or (
-        ensemble.get("cv_score") if isinstance(ensemble, Mapping) else None
+    fold_scores = summary.get("ensemble_fold_scores") or (
+        ensemble.get("fold_scores") if isinstance(ensemble, Mapping) else None
     )
-    if ensemble and ensemble_score is not None:
+    if ensemble and fold_scores:
         return CrossValidation(
             metric=summary["metric"],
-            mean=_number(ensemble_score),
-            std=_number(cv.get("ensemble_std")),
+            mean=_number(np.mean(fold_scores)),
+            std=_number(np.std(fold_scores)),
             folds=folds,
             repeats=repeats,
-            note="The ensemble's score on the out-of-fold predictions it was selected on: "
-            "optimistic. The held-out metrics are not.",
+            note="The ensemble's score on the out-of-fold predictions its members were chosen "
+            "on: optimistic. The held-out metrics are not.",
         )
     return CrossValidation(
         metric=summary["metric"],

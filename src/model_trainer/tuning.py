@@ -649,7 +649,30 @@ def search(
             configuration,
             int(ensemble_settings.get("max_size", 25)),
         )
+        if summary["ensemble"] is not None:
+            summary["ensemble"]["fold_scores"] = ensemble_fold_scores(
+                summary["ensemble"], out_of_fold, cv_splits(configuration["cv"], X, y), y, task,
+                configuration,
+            )  # fmt: skip
     return study, summary
+
+
+def ensemble_fold_scores(
+    ensemble: Mapping[str, Any],
+    out_of_fold: OutOfFoldPredictions,
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    y: pd.Series,
+    task: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+) -> list[float]:
+    """The ensemble's score on each fold, as a trial's are (out-of-fold predictions hold the
+    last repeat of repeated k-fold: its folds), for a mean and std beside the trials'."""
+    weighted = sum(m["weight"] * out_of_fold.outputs[m["trial"]] for m in ensemble["members"])
+    distinct = folds[-int(configuration["cv"]["folds"]) :]
+    return [
+        float(score_output(weighted[rows], y.iloc[rows], configuration["metric"], task))
+        for _, rows in distinct
+    ]
 
 
 def sample_for_search(

@@ -33,6 +33,7 @@ def summarize_metrics(
         "best_params": training_info["params"],
         "ensemble": training_info.get("ensemble"),
         "ensemble_cv_score": (study_summary.get("ensemble") or {}).get("cv_score"),
+        "ensemble_fold_scores": (study_summary.get("ensemble") or {}).get("fold_scores"),
         "cross_validation": study_summary["cross_validation"],
         "baselines": baseline_metrics,
         "early_stopping": training_info["early_stopping"],
