@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from sklearn.metrics import f1_score
 
 from model_trainer import evaluation, reporting, training, tuning
 from model_trainer.errors import ConfigurationError, DataValidationError
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
 CONF = ROOT / "conf" / "base"
 PATTERNS = {"bins": 5, "max_categories": 10, "min_rows": 20}
+REGISTERED = "01_raw_credit_data_Status"  # the trained project's model: one per data set, target
 
 
 def stored_model(
@@ -47,6 +49,7 @@ def stored_model(
         data_fingerprint=tuning.data_fingerprint(rows),
         n_rows=len(rows),
         refit_on_all_rows=False,
+        registered_model_name=None,
     )
     return StoredModel(model=trained.model, card=card, source=algorithm), trained.test
 
@@ -133,6 +136,40 @@ def test_labelled_rows_need_the_target_and_known_classes(credit, caplog):
         rows = evaluation.check_labelled_rows(partly, stored.card, "the data")
     assert len(rows) == len(test) - 10 and "Left out 10 rows" in caplog.text
     assert "application_id" in rows, "every column is kept for earlier versions"
+
+
+@pytest.fixture(scope="module")
+def credit_as_ints() -> tuple[StoredModel, pd.DataFrame]:
+    """The credit model with its target recoded 1 = good, 0 = bad."""
+    table = pd.read_csv(CREDIT).sample(1500, random_state=0).reset_index(drop=True)
+    table["Status"] = (table["Status"] == "good").astype(int)
+    return stored_model(table, "Status", "logistic_regression")
+
+
+def test_a_model_trained_on_integer_labels_is_judged_for_the_class_1(credit_as_ints, tmp_path):
+    stored, test = credit_as_ints
+    assert stored.card["classes"] == [0, 1] and stored.card["positive_class"] == 1
+    # a file whose target column came as text: its labels are the model's classes by text
+    as_text = test.assign(Status=test["Status"].astype(str))
+    rows = evaluation.check_labelled_rows(as_text, stored.card, "the data")
+    assert rows["Status"].tolist() == test["Status"].tolist()
+    assert pd.api.types.is_integer_dtype(rows["Status"])
+    comparison = evaluation.compare_models(stored, rows, tmp_path, tmp_path, 3)
+    predicted = stored.model.predict(test[stored.card["input_columns"]])
+    assert comparison["metrics"]["f1"] == pytest.approx(f1_score(test["Status"], predicted))
+    assert comparison["metrics"]["recall"] > 0.8, "the recall of 1 (good), the majority"
+    assert comparison["dummy"]["accuracy"] == pytest.approx((test["Status"] == 1).mean())
+    table = evaluation.breakdown(
+        predictions_of(stored, rows), evaluation.model_task(stored.card), 5
+    )
+    assert table["class"].tolist() == ["0", "1"]
+    assert table["rows"].tolist() == [(test["Status"] == 0).sum(), (test["Status"] == 1).sum()]
+    assert table["predicted_rows"].tolist() == [(predicted == 0).sum(), (predicted == 1).sum()]
+    assert table["f1"].iloc[1] == pytest.approx(f1_score(test["Status"], predicted))
+    with pytest.raises(DataValidationError, match=r"never learned: \['2'\]"):
+        evaluation.check_labelled_rows(
+            as_text.assign(Status=as_text["Status"].replace({"1": "2"})), stored.card, "the data"
+        )
 
 
 # --- metrics and comparisons --------------------------------------------------------------------
@@ -327,19 +364,19 @@ def registry_with_two_versions(trained_project: Path, tmp_path: Path, monkeypatc
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{database}")
     monkeypatch.chdir(trained_project)
     client = mlflow.MlflowClient()
-    first = client.get_model_version("model_trainer", "1")
-    client.create_model_version("model_trainer", first.source, run_id=first.run_id)
+    first = client.get_model_version(REGISTERED, "1")
+    client.create_model_version(REGISTERED, first.source, run_id=first.run_id)
     return trained_project
 
 
 def test_a_version_is_compared_with_the_earlier_one_on_the_same_rows(registry_with_two_versions):
     project = registry_with_two_versions
     models, splits = project / "data" / "06_models", project / "data" / "05_model_input"
-    second = load_stored_model("models:/model_trainer/2", models)
+    second = load_stored_model("models:/01_raw_credit_data_Status/2", models)
     rows = pd.read_csv(project / "data" / "01_raw" / "credit_data.csv").head(400)
     comparison = evaluation.compare_models(second, rows, models, splits, 3)
     [earlier] = comparison["earlier_versions"]
-    assert earlier["model"] == "models:/model_trainer/1"
+    assert earlier["model"] == "models:/01_raw_credit_data_Status/1"
     assert earlier["metrics"] == pytest.approx(comparison["metrics"]), "the same model"
     assert comparison["model"]["registered_version"] == "2"
     assert comparison["training_overlap"] == 1.0, "the shipped model is refit on every row"
@@ -349,16 +386,20 @@ def test_a_model_loaded_from_a_path_is_found_in_the_registry(registry_with_two_v
     models = registry_with_two_versions / "data" / "06_models"
     latest = load_stored_model(None, models)
     assert latest.registered_name is None
-    assert evaluation.registered_as(latest) == ("model_trainer", "2")
-    assert evaluation.earlier_versions("model_trainer", "2", 3) == ["models:/model_trainer/1"]
-    assert evaluation.earlier_versions("model_trainer", "1", 3) == []
+    assert evaluation.registered_as(latest) == (REGISTERED, "2")
+    assert evaluation.earlier_versions("01_raw_credit_data_Status", "2", 3) == [
+        "models:/01_raw_credit_data_Status/1"
+    ]
+    assert evaluation.earlier_versions(REGISTERED, "1", 3) == []
 
 
 def test_an_earlier_version_that_predicts_another_target_is_skipped(registry_with_two_versions):
     models = registry_with_two_versions / "data" / "06_models"
     rows = pd.read_csv(registry_with_two_versions / "data" / "01_raw" / "credit_data.csv")
     card = {**load_stored_model(None, models).card, "target": "Home"}
-    [result] = evaluation.score_earlier_versions(["models:/model_trainer/1"], rows, card, models)
+    [result] = evaluation.score_earlier_versions(
+        ["models:/01_raw_credit_data_Status/1"], rows, card, models
+    )
     assert "target" in result["skipped"] and "metrics" not in result
 
 
@@ -367,11 +408,11 @@ def test_the_train_report_scores_the_previous_version_on_its_test_split(registry
     models, splits = project / "data" / "06_models", project / "data" / "05_model_input"
     card = load_stored_model(None, models).card
     test_split = pd.read_parquet(next(splits.glob("test_split.parquet/*/test_split.parquet")))
-    registered = {"registered_model_name": "model_trainer", "registered_model_version": 2}
+    registered = {"registered_model_name": REGISTERED, "registered_model_version": 2}
 
     compared = evaluation.previous_version(registered, card, test_split, models, splits)
 
-    assert compared["model"] == "models:/model_trainer/1"
+    assert compared["model"] == "models:/01_raw_credit_data_Status/1"
     assert compared["metrics"]["roc_auc"] == pytest.approx(card["test_metrics"]["roc_auc"], abs=0.1)
     assert compared["trained_on_share"] == 1.0, "version 1 was refit on every row, these too"
     first = {**registered, "registered_model_version": 1}

@@ -19,6 +19,7 @@ from model_trainer.errors import ConfigurationError
 from model_trainer.estimators import choose_imbalance, pipeline_from_configuration
 from model_trainer.feature_typing import infer_feature_types
 from model_trainer.metrics import evaluate
+from model_trainer.pipelines.data_preparation import nodes as preparation
 from model_trainer.pipelines.model_configuration.nodes import configure_model
 from model_trainer.splitting import split_holdout
 from model_trainer.task_detection import detect_task
@@ -131,11 +132,12 @@ def test_refuses_an_unknown_strategy_listing_the_allowed_ones():
 
 
 def test_refuses_smote_when_the_smallest_class_is_too_small_for_neighbours():
-    task = {"type": "classification", "classes": ["a", "b"], "class_counts": {"a": 500, "b": 3}}
+    task = {"type": "classification", "classes": ["a", "b"], "class_counts": {"a": 500, "b": 2}}
     registry = {"knn": MODEL["algorithms"]["knn"]}
     with pytest.raises(ConfigurationError) as caught:
         choose_imbalance(task, {"strategy": "smote"}, registry, ["knn"], 5)
     assert "SMOTE needs at least 2 rows of the smallest class" in caught.value.message
+    assert "2 rows in the train split" in caught.value.message
     assert "class_weight or none" in caught.value.remediation
 
 
@@ -224,3 +226,44 @@ def test_refuses_an_unknown_threshold_objective_or_an_empty_validation_split(chu
     with pytest.raises(ConfigurationError) as caught:
         training.apply_decision_threshold(pipeline, task, train, validation[:0], TARGET, "f1")
     assert "split.validation_fraction" in caught.value.remediation
+
+
+def test_the_imbalance_is_judged_on_the_train_split_alone():
+    """Rows in file order, the last fifth all 'bad': the whole table is balanced enough
+    (700 good, 412 bad) but the train split is not (700 good, 190 bad). Its counts decide."""
+    credit = pd.read_csv(ROOT / "data" / "01_raw" / "credit_data.csv")
+    head = pd.concat(
+        [
+            credit[credit["Status"] == "good"].head(700),
+            credit[credit["Status"] == "bad"].head(190),
+        ]
+    ).sample(frac=1, random_state=0)
+    tail = credit[credit["Status"] == "bad"].iloc[190:412]
+    table = pd.concat([head, tail], ignore_index=True)
+    dataset = {"path": "credit", "target": "Status"}
+    validation = {"strategy": "timeseries", "folds": 3}
+    detected = preparation.detect_task_type(table, dataset, {})
+    assert "class_counts" not in detected, "nothing is counted on the whole table"
+    feature_types = infer_feature_types(table, "Status")
+    train, validation_split, _ = preparation.split_table(
+        table, detected, feature_types, dataset, {}, validation
+    )
+    task = preparation.count_classes(detected, train, dataset, {})
+    assert task["class_counts"] == {"bad": 190, "good": 700}
+    assert task["class_counts_from"] == "the train split"
+    assert task["positive_class"] == "bad"
+    model = {**MODEL, "algorithm": ["xgboost"], "imbalance": {"strategy": "auto"}}
+    configuration = configure_model(
+        task, train, validation_split, "auto", model, validation, dataset, 0
+    )
+    imbalance = configuration["imbalance"]
+    assert imbalance["searched"] and "3.68 times the smallest" in imbalance["reason"]
+    assert "21.3% of the train split" in imbalance["reason"]
+    assert imbalance["scale_pos_weight"] == pytest.approx(190 / 700)
+    whole = {**task, "class_counts": {"bad": 412, "good": 700}}
+    assert (
+        choose_imbalance(whole, {"strategy": "auto"}, MODEL["algorithms"], ["xgboost"], 3)[
+            "strategy"
+        ]
+        == "none"
+    ), "the whole table's counts would have said otherwise"

@@ -145,3 +145,112 @@ def test_score_on_a_model_fitted_to_penguins():
     assert score(model, X, y, "accuracy", task) > 0.9
     assert score(model, X, y, "log_loss", task) < 0.3
     assert score(model, X, y, "roc_auc", task) > 0.95
+
+
+# --- any encoding of the target scores alike ----------------------------------------------------
+
+# The credit target's two labels in each encoding a table may give them (bad, good).
+ENCODINGS = {
+    "0/1 ints": (np.array([0, 1]), 1),
+    "-1/1 ints": (np.array([-1, 1]), 1),
+    "1/2 ints": (np.array([1, 2]), 2),
+    "0.0/1.0 floats": (np.array([0.0, 1.0]), 1.0),
+    "booleans": (np.array([False, True]), True),
+}
+
+
+def encoded(labels: np.ndarray, as_text: np.ndarray, dtype: str | None = None) -> pd.Series:
+    """`as_text` ('bad'/'good') recoded with `labels`."""
+    return pd.Series(np.where(as_text == "good", labels[1], labels[0]), dtype=dtype)
+
+
+def credit_predictions() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Real labels and a real model's predictions: logistic regression on credit scoring."""
+    table = pd.read_csv(BENCH / "credit_data" / "train.csv").dropna().head(1500)
+    X, y = table[["Seniority", "Income", "Amount", "Age"]], table["Status"].to_numpy()
+    model = LogisticRegression(max_iter=2000).fit(X.head(1000), y[:1000])
+    proba = model.predict_proba(X.tail(500))
+    return y[1000:], model.classes_[proba.argmax(axis=1)], proba
+
+
+def test_every_encoding_scores_like_text_labels_for_the_same_predictions():
+    y, predicted, proba = credit_predictions()
+    as_text = classification_metrics(
+        y, predicted, proba, ["bad", "good"], {**BINARY, "positive_class": "good"}
+    )
+    assert 0.5 < as_text["f1"] < 1 and as_text["precision"] != as_text["recall"]
+    cases = {
+        name: (encoded(labels, y), encoded(labels, predicted), list(labels), positive)
+        for name, (labels, positive) in ENCODINGS.items()
+    }
+    cases["nullable Int64"] = (
+        encoded(np.array([0, 1]), y, "Int64"),
+        encoded(np.array([0, 1]), predicted, "Int64"),
+        [0, 1],
+        1,
+    )
+    cases["category"] = (
+        pd.Series(y, dtype="category"),
+        pd.Series(predicted, dtype="category"),
+        ["bad", "good"],
+        "good",
+    )
+    for name, (y_coded, predicted_coded, classes, positive) in cases.items():
+        task = {"type": "classification", "classes": classes, "positive_class": positive}
+        as_labels = classification_metrics(y_coded, predicted_coded, proba, classes, task)
+        assert as_labels == pytest.approx(as_text), name
+        # what ensemble.score_output gives: the classes picked from an object array
+        as_objects = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+        assert classification_metrics(y_coded, as_objects, proba, classes, task) == (
+            pytest.approx(as_text)
+        ), name
+
+
+def test_labels_read_back_from_json_match_the_classes_by_text():
+    y, predicted, proba = credit_predictions()
+    task = {"type": "classification", "classes": [0, 1], "positive_class": 1}
+    as_ints = classification_metrics(
+        encoded(np.array([0, 1]), y), encoded(np.array([0, 1]), predicted), proba, [0, 1], task
+    )
+    as_text = classification_metrics(
+        encoded(np.array(["0", "1"]), y),
+        encoded(np.array(["0", "1"]), predicted),
+        proba,
+        [0, 1],
+        {**task, "positive_class": "1"},
+    )
+    assert as_text == pytest.approx(as_ints)
+
+
+def test_a_label_that_is_no_class_counts_as_wrong():
+    y = np.array([0, 0, 1, 1, 7])
+    proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.2, 0.8], [0.3, 0.7], [0.5, 0.5]])
+    task = {"type": "classification", "classes": [0, 1], "positive_class": 1}
+    result = classification_metrics(y, np.array([0, 0, 1, 1, 7]), proba, [0, 1], task)
+    assert result["accuracy"] == pytest.approx(4 / 5), "a predicted 7 never matches a 7"
+    assert result["recall"] == pytest.approx(1.0) and result["precision"] == pytest.approx(1.0)
+    known = classification_metrics(y[:4], y[:4], proba[:4], [0, 1], task)
+    assert result["log_loss"] > known["log_loss"] + 1, "no probability was given to it"
+
+
+def test_multiclass_integer_labels_are_macro_averages():
+    y = np.array([3, 3, 5, 5, 9, 9])
+    predicted = np.array([3, 3, 5, 9, 9, 9], dtype=object)
+    proba = np.full((6, 3), 0.1) + np.eye(3)[[0, 0, 1, 2, 2, 2]] * 0.7
+    task = {"type": "classification", "classes": [3, 5, 9], "positive_class": None}
+    as_ints = classification_metrics(y, predicted, proba, [3, 5, 9], task)
+    as_text = classification_metrics(
+        np.array(["a", "a", "b", "b", "c", "c"]),
+        np.array(["a", "a", "b", "c", "c", "c"]),
+        proba,
+        ["a", "b", "c"],
+        MULTICLASS,
+    )
+    assert as_ints == pytest.approx(as_text)
+    assert as_ints["recall"] == pytest.approx((1 + 0.5 + 1) / 3)
+
+
+def test_a_positive_class_that_is_no_class_is_refused_not_guessed():
+    task = {"type": "classification", "classes": [0, 1], "positive_class": "yes"}
+    with pytest.raises(ConfigurationError, match=r"'yes' is not one of the classes \[0, 1\]"):
+        classification_metrics([0, 1], [0, 1], None, [0, 1], task, ("f1",))

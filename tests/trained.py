@@ -44,22 +44,16 @@ class Trained:
         return self.test[self.feature_types["target"]]
 
 
-def train_as_the_pipelines_do(
-    table: pd.DataFrame, target: str, algorithm: str, declared: dict | None = None
-) -> Trained:
-    task = detect_task(table[target], {})
-    feature_types = infer_feature_types(table, target, declared=declared)
-    train, validation, test = split_holdout(table, target, task, {})
-    configuration = configure_model(
-        task,
-        train,
-        validation,
-        "auto",
-        {**MODEL, "algorithm": algorithm},
-        {"folds": 3, "seed": 0},
-        {},
-        0,
-    )
+def search_and_fit(
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    task: dict,
+    feature_types: dict,
+    configuration: dict,
+) -> tuple[Any, dict, dict, Any]:
+    """One trial (tuning off: the first portfolio configuration), summarized, and the final
+    model fit on train + validation, as the pipelines do: study, summary, info and model."""
+    target = feature_types["target"]
     rows = pd.concat([train, validation], ignore_index=True)
     X, y = rows.drop(columns=[target]), rows[target]
     settings = {"enabled": False}
@@ -77,6 +71,30 @@ def train_as_the_pipelines_do(
         summary, task, feature_types, configuration, train, validation, {}
     )
     model, info["convergence_warnings"] = training.fit_quietly(pipeline, X, y)
+    return study, summary, info, model
+
+
+def train_as_the_pipelines_do(
+    table: pd.DataFrame, target: str, algorithm: str, declared: dict | None = None
+) -> Trained:
+    task = detect_task(table[target], {})
+    feature_types = infer_feature_types(table, target, declared=declared)
+    train, validation, test = split_holdout(table, target, task, {})
+    configuration = configure_model(
+        task,
+        train,
+        validation,
+        "auto",
+        {**MODEL, "algorithm": algorithm},
+        {"folds": 3, "seed": 0},
+        {},
+        0,
+    )
+    study, summary, info, model = search_and_fit(
+        train, validation, task, feature_types, configuration
+    )
+    rows = pd.concat([train, validation], ignore_index=True)
+    X, y = rows.drop(columns=[target]), rows[target]
     baselines = {
         name: training.fit_quietly(baseline, X, y)[0]
         for name, baseline in training.baseline_pipelines(

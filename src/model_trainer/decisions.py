@@ -87,6 +87,17 @@ def decision_record(
             "tuning.ensemble.enabled",
         ),
     ]
+    if len(task.get("classes") or []) == 2:
+        record.insert(
+            1,
+            _decision(
+                "positive class",
+                repr(task["positive_class"]),
+                (task.get("positive_class_reason") or "set by task.positive_class")
+                + "; binary precision, recall, f1 and pr_auc describe it",
+                "task.positive_class (positiveClass in the task JSON)",
+            ),
+        )
     smoke_test = configuration.get("smoke_test")
     if smoke_test:
         record.append(

@@ -273,7 +273,8 @@ def choose_imbalance(
     outnumbers the smallest more than `imbalance_ratio_above` times: the search tries each
     family with and without class weights (XGBoost's scale_pos_weight for two classes), since
     weights trade ranking and calibration for minority recall and the metric should decide;
-    families without weights get SMOTE."""
+    families without weights get SMOTE. Every count is the train split's (task["class_counts"]):
+    the validation and test rows judge the model, so they must not shape it."""
     strategy = settings.get("strategy", "auto")
     if strategy not in IMBALANCE_STRATEGIES:
         raise ConfigurationError(
@@ -284,9 +285,10 @@ def choose_imbalance(
         return {"strategy": "none", "reason": task["type"], "minority_share": None}
     counts = [task["class_counts"][str(label)] for label in task["classes"]]
     share = min(counts) / sum(counts)
-    ratio = max(counts) / min(counts)
+    ratio = max(counts) / max(min(counts), 1)  # a class may be missing from the train split
     limit = float(settings.get("imbalance_ratio_above", 3.0))
-    sizes = f"the largest class is {ratio:.3g} times the smallest ({share:.1%} of the rows)"
+    rows = task.get("class_counts_from", "the rows")
+    sizes = f"the largest class is {ratio:.3g} times the smallest, {share:.1%} of {rows}"
     if strategy != "auto":
         reason = "set by model.imbalance.strategy"
     elif ratio <= limit:
@@ -305,7 +307,7 @@ def choose_imbalance(
         "minority_share": round(share, 4),
         "by_algorithm": by_algorithm,
         "searched": strategy == "auto",
-        "scale_pos_weight": counts[0] / counts[1] if len(counts) == 2 else None,
+        "scale_pos_weight": counts[0] / max(counts[1], 1) if len(counts) == 2 else None,
     }
     if "smote" in by_algorithm.values():
         imbalance["smote_k_neighbors"] = _smote_neighbours(min(counts), settings, folds)
@@ -338,12 +340,14 @@ def _balancing(entry: Mapping[str, Any], strategy: str, binary: bool) -> str:
 
 def _smote_neighbours(smallest_class: int, settings: Mapping[str, Any], folds: int) -> int:
     """SMOTE interpolates between a minority row and its neighbours of the same class: a CV fit
-    set (about 80% of the rows, less one fold) must hold more of them than `k_neighbors`."""
-    in_fit = int(smallest_class * 0.8 * (folds - 1) / folds)
+    set must hold more of them than `k_neighbors`. `smallest_class` is counted in the train
+    split, which the CV rows (train and validation) include, so a fit set (all but one fold)
+    holds at least (folds - 1) / folds of it."""
+    in_fit = int(smallest_class * (folds - 1) / folds)
     if in_fit < 2:
         raise ConfigurationError(
             f"SMOTE needs at least 2 rows of the smallest class in each CV training fold; it has "
-            f"{smallest_class} rows in all.",
+            f"{smallest_class} rows in the train split.",
             "Set model.imbalance.strategy to class_weight or none, or collect more rows of it.",
         )
     return min(int(settings.get("smote_k_neighbors", 5)), in_fit - 1)

@@ -32,7 +32,7 @@ from model_trainer.drift import (
 )
 from model_trainer.ensemble import predict_output, score_output
 from model_trainer.errors import ConfigurationError, DataValidationError
-from model_trainer.metrics import REPORTS
+from model_trainer.metrics import REPORTS, label_codes
 from model_trainer.model_store import StoredModel, load_stored_model
 from model_trainer.ranking import rank_within_groups
 
@@ -45,7 +45,7 @@ def require_data_path(path: str | None, parameter: str, pipeline: str) -> Path:
         raise ConfigurationError(
             f"No data file given: {parameter} is empty.",
             f"Name a CSV or Parquet file at run time: "
-            f'kedro run --pipeline={pipeline} --params="{parameter}=PATH".',
+            f'kedro run --pipelines={pipeline} --params="{parameter}=PATH".',
         )
     path = Path(str(path).strip())
     if path.suffix.lower() not in READERS:
@@ -108,13 +108,13 @@ def check_labelled_rows(table: pd.DataFrame, card: Mapping[str, Any], source: st
             "The evaluate pipeline compares predictions with known targets; a clustering "
             "model has none to compare with.",
             "Read the clustering's scores in its train report (silhouette, stability, ARI with "
-            "a reference column), and assign new rows with `kedro run --pipeline=inference`.",
+            "a reference column), and assign new rows with `kedro run --pipelines=inference`.",
         )
     if target not in table.columns:
         raise DataValidationError(
             f"{source} has no target column '{target}', so the model cannot be judged on it.",
             f"Give labelled data with a '{target}' column, or score unlabelled rows with "
-            "`kedro run --pipeline=inference`.",
+            "`kedro run --pipelines=inference`.",
         )
     check_model_inputs(table, card, source)
     labelled = table.loc[table[target].notna()].reset_index(drop=True)
@@ -126,16 +126,17 @@ def check_labelled_rows(table: pd.DataFrame, card: Mapping[str, Any], source: st
             "Give rows whose target is known.",
         )
     if card["task"] == "classification":
-        known = set(card["classes"])
-        unknown = sorted(
-            {label for label in labelled[target].unique() if label not in known}, key=str
-        )
+        codes = label_codes(labelled[target], card["classes"])
+        unknown = sorted(set(labelled[target][codes < 0].tolist()), key=str)
         if unknown:
             raise DataValidationError(
                 f"{source} has target values the model never learned: {unknown[:10]} "
                 f"(its classes are {card['classes']}).",
                 "Evaluate on rows labelled with the model's classes, or retrain with these.",
             )
+        # the model's own labels, whatever this file's encoding ("1" in a text column, a
+        # category): predictions are compared with them and sklearn wants one type
+        labelled[target] = pd.Series(card["classes"]).to_numpy()[codes]
     elif not pd.api.types.is_numeric_dtype(labelled[target]):
         raise DataValidationError(
             f"Target column '{target}' of {source} is not numeric, but the model is a regression.",
@@ -333,21 +334,25 @@ def breakdown(predictions: pd.DataFrame, task: Mapping[str, Any], bins: int) -> 
     """Per class (precision, recall, f1, mean error), or per range of the target for regression
     (mean absolute error and bias: does the model over- or under-predict there?)."""
     if task["type"] == "classification":
+        # as class codes: the labels read back from the card (JSON) and the predictions file
+        # may differ in type from the model's (an object array of ints, a category)
         classes = list(task["classes"])
-        actual, predicted = predictions["actual"], predictions["predicted"]
+        codes = list(range(len(classes)))
+        actual = label_codes(predictions["actual"], classes)
+        predicted = label_codes(predictions["predicted"], classes)
         precision, recall, f1, support = precision_recall_fscore_support(
-            actual, predicted, labels=classes, zero_division=0
+            actual, predicted, labels=codes, zero_division=0
         )
-        mean_error = predictions.groupby(actual)["error"].mean()
+        mean_error = predictions["error"].groupby(actual).mean()
         return pd.DataFrame(
             {
                 "class": [str(c) for c in classes],
                 "rows": support,
-                "predicted_rows": [int((predicted == c).sum()) for c in classes],
+                "predicted_rows": [int((predicted == code).sum()) for code in codes],
                 "precision": precision,
                 "recall": recall,
                 "f1": f1,
-                "mean_error": [float(mean_error.get(c, np.nan)) for c in classes],
+                "mean_error": [float(mean_error.get(code, np.nan)) for code in codes],
             }
         )
     if task["type"] == "ranking":  # per relevance level: how far from their place its rows are

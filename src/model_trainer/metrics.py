@@ -129,51 +129,93 @@ def classification_metrics(
     task: Mapping[str, Any],
     names: tuple[str, ...] = CLASSIFICATION_REPORT,
 ) -> dict[str, float]:
-    """Binary metrics are for `task['positive_class']`; multiclass ones are macro averages."""
-    binary = len(classes) == 2
-    positive = task.get("positive_class")
-    average = "binary" if binary else "macro"
-    label_args = {"pos_label": positive} if binary else {}
+    """Binary metrics are for `task['positive_class']`; multiclass ones are macro averages.
+    Labels are scored as their positions in `classes`, so any encoding of the target (text,
+    integers, booleans, floats, a category, an object array of ints) scores alike: sklearn
+    calls an object array of ints "unknown" and refuses to compare it with integer labels. A
+    label that is no class counts as wrong (a code no prediction has)."""
+    k = len(classes)
+    actual = label_codes(y, classes)
+    actual[actual < 0] = k
+    guessed = label_codes(predicted, classes)
+    guessed[guessed < 0] = k + 1
+    positive = label_codes([task.get("positive_class")], classes)[0] if k == 2 else None
+    if positive is not None and positive < 0:
+        raise ConfigurationError(
+            f"task.positive_class {task.get('positive_class')!r} is not one of the classes "
+            f"{list(classes)}, so binary metrics have no class to describe.",
+            "Set task.positive_class to one of the classes, or leave it empty for the default.",
+        )
     result: dict[str, float] = {}
     for name in names:
         if name == "accuracy":
-            value = skm.accuracy_score(y, predicted)
+            value = skm.accuracy_score(actual, guessed)
         elif name == "balanced_accuracy":
-            value = skm.balanced_accuracy_score(y, predicted)
+            value = _balanced_accuracy(actual, guessed)
         elif name in ("precision", "recall", "f1"):
             function = {"precision": skm.precision_score, "recall": skm.recall_score}.get(
                 name, skm.f1_score
             )
-            value = function(y, predicted, average=average, zero_division=0, **label_args)
+            value = (
+                function(actual, guessed, labels=[positive], average=None, zero_division=0)[0]
+                if k == 2
+                else function(
+                    actual, guessed, labels=list(range(k)), average="macro", zero_division=0
+                )
+            )
         elif name == "log_loss":
-            value = skm.log_loss(y, proba, labels=classes)
+            # a label that is no class had probability 0 (clipped by sklearn): the worst loss
+            scored = np.column_stack([proba, np.zeros(len(actual))])
+            value = skm.log_loss(actual, scored, labels=list(range(k + 1)))
         elif name == "roc_auc":
-            value = _roc_auc(y, proba, classes, positive)
+            value = _roc_auc(actual, proba, k, positive)
         else:  # pr_auc
-            value = _pr_auc(y, proba, classes, positive)
+            value = _pr_auc(actual, proba, k, positive)
         result[name] = float(value)
     return result
 
 
-def _roc_auc(y: Any, proba: np.ndarray, classes: list[Any], positive: Any) -> float:
-    y = np.asarray(y)
-    if len(np.unique(y)) < 2:
-        return float("nan")
-    if len(classes) == 2:
-        return skm.roc_auc_score(y == positive, proba[:, classes.index(positive)])
-    present = np.isin(classes, np.unique(y))
-    if not present.all():
-        return float("nan")
-    return skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes)
+def label_codes(values: Any, classes: list[Any]) -> np.ndarray:
+    """Each value's position in `classes`, or -1. Values are matched as they are, then by str()
+    (classes read back from JSON or CSV: "1" for 1, "True" for True)."""
+    values = np.asarray(values, dtype=object).ravel()
+    codes = pd.Index(list(classes), dtype=object).get_indexer(values)
+    missing = codes < 0
+    if missing.any():
+        as_text = pd.Index([str(c) for c in classes]).get_indexer([str(v) for v in values[missing]])
+        codes[missing] = as_text
+    return codes
 
 
-def _pr_auc(y: Any, proba: np.ndarray, classes: list[Any], positive: Any) -> float:
-    y = np.asarray(y)
-    if len(classes) == 2:
-        return skm.average_precision_score(y == positive, proba[:, classes.index(positive)])
-    present = [i for i, c in enumerate(classes) if (y == c).any()]
-    onehot = np.column_stack([y == classes[i] for i in present])
-    return skm.average_precision_score(onehot, proba[:, present], average="macro")
+def _balanced_accuracy(actual: np.ndarray, guessed: np.ndarray) -> float:
+    """The mean recall of the labels present in `actual` (sklearn's definition), without
+    sklearn's warning about predicted codes that never occur."""
+    present = np.unique(actual)
+    return float(np.mean([(guessed[actual == code] == code).mean() for code in present]))
+
+
+def _roc_auc(actual: np.ndarray, proba: np.ndarray, k: int, positive: int | None) -> float:
+    if len(np.unique(actual)) < 2:
+        return float("nan")
+    if k == 2:
+        return skm.roc_auc_score(actual == positive, proba[:, positive])
+    if not np.isin(np.arange(k), actual).all():
+        return float("nan")
+    return skm.roc_auc_score(_one_hot(actual, k), proba, average="macro")
+
+
+def _pr_auc(actual: np.ndarray, proba: np.ndarray, k: int, positive: int | None) -> float:
+    if k == 2:
+        return skm.average_precision_score(actual == positive, proba[:, positive])
+    present = [code for code in range(k) if (actual == code).any()]
+    return skm.average_precision_score(
+        _one_hot(actual, k)[:, present], proba[:, present], average="macro"
+    )
+
+
+def _one_hot(actual: np.ndarray, k: int) -> np.ndarray:
+    """One column per class; a label that is no class is a row of zeros (negative for all)."""
+    return (actual[:, None] == np.arange(k)).astype(int)
 
 
 def is_better(metric: Metric, candidate: float, reference: float) -> bool:

@@ -112,7 +112,8 @@ def recommendations(
         found.append(
             {
                 "finding": "imbalanced classes",
-                "evidence": f"class sizes {counts}.",
+                "evidence": f"class sizes in {task.get('class_counts_from', 'the data')}: "
+                f"{counts}.",
                 "advice": (
                     "Judge by roc_auc, pr_auc or balanced accuracy; try class weights or a "
                     "tuned decision threshold."

@@ -78,7 +78,8 @@ def test_few_rows_get_repeated_folds_through_the_task_json(project: Path, tmp_pa
     )
     assert result.returncode == 0, result.stderr[-3000:]
     answer = json.loads(output.read_text())
-    assert answer["crossValidation"]["folds"] == 3 * 3  # conf/test: 3 folds, repeated 3 times
+    cv = answer["crossValidation"]  # conf/test: 3 folds, repeated 3 times
+    assert (cv["folds"], cv["repeats"]) == (3, 3)
     cv = decisions(project)["cross-validation"]
     assert cv["choice"] == "3-fold repeated_stratified"
     assert "repeated 3 times" in cv["why"]

@@ -11,7 +11,7 @@ from model_trainer.data_checks import check_class_sizes, check_usable_features, 
 from model_trainer.feature_typing import infer_feature_types
 from model_trainer.memory import downcast_features
 from model_trainer.splitting import split_holdout
-from model_trainer.task_detection import detect_task
+from model_trainer.task_detection import count_training_classes, detect_task, numpy_target
 
 logger = logging.getLogger(__name__)
 
@@ -29,16 +29,21 @@ def validate_raw_table(raw_table: pd.DataFrame, dataset: dict[str, Any]) -> pd.D
         [dataset.get("target"), dataset.get("time_column"), dataset.get("group_column")],
         dataset.get("downcast_above_mb"),
     )
+    if dataset.get("target"):
+        table[dataset["target"]] = numpy_target(table[dataset["target"]])
     logger.info("Validated %s: %d rows, %d columns.", dataset["path"], *table.shape)
     return table
 
 
 def detect_task_type(validated_table: pd.DataFrame, dataset: dict, task: dict) -> dict[str, Any]:
+    """The task and its classes from the whole table (stratifying needs every label); what is
+    counted per class waits for the train split (`count_classes`)."""
     group, target = dataset.get("group_column"), dataset.get("target")
     detected = detect_task(
         validated_table[target] if target else None,
         task,
         validated_table[group] if group else None,
+        count=False,
     )
     detected["n_rows"] = len(validated_table)
     logger.info("Task: %s (%s).", detected["type"], detected["reason"])
@@ -98,3 +103,30 @@ def split_table(
         len(test),
     )
     return train, validation_split, test
+
+
+def count_classes(
+    detected_task: dict[str, Any],
+    train_split: pd.DataFrame,
+    dataset: dict[str, Any],
+    task: dict[str, Any],
+) -> dict[str, Any]:
+    """The task as every later stage reads it: class counts and the positive class from the
+    train split only, so the validation and test rows shape neither the imbalance handling
+    nor the class the metrics describe."""
+    if detected_task["type"] != "classification":
+        return detected_task
+    counted = count_training_classes(
+        detected_task,
+        train_split[dataset["target"]],
+        task,
+        "the train split",
+    )
+    logger.info(
+        "Class counts in the train split (%d rows): %s.", len(train_split), counted["class_counts"]
+    )
+    if counted["positive_class"] is not None:
+        logger.info(
+            "Positive class: %r (%s).", counted["positive_class"], counted["positive_class_reason"]
+        )
+    return counted

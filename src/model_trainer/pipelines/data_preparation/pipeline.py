@@ -1,6 +1,6 @@
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import detect_task_type, split_table, type_features, validate_raw_table
+from .nodes import count_classes, detect_task_type, split_table, type_features, validate_raw_table
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -15,7 +15,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=detect_task_type,
                 inputs=["validated_table", "params:dataset", "params:task"],
-                outputs="task",
+                outputs="detected_task",
                 name="detect_task_type_node",
             ),
             Node(
@@ -28,7 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=split_table,
                 inputs=[
                     "validated_table",
-                    "task",
+                    "detected_task",
                     "feature_types",
                     "params:dataset",
                     "params:split",
@@ -36,6 +36,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=["train_split", "validation_split", "test_split"],
                 name="split_table_node",
+            ),
+            Node(
+                func=count_classes,
+                inputs=["detected_task", "train_split", "params:dataset", "params:task"],
+                outputs="task",
+                name="count_classes_node",
             ),
         ]
     )
