@@ -91,7 +91,7 @@ def test_no_data_path_or_a_wrong_one_names_the_parameter_and_the_fix(tmp_path):
     with pytest.raises(ConfigurationError, match=r"evaluation\.data is empty") as empty:
         evaluation.require_data_path(None, "evaluation.data", "evaluate")
     assert (
-        'kedro run --pipeline=evaluate --params="evaluation.data=PATH"' in empty.value.remediation
+        'kedro run --pipelines=evaluate --params="evaluation.data=PATH"' in empty.value.remediation
     )
     with pytest.raises(DataValidationError, match=r"\(inference.data\) does not exist"):
         evaluation.require_data_path(str(tmp_path / "nope.csv"), "inference.data", "inference")
@@ -126,7 +126,7 @@ def test_labelled_rows_need_the_target_and_known_classes(credit, caplog):
     stored, test = credit
     with pytest.raises(DataValidationError, match="no target column 'Status'") as unlabelled:
         evaluation.check_labelled_rows(test.drop(columns=["Status"]), stored.card, "the data")
-    assert "--pipeline=inference" in unlabelled.value.remediation
+    assert "--pipelines=inference" in unlabelled.value.remediation
     relabelled = test.assign(Status=test["Status"].replace({"bad": "default"}))
     with pytest.raises(DataValidationError, match=r"never learned: \['default'\]"):
         evaluation.check_labelled_rows(relabelled, stored.card, "the data")

@@ -41,6 +41,7 @@ def card_for(table: pd.DataFrame, target: str, algorithm: str, declared=None) ->
         data_fingerprint=tuning.data_fingerprint(everything),
         n_rows=len(everything),
         refit_on_all_rows=True,
+        registered_model_name="credit_data_Status",
     )
     return {
         "card": card,
@@ -77,6 +78,7 @@ def test_the_card_gives_the_task_and_its_classes(credit):
     assert card["task"] == "classification"
     assert card["classes"] == ["bad", "good"]
     assert card["positive_class"] == "bad"
+    assert card["registered_model_name"] == "credit_data_Status"
     assert card["metric"] == "roc_auc"
 
 

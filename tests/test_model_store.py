@@ -38,7 +38,8 @@ def test_latest_path_and_registry_name_the_same_model(trained_project: Path, tra
     assert latest.save_version is not None and latest.card["target"] == "Status"
     assert by_path.save_version == latest.save_version
     assert registered.save_version == latest.save_version
-    assert registered.registered_name == "model_trainer" and registered.registered_version == "1"
+    assert registered.registered_name == "01_raw_credit_data_Status"
+    assert registered.registered_version == "1"
     assert aliased_latest.run_id == registered.run_id
     rows = pd.read_csv(trained_project / "data" / "01_raw" / "credit_data.csv").head(20)
     features = rows[latest.card["input_columns"]]

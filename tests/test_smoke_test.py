@@ -56,10 +56,9 @@ def smoke(credit: dict, configuration: dict | None = None, settings: dict | None
     )
 
 
-def test_every_family_and_the_simple_baseline_pass_in_seconds(credit):
-    start = time.perf_counter()
+def test_every_family_and_the_simple_baseline_pass(credit):
+    """How long it takes is for benchmarks/overhead.py to measure, not a timed test."""
     result = smoke(credit)
-    assert time.perf_counter() - start < 5
     assert result["passed"] and result["rows"] == SMOKE_TEST["rows"] == 500
     assert list(result["seconds_by_family"]) == [*FAMILIES, "logistic_regression"]
     assert result["predicted_rows"] == SMOKE_TEST["predict_rows"]

@@ -137,13 +137,19 @@ def test_the_seeds_literal_example_trains_against_a_real_tracking_server(
             "out.json",
         ],
         cwd=agent,
-        env={**os.environ, "MODEL_TRAINER_PROJECT": str(project), "KEDRO_DISABLE_TELEMETRY": "1"},
+        env={
+            **os.environ,
+            "MODEL_TRAINER_PROJECT": str(project),
+            "KEDRO_DISABLE_TELEMETRY": "1",
+            "KEDRO_LOGGING_CONFIG": "conf/logging.yml",  # as the Makefile sets it: relative
+        },
         capture_output=True,
         text=True,
         timeout=900,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     result = json.loads((agent / "out.json").read_text())
+    assert not (agent / "info.log").exists(), "the project's log stays in the project"
     assert list(result) == [
         "success", "modelPath", "metrics", "bestParams", "crossValidation",
         "experimentRun", "trainingTime", "artifacts", "positiveClass",

@@ -22,6 +22,7 @@ from kedro.framework.startup import bootstrap_project
 from kedro.runner import SequentialRunner
 
 from model_trainer import task_contract
+from model_trainer.console import nearest_project, project_path
 from model_trainer.errors import find_model_trainer_error
 from model_trainer.hooks import ARTIFACT_RECORDER
 from model_trainer.model_store import MLFLOW_SCHEMES
@@ -79,7 +80,7 @@ def task(input_json: str | None, output: str | None, schema: bool, env: str | No
         return
     if input_json is None:
         raise click.UsageError("Give the task JSON's path (or --schema).")
-    run_task_json(Path(input_json), output, env, _project_path())
+    run_task_json(Path(input_json), output, env, nearest_project())
 
 
 def run_task_json(input_json: Path, output: str | None, env: str | None, project: Path) -> None:
@@ -241,7 +242,7 @@ def serve(
     from model_trainer import serving
     from model_trainer.model_store import load_stored_model
 
-    project_path = _project_path()
+    project_path = nearest_project()
     os.chdir(project_path)  # MLflow's SQLite store and artifact paths are relative to it
     try:
         if model_reference and model_reference.strip().startswith(MLFLOW_SCHEMES):
@@ -295,17 +296,8 @@ def standalone_task(
     if input_json is None:
         raise click.UsageError("Give the task JSON's path (or --schema).")
     run_task_json(
-        Path(input_json), output, env, Path(project).resolve() if project else _home_project()
+        Path(input_json), output, env, Path(project).resolve() if project else project_path([])
     )
-
-
-def _home_project() -> Path:
-    """The project the package is installed from (an editable install), else the nearest
-    project from the working directory up."""
-    home = Path(__file__).resolve().parents[2]
-    if (home / "conf").is_dir() and (home / "pyproject.toml").is_file():
-        return home
-    return _project_path()
 
 
 def _configured_tracking_uri(env: str | None) -> str:
@@ -317,15 +309,6 @@ def _configured_tracking_uri(env: str | None) -> str:
     )
     loader.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**"])
     return loader["mlflow"]["server"]["mlflow_tracking_uri"]
-
-
-def _project_path() -> Path:
-    """The project root: the nearest folder with pyproject.toml, from here up."""
-    here = Path.cwd()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "conf").is_dir():
-            return folder
-    return here
 
 
 def _saved_files() -> list[str]:

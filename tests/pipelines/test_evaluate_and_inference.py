@@ -50,7 +50,7 @@ def test_evaluate_scores_the_latest_model_and_logs_what_it_found(trained_project
     comparison = json.loads((reporting / "evaluation_comparison.json").read_text())
     card_file = newest(project / "data" / "06_models" / "model_card.json")
     assert comparison["model"]["save_version"] == card_file.parent.name
-    assert comparison["model"]["registered_name"] == "model_trainer"
+    assert comparison["model"]["registered_name"] == "01_raw_credit_data_Status"
     assert comparison["model"]["registered_version"] == "1"
     assert comparison["data"] == {"path": str(data), "rows": len(pd.read_parquet(test_split))}
     assert comparison["metric"] == "roc_auc"
