@@ -9,7 +9,7 @@
 # It serves the latest model baked in from data/06_models. Arguments after the image name are
 # passed to `kedro serve`, e.g. a registered model from an MLflow server:
 #   docker run -p 8000:8000 -e MLFLOW_TRACKING_URI=http://mlflow:5000 model-trainer-serve \
-#       --model models:/model_trainer/3 --unknown-columns refuse
+#       --model models:/01_raw_credit_data_Status/3 --unknown-columns refuse
 FROM python:3.11-slim
 
 ENV PYTHONUNBUFFERED=1 \

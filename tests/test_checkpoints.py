@@ -22,12 +22,12 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from model_trainer import training
-from model_trainer.checkpoints import checkpointed_fit, latest_checkpoint, supports
-from model_trainer.ensemble import WeightedEnsemble
-from model_trainer.estimators import LabelEncodedClassifier, with_decision_threshold
-from model_trainer.feature_typing import infer_feature_types
-from model_trainer.preprocessing import build_preprocessor
+from model_trainer.models.ensemble import WeightedEnsemble
+from model_trainer.models.estimators import LabelEncodedClassifier, with_decision_threshold
+from model_trainer.models.preprocessing import build_preprocessor
+from model_trainer.table.feature_types import infer_feature_types
+from model_trainer.training import final_fit as training
+from model_trainer.training.checkpoints import checkpointed_fit, latest_checkpoint, supports
 from tests.checkpoint_worker import EVERY, ROUNDS, diamonds, lightgbm_pipeline
 from tests.conftest import BENCH, ROOT
 

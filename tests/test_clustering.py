@@ -15,7 +15,11 @@ from optuna.trial import TrialState
 from sklearn.cluster import DBSCAN
 from sklearn.datasets import make_blobs
 
-from model_trainer.clustering import (
+from model_trainer.errors import ConfigurationError, ModelTrainerError
+from model_trainer.serving.app import build_app
+from model_trainer.serving.model_store import load_stored_model
+from model_trainer.table.feature_types import infer_feature_types
+from model_trainer.tasks.clustering import (
     CLUSTERING_ALGORITHMS,
     NOISE,
     NearestTrainingPointClusterer,
@@ -28,10 +32,6 @@ from model_trainer.clustering import (
     make_clustering_pipeline,
     search_clustering,
 )
-from model_trainer.errors import ConfigurationError, ModelTrainerError
-from model_trainer.feature_typing import infer_feature_types
-from model_trainer.model_store import load_stored_model
-from model_trainer.serving import build_app
 from tests.conftest import BENCH, run_kedro, run_task
 
 PENGUINS = BENCH / "penguins"

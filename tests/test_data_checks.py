@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model_trainer.data_checks import (
+from model_trainer.errors import DataValidationError
+from model_trainer.table.checks import (
     check_class_sizes,
     check_usable_features,
     read_table,
     validate_table,
 )
-from model_trainer.errors import DataValidationError
 from tests.conftest import BENCH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -202,7 +202,7 @@ def test_drops_rows_whose_target_is_missing(tmp_path, credit, caplog):
     blanked.loc[[3, 50, 700], "Status"] = np.nan
     path = tmp_path / "credit_blanks.csv"
     blanked.to_csv(path, index=False)
-    with caplog.at_level("WARNING", logger="model_trainer.data_checks"):
+    with caplog.at_level("WARNING", logger="model_trainer.table.checks"):
         table = validate_table(read_table(path), "Status")
     assert len(table) == len(credit) - 3
     assert table["Status"].notna().all()

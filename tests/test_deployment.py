@@ -14,11 +14,11 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.dummy import DummyClassifier
 
-from model_trainer import deployment
-from model_trainer.deployment import Candidate
 from model_trainer.errors import ConfigurationError
-from model_trainer.metrics import evaluate
-from model_trainer.model_store import StoredModel
+from model_trainer.models.metrics import evaluate
+from model_trainer.serving import deployment
+from model_trainer.serving.deployment import Candidate
+from model_trainer.serving.model_store import StoredModel
 from tests.conftest import BENCH, ROOT
 from tests.test_onnx_export import fit_as_the_project_does
 

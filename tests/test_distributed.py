@@ -18,10 +18,10 @@ import yaml
 from kedro.config import OmegaConfigLoader
 from optuna.trial import TrialState
 
-from model_trainer import tuning
 from model_trainer.errors import ConfigurationError
+from model_trainer.search import tuning
+from model_trainer.search.tuning import redact
 from model_trainer.settings import CONFIG_LOADER_ARGS
-from model_trainer.tuning import redact
 from tests.conftest import KEDRO, ROOT, copy_project, query, run_kedro
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from model_trainer import drift, reporting
-from model_trainer.feature_typing import infer_feature_types
-from model_trainer.plots import drift_figures
+from model_trainer.evaluation import drift
+from model_trainer.reporting import report as reporting
+from model_trainer.reporting.plots import drift_figures
+from model_trainer.table.feature_types import infer_feature_types
 from tests.conftest import BENCH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +81,7 @@ def test_a_random_half_has_not_drifted_from_the_other(credit, features):
 def test_older_applicants_drift_in_age_first(credit, features, caplog):
     reference, _ = halves(credit)
     older = credit[credit["Age"] > 45]
-    with caplog.at_level(logging.WARNING, logger="model_trainer.drift"):
+    with caplog.at_level(logging.WARNING, logger="model_trainer.evaluation.drift"):
         result = report(reference, older, features)
     first = result["features"][0]
     assert first["feature"] == "Age" and first["drifted"] and first["significant"]
@@ -143,7 +144,7 @@ def test_drift_is_skipped_with_a_warning_without_a_reference_or_with_too_few_row
     assert missing is None and "is not on this machine" in reason
     unknown, why = drift.load_split(tmp_path, "train", None)
     assert unknown is None and "no save version" in why
-    with caplog.at_level(logging.WARNING, logger="model_trainer.drift"):
+    with caplog.at_level(logging.WARNING, logger="model_trainer.evaluation.drift"):
         skipped = drift.drift_report(
             None, reason, credit, features, None, "classification", SETTINGS
         )

@@ -9,14 +9,14 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from model_trainer.ensemble import (
+from model_trainer.models.ensemble import (
     OutOfFoldPredictions,
     WeightedEnsemble,
     predict_output,
     score_output,
     select_ensemble,
 )
-from model_trainer.task_detection import detect_task
+from model_trainer.tasks.detection import detect_task
 from tests.conftest import BENCH
 
 PENGUINS = pd.read_csv(BENCH / "penguins" / "train.csv").dropna()

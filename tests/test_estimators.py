@@ -13,14 +13,14 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.estimators import (
+from model_trainer.models.estimators import (
     LabelEncodedClassifier,
     choose_algorithms,
     make_estimator,
     make_pipeline,
     supports,
 )
-from model_trainer.feature_typing import infer_feature_types
+from model_trainer.table.feature_types import infer_feature_types
 from tests.conftest import BENCH
 
 ROOT = Path(__file__).resolve().parents[1]

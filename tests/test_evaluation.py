@@ -15,10 +15,13 @@ import pytest
 import yaml
 from sklearn.metrics import f1_score
 
-from model_trainer import evaluation, reporting, training, tuning
 from model_trainer.errors import ConfigurationError, DataValidationError
-from model_trainer.model_card import model_card
-from model_trainer.model_store import StoredModel, load_stored_model
+from model_trainer.evaluation import holdout as evaluation
+from model_trainer.reporting import report as reporting
+from model_trainer.search import tuning
+from model_trainer.serving.model_card import model_card
+from model_trainer.serving.model_store import StoredModel, load_stored_model
+from model_trainer.training import final_fit as training
 from tests.conftest import BENCH
 from tests.trained import train_as_the_pipelines_do
 
@@ -132,7 +135,7 @@ def test_labelled_rows_need_the_target_and_known_classes(credit, caplog):
         evaluation.check_labelled_rows(relabelled, stored.card, "the data")
     partly = test.reset_index(drop=True).astype({"Status": object})
     partly.loc[:9, "Status"] = None
-    with caplog.at_level(logging.WARNING, logger="model_trainer.evaluation"):
+    with caplog.at_level(logging.WARNING, logger="model_trainer.evaluation.holdout"):
         rows = evaluation.check_labelled_rows(partly, stored.card, "the data")
     assert len(rows) == len(test) - 10 and "Left out 10 rows" in caplog.text
     assert "application_id" in rows, "every column is kept for earlier versions"

@@ -15,10 +15,10 @@ from kedro.io import DatasetError
 from mlflow import MlflowClient
 from sklearn.exceptions import ConvergenceWarning
 
-from model_trainer import failures
 from model_trainer.errors import DataValidationError
 from model_trainer.hooks import FailureReport
 from model_trainer.settings import HOOKS
+from model_trainer.tracking import failures
 from tests.conftest import run_kedro
 
 

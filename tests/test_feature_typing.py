@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.feature_typing import columns_of_type, infer_feature_types
+from model_trainer.table.feature_types import columns_of_type, infer_feature_types
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"

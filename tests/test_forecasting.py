@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from model_trainer import forecasting
 from model_trainer.errors import ConfigurationError, DataValidationError
-from model_trainer.forecasting import (
+from model_trainer.tasks import forecasting
+from model_trainer.tasks.forecasting import (
     SarimaxForecaster,
     SeasonalNaiveForecaster,
     TargetLagFeatures,

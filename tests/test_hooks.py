@@ -155,7 +155,7 @@ from mlflow.utils import requirements_utils
 assert requirements_utils._PACKAGES_TO_MODULES is None
 from model_trainer.hooks import prepare_run_tail
 prepare_run_tail()
-assert "matplotlib.pyplot" in sys.modules and "model_trainer.plots" in sys.modules
+assert "matplotlib.pyplot" in sys.modules and "model_trainer.reporting.plots" in sys.modules
 assert "scikit-learn" in requirements_utils._PACKAGES_TO_MODULES
 """
     result = subprocess.run(

@@ -14,15 +14,15 @@ import yaml
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from model_trainer import training
 from model_trainer.errors import ConfigurationError
-from model_trainer.estimators import choose_imbalance, pipeline_from_configuration
-from model_trainer.feature_typing import infer_feature_types
-from model_trainer.metrics import evaluate
+from model_trainer.models.estimators import choose_imbalance, pipeline_from_configuration
+from model_trainer.models.metrics import evaluate
 from model_trainer.pipelines.data_preparation import nodes as preparation
 from model_trainer.pipelines.model_configuration.nodes import configure_model
-from model_trainer.splitting import split_holdout
-from model_trainer.task_detection import detect_task
+from model_trainer.table.feature_types import infer_feature_types
+from model_trainer.table.splitting import split_holdout
+from model_trainer.tasks.detection import detect_task
+from model_trainer.training import final_fit as training
 from tests.conftest import BENCH
 
 ROOT = Path(__file__).resolve().parents[1]

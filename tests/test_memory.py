@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from model_trainer.memory import downcast_features
+from model_trainer.table.memory import downcast_features
 
 
 def table(rows: int = 200_000) -> pd.DataFrame:

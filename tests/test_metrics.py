@@ -10,7 +10,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.metrics import (
+from model_trainer.models.metrics import (
     CLASSIFICATION_REPORT,
     METRICS,
     REGRESSION_REPORT,

@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from model_trainer import training, tuning
-from model_trainer.model_card import model_card
+from model_trainer.search import tuning
+from model_trainer.serving.model_card import model_card
+from model_trainer.training import final_fit as training
 from tests.conftest import BENCH
 from tests.trained import train_as_the_pipelines_do
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.model_store import load_stored_model
+from model_trainer.serving.model_store import load_stored_model
 
 
 @pytest.fixture

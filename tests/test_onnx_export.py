@@ -15,10 +15,9 @@ from sklearn.impute import IterativeImputer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from model_trainer.ensemble import WeightedEnsemble
-from model_trainer.estimators import make_pipeline, with_decision_threshold
-from model_trainer.feature_typing import infer_feature_types
-from model_trainer.onnx_export import (
+from model_trainer.models.ensemble import WeightedEnsemble
+from model_trainer.models.estimators import make_pipeline, with_decision_threshold
+from model_trainer.serving.onnx_export import (
     CATEGORY,
     NUMBER,
     NotConvertible,
@@ -28,7 +27,8 @@ from model_trainer.onnx_export import (
     onnx_inputs,
     to_onnx,
 )
-from model_trainer.task_detection import detect_task
+from model_trainer.table.feature_types import infer_feature_types
+from model_trainer.tasks.detection import detect_task
 from tests.conftest import BENCH, ROOT
 from tests.trained import MODEL
 
@@ -170,7 +170,7 @@ def test_the_catalog_saves_a_plain_onnx_file(credit: pd.DataFrame, tmp_path: Pat
     model, X = fit_as_the_project_does(credit, "Status", "lightgbm")
     kinds = input_kinds(model)
     dataset = PickleDataset(
-        filepath=str(tmp_path / "model.onnx"), backend="model_trainer.onnx_export"
+        filepath=str(tmp_path / "model.onnx"), backend="model_trainer.serving.onnx_export"
     )
     dataset.save(to_onnx(model, kinds))
 

@@ -15,15 +15,16 @@ import pytest
 import yaml
 from matplotlib.figure import Figure
 
-from model_trainer import training, tuning
-from model_trainer.estimators import make_pipeline
-from model_trainer.feature_typing import infer_feature_types
-from model_trainer.metrics import score
+from model_trainer.models.estimators import make_pipeline
+from model_trainer.models.metrics import score
 from model_trainer.pipelines.model_configuration.nodes import configure_model
-from model_trainer.plots import evaluation_figures, search_figures
-from model_trainer.reporting import to_data_uri
-from model_trainer.splitting import split_holdout
-from model_trainer.task_detection import detect_task
+from model_trainer.reporting.plots import evaluation_figures, search_figures
+from model_trainer.reporting.report import to_data_uri
+from model_trainer.search import tuning
+from model_trainer.table.feature_types import infer_feature_types
+from model_trainer.table.splitting import split_holdout
+from model_trainer.tasks.detection import detect_task
+from model_trainer.training import final_fit as training
 from tests.conftest import BENCH
 
 ROOT = Path(__file__).resolve().parents[1]

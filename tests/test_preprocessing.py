@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.feature_typing import infer_feature_types
-from model_trainer.preprocessing import (
+from model_trainer.models.preprocessing import (
     MISSING_CATEGORY,
     DatetimeFeatures,
     build_preprocessor,
     choose_imputation,
     to_category_strings,
 )
+from model_trainer.table.feature_types import infer_feature_types
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"

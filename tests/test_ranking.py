@@ -15,19 +15,19 @@ from fastapi.testclient import TestClient
 from sklearn.metrics import ndcg_score
 from sklearn.pipeline import Pipeline
 
-from model_trainer import training
 from model_trainer.errors import ConfigurationError, DataValidationError
-from model_trainer.estimators import make_pipeline
-from model_trainer.feature_typing import infer_feature_types
-from model_trainer.model_store import load_stored_model
-from model_trainer.ranking import (
+from model_trainer.models.estimators import make_pipeline
+from model_trainer.serving.app import build_app
+from model_trainer.serving.model_store import load_stored_model
+from model_trainer.table.feature_types import infer_feature_types
+from model_trainer.tasks.detection import detect_task
+from model_trainer.tasks.ranking import (
     per_group_metrics,
     ranking_metrics,
     relevance_grades,
     sample_groups,
 )
-from model_trainer.serving import build_app
-from model_trainer.task_detection import detect_task
+from model_trainer.training import final_fit as training
 from tests.conftest import ROOT, run_kedro, run_task
 
 MODEL = yaml.safe_load((ROOT / "conf/base/parameters_model_configuration.yml").read_text())["model"]

@@ -11,13 +11,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from model_trainer import reporting, training
 from model_trainer.datasets import FigureDataset
-from model_trainer.decisions import decision_record
 from model_trainer.pipelines.reporting.nodes import render_report
-from model_trainer.plots import evaluation_figures, search_figures
-from model_trainer.task_detection import detect_task
-from model_trainer.tracking import log_diagnosis_tags
+from model_trainer.reporting import report as reporting
+from model_trainer.reporting.decisions import decision_record
+from model_trainer.reporting.plots import evaluation_figures, search_figures
+from model_trainer.tasks.detection import detect_task
+from model_trainer.tracking.runs import log_diagnosis_tags
+from model_trainer.training import final_fit as training
 from tests.conftest import BENCH
 from tests.trained import train_as_the_pipelines_do
 

@@ -14,9 +14,9 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from model_trainer import tuning
 from model_trainer.errors import ConfigurationError
-from model_trainer.plots import search_figures
+from model_trainer.reporting.plots import search_figures
+from model_trainer.search import tuning
 from tests.conftest import run_kedro
 from tests.test_tuning import FEATURE_TYPES, TASK, TWO_FAMILIES, X, Y, configuration
 

@@ -28,9 +28,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from model_trainer.cli import cli
-from model_trainer.model_store import StoredModel, load_stored_model
-from model_trainer.preprocessing import DatetimeFeatures, to_category_strings
-from model_trainer.serving import build_app, json_type
+from model_trainer.models.preprocessing import DatetimeFeatures, to_category_strings
+from model_trainer.serving.app import build_app, json_type
+from model_trainer.serving.model_store import StoredModel, load_stored_model
 from tests.conftest import KEDRO
 
 # One column of each kind; "signed up" has a space, "row_id" was dropped by the training.

@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 from model_trainer.errors import ModelTrainerError
-from model_trainer.feature_typing import infer_feature_types
 from model_trainer.pipelines.model_configuration.nodes import configure_model
-from model_trainer.smoke_test import run_smoke_test, smoke_configuration
-from model_trainer.splitting import split_holdout
-from model_trainer.task_detection import detect_task
+from model_trainer.search.smoke_test import run_smoke_test, smoke_configuration
+from model_trainer.table.feature_types import infer_feature_types
+from model_trainer.table.splitting import split_holdout
+from model_trainer.tasks.detection import detect_task
 from tests.conftest import run_kedro
 
 ROOT = Path(__file__).resolve().parents[1]

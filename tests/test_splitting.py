@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from model_trainer.errors import ConfigurationError, DataValidationError
-from model_trainer.splitting import choose_cv, cv_splits, split_holdout
+from model_trainer.table.splitting import choose_cv, cv_splits, split_holdout
 from tests.conftest import BENCH
 
 ROOT = Path(__file__).resolve().parents[1]

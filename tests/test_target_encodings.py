@@ -18,10 +18,12 @@ import pytest
 import yaml
 from sklearn.metrics import f1_score, precision_score, recall_score
 
-from model_trainer import evaluation, metrics, training
-from model_trainer.model_store import latest_version, versioned_file
+from model_trainer.evaluation import holdout as evaluation
+from model_trainer.models import metrics
 from model_trainer.pipelines.data_preparation import nodes as preparation
 from model_trainer.pipelines.model_configuration.nodes import configure_model
+from model_trainer.serving.model_store import latest_version, versioned_file
+from model_trainer.training import final_fit as training
 from tests.conftest import BENCH, copy_project, run_kedro
 from tests.trained import search_and_fit
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from model_trainer.errors import ConfigurationError
-from model_trainer.task_contract import (
+from model_trainer.contract.task_json import (
     DeployRequest,
     EvaluateRequest,
     TrainRequest,
@@ -21,7 +20,8 @@ from model_trainer.task_contract import (
     runtime_params,
     train_output,
 )
-from model_trainer.tracking import registry_name
+from model_trainer.errors import ConfigurationError
+from model_trainer.tracking.runs import registry_name
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = {"trainDataPath": "data/01_raw/credit_data.csv", "targetColumn": "Status"}

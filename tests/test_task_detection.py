@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from model_trainer.errors import ConfigurationError, DataValidationError
-from model_trainer.task_detection import count_training_classes, detect_task, numpy_target
+from model_trainer.tasks.detection import count_training_classes, detect_task, numpy_target
 from tests.conftest import BENCH
 
 ROOT = Path(__file__).resolve().parents[1]

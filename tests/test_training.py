@@ -20,15 +20,15 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_info
 
-from model_trainer import training
-from model_trainer.estimators import LabelEncodedClassifier, make_pipeline
-from model_trainer.feature_typing import infer_feature_types
-from model_trainer.metrics import evaluate
+from model_trainer.models.estimators import LabelEncodedClassifier, make_pipeline
+from model_trainer.models.metrics import evaluate
+from model_trainer.models.preprocessing import build_preprocessor
 from model_trainer.pipelines.model_configuration.nodes import configure_model
-from model_trainer.preprocessing import build_preprocessor
-from model_trainer.splitting import split_holdout
-from model_trainer.task_detection import detect_task
-from model_trainer.tracking import log_learning_curves
+from model_trainer.table.feature_types import infer_feature_types
+from model_trainer.table.splitting import split_holdout
+from model_trainer.tasks.detection import detect_task
+from model_trainer.tracking.runs import log_learning_curves
+from model_trainer.training import final_fit as training
 from tests.conftest import BENCH
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,12 +16,12 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from model_trainer import study_predictions, tuning
-from model_trainer.ensemble import OutOfFoldPredictions
 from model_trainer.errors import ConfigurationError, ModelTrainerError
-from model_trainer.feature_typing import infer_feature_types
+from model_trainer.models.ensemble import OutOfFoldPredictions
 from model_trainer.pipelines.model_configuration.nodes import configure_model
-from model_trainer.task_detection import detect_task
+from model_trainer.search import study_predictions, tuning
+from model_trainer.table.feature_types import infer_feature_types
+from model_trainer.tasks.detection import detect_task
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"

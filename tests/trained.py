@@ -10,11 +10,12 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from model_trainer import training, tuning
-from model_trainer.feature_typing import infer_feature_types
 from model_trainer.pipelines.model_configuration.nodes import configure_model
-from model_trainer.splitting import split_holdout
-from model_trainer.task_detection import detect_task
+from model_trainer.search import tuning
+from model_trainer.table.feature_types import infer_feature_types
+from model_trainer.table.splitting import split_holdout
+from model_trainer.tasks.detection import detect_task
+from model_trainer.training import final_fit as training
 
 ROOT = Path(__file__).resolve().parents[1]
 with (ROOT / "conf" / "base" / "parameters_model_configuration.yml").open() as handle:

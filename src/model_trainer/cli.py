@@ -21,11 +21,11 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.runner import SequentialRunner
 
-from model_trainer import task_contract
 from model_trainer.console import nearest_project, project_path
+from model_trainer.contract import task_json as task_contract
 from model_trainer.errors import find_model_trainer_error
 from model_trainer.hooks import ARTIFACT_RECORDER
-from model_trainer.model_store import MLFLOW_SCHEMES
+from model_trainer.serving.model_store import MLFLOW_SCHEMES
 
 SHOWN_ARTIFACTS = (
     "model",
@@ -113,7 +113,7 @@ def run_task_json(input_json: Path, output: str | None, env: str | None, project
         _set_verbosity(getattr(getattr(request, "options", None), "verbosity", None))
         with KedroSession.create(project_path=project, env=env, runtime_params=params) as session:
             if isinstance(request, task_contract.TrainRequest):
-                from model_trainer.clustering import CLUSTERING_ALGORITHMS
+                from model_trainer.tasks.clustering import CLUSTERING_ALGORITHMS
 
                 known = session.load_context().params["model"]["algorithms"]
                 task_contract.check_algorithms(request, [*known, *CLUSTERING_ALGORITHMS])
@@ -239,8 +239,8 @@ def serve(
     """Serve a trained model: POST /predict, GET /health, GET /metadata, docs at /docs."""
     import uvicorn
 
-    from model_trainer import serving
-    from model_trainer.model_store import load_stored_model
+    from model_trainer.serving import app as serving
+    from model_trainer.serving.model_store import load_stored_model
 
     project_path = nearest_project()
     os.chdir(project_path)  # MLflow's SQLite store and artifact paths are relative to it

@@ -20,10 +20,10 @@ from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from kedro_mlflow.framework.hooks.utils import _flatten_dict
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
-from model_trainer import failures
 from model_trainer.errors import ConfigurationError
-from model_trainer.tracking import build_package_map
-from model_trainer.tuning import redact
+from model_trainer.search.tuning import redact
+from model_trainer.tracking import failures
+from model_trainer.tracking.runs import build_package_map
 
 logger = logging.getLogger("model_trainer")
 
@@ -292,7 +292,7 @@ def prepare_run_tail() -> None:
     """What the run needs after the search, made ready while the search runs (its fits hold no
     GIL, so this costs the trials next to nothing): matplotlib for the plots (0.3 s to import)
     and MLflow's package map for log_model (0.3 s to build)."""
-    importlib.import_module("model_trainer.plots")
+    importlib.import_module("model_trainer.reporting.plots")
     build_package_map()
 
 
@@ -309,9 +309,9 @@ def without_credentials(value: Any) -> Any:
 
 class FailureReport:
     """A failed run says what failed, where, and what to do: the error, the node, a remediation
-    by error type (model_trainer.failures) and the files kept so far, as tags and failure.json
-    on the MLflow run. `tryfirst`: kedro-mlflow's on_pipeline_error ends the run (FAILED), and
-    plugin hooks otherwise run before the project's."""
+    by error type (model_trainer.tracking.failures) and the files kept so far, as tags and
+    failure.json on the MLflow run. `tryfirst`: kedro-mlflow's on_pipeline_error ends the run
+    (FAILED), and plugin hooks otherwise run before the project's."""
 
     def __init__(self, recorder: ArtifactRecorder) -> None:
         self.recorder = recorder

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model_trainer.model_store import latest_version, versioned_file
+from model_trainer.serving.model_store import latest_version, versioned_file
 from tests.conftest import query, run_kedro
 
 

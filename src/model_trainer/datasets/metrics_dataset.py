@@ -10,7 +10,7 @@ from kedro_mlflow.io.metrics import MlflowMetricsHistoryDataset
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from model_trainer.tracking import MLFLOW_BATCH_METRICS
+from model_trainer.tracking.runs import MLFLOW_BATCH_METRICS
 
 
 class MlflowMetricsBatchDataset(MlflowMetricsHistoryDataset):

@@ -9,7 +9,7 @@ import pandas as pd
 from kedro.io import AbstractDataset
 from kedro_datasets._typing import TablePreview
 
-from model_trainer.data_checks import read_table
+from model_trainer.table.checks import read_table
 
 
 class TableDataset(AbstractDataset[None, pd.DataFrame]):

@@ -7,11 +7,11 @@ from typing import Any
 
 import pandas as pd
 
-from model_trainer.data_checks import check_class_sizes, check_usable_features, validate_table
-from model_trainer.feature_typing import infer_feature_types
-from model_trainer.memory import downcast_features
-from model_trainer.splitting import split_holdout
-from model_trainer.task_detection import count_training_classes, detect_task, numpy_target
+from model_trainer.table.checks import check_class_sizes, check_usable_features, validate_table
+from model_trainer.table.feature_types import infer_feature_types
+from model_trainer.table.memory import downcast_features
+from model_trainer.table.splitting import split_holdout
+from model_trainer.tasks.detection import count_training_classes, detect_task, numpy_target
 
 logger = logging.getLogger(__name__)
 

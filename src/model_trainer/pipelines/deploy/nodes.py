@@ -9,10 +9,10 @@ from typing import Any
 
 from kedro.io.core import generate_timestamp
 
-from model_trainer import deployment
 from model_trainer.errors import ModelTrainerError
-from model_trainer.model_store import versioned_file
-from model_trainer.onnx_export import ONNX_FILE
+from model_trainer.serving import deployment
+from model_trainer.serving.model_store import versioned_file
+from model_trainer.serving.onnx_export import ONNX_FILE
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from model_trainer import evaluation, reporting, training
-from model_trainer.model_store import StoredModel, load_stored_model
+from model_trainer.evaluation import holdout as evaluation
+from model_trainer.reporting import report as reporting
+from model_trainer.serving.model_store import StoredModel, load_stored_model
+from model_trainer.training import final_fit as training
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -92,7 +94,9 @@ def plot_evaluation_charts(
     evaluation_error_patterns: pd.DataFrame,
     evaluation_stored_model: StoredModel,
 ) -> dict[str, Figure]:
-    from model_trainer.plots import error_analysis_figures  # matplotlib loads with the first plot
+    from model_trainer.reporting.plots import (
+        error_analysis_figures,  # matplotlib loads with the first plot
+    )
 
     return error_analysis_figures(
         evaluation_predictions,

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import optuna
 import pandas as pd
 
-from model_trainer import clustering, tuning
+from model_trainer.search import tuning
+from model_trainer.tasks import clustering
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -56,7 +57,7 @@ def plot_search(
     study: optuna.Study, study_summary: dict[str, Any]
 ) -> tuple[dict[str, Figure], dict[str, float]]:
     """With several objectives, the Pareto front too, the chosen trial marked."""
-    from model_trainer.plots import search_figures  # matplotlib loads with the first plot
+    from model_trainer.reporting.plots import search_figures  # matplotlib loads with the first plot
 
     figures = search_figures(study, study_summary["objectives"], study_summary["best_trial"])
     return figures, tuning.param_importances(study)

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from model_trainer import drift, evaluation, reporting
-from model_trainer.model_store import StoredModel, load_stored_model
+from model_trainer.evaluation import drift
+from model_trainer.evaluation import holdout as evaluation
+from model_trainer.reporting import report as reporting
+from model_trainer.serving.model_store import StoredModel, load_stored_model
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -104,7 +106,7 @@ def mlflow_name(name: str) -> str:
 
 
 def plot_drift(inference_drift: dict[str, Any], settings: dict[str, Any]) -> dict[str, Figure]:
-    from model_trainer.plots import drift_figures  # matplotlib loads with the first plot
+    from model_trainer.reporting.plots import drift_figures  # matplotlib loads with the first plot
 
     return drift_figures(inference_drift, int(settings["drift"]["plots"]))
 

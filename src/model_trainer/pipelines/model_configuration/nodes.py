@@ -7,13 +7,17 @@ from typing import Any
 
 import pandas as pd
 
-from model_trainer.clustering import clustering_configuration
-from model_trainer.estimators import choose_algorithms, choose_imbalance, weighting_search_space
-from model_trainer.forecasting import lag_configuration
-from model_trainer.metrics import default_metric, get_metric
-from model_trainer.preprocessing import choose_imputation, encoding_for
-from model_trainer.smoke_test import run_smoke_test
-from model_trainer.splitting import choose_cv
+from model_trainer.models.estimators import (
+    choose_algorithms,
+    choose_imbalance,
+    weighting_search_space,
+)
+from model_trainer.models.metrics import default_metric, get_metric
+from model_trainer.models.preprocessing import choose_imputation, encoding_for
+from model_trainer.search.smoke_test import run_smoke_test
+from model_trainer.table.splitting import choose_cv
+from model_trainer.tasks.clustering import clustering_configuration
+from model_trainer.tasks.forecasting import lag_configuration
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from model_trainer import clustering, evaluation, reporting
-from model_trainer.decisions import decision_record
-from model_trainer.tracking import log_diagnosis_tags
+from model_trainer.evaluation import holdout as evaluation
+from model_trainer.reporting import report as reporting
+from model_trainer.reporting.decisions import decision_record
+from model_trainer.tasks import clustering
+from model_trainer.tracking.runs import log_diagnosis_tags
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -64,7 +66,9 @@ def plot_evaluation(
     task: dict[str, Any],
     training_info: dict[str, Any],
 ) -> dict[str, Figure]:
-    from model_trainer.plots import evaluation_figures  # matplotlib loads with the first plot
+    from model_trainer.reporting.plots import (
+        evaluation_figures,  # matplotlib loads with the first plot
+    )
 
     return evaluation_figures(
         test_predictions, feature_importance, task, training_info.get("learning_curves", [])

@@ -8,11 +8,12 @@ from typing import Any
 import pandas as pd
 from sklearn.base import clone
 
-from model_trainer import clustering, training
-from model_trainer.forecasting import sarimax_reason, seasonal_naive_reason
-from model_trainer.model_card import model_card
-from model_trainer.tracking import log_learning_curves, log_model, registry_name
-from model_trainer.tuning import data_fingerprint
+from model_trainer.search.tuning import data_fingerprint
+from model_trainer.serving.model_card import model_card
+from model_trainer.tasks import clustering
+from model_trainer.tasks.forecasting import sarimax_reason, seasonal_naive_reason
+from model_trainer.tracking.runs import log_learning_curves, log_model, registry_name
+from model_trainer.training import final_fit as training
 
 logger = logging.getLogger(__name__)
 

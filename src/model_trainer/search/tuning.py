@@ -37,18 +37,18 @@ from sklearn.model_selection import train_test_split
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 from threadpoolctl import threadpool_limits
 
-from model_trainer import study_predictions
-from model_trainer.ensemble import (
+from model_trainer.errors import ConfigurationError, ModelTrainerError
+from model_trainer.models.ensemble import (
     OutOfFoldPredictions,
     predict_output,
     score_output,
     select_ensemble,
 )
-from model_trainer.errors import ConfigurationError, ModelTrainerError
-from model_trainer.estimators import pipeline_from_configuration
-from model_trainer.metrics import get_metric, is_better
-from model_trainer.ranking import sample_groups
-from model_trainer.splitting import cv_splits
+from model_trainer.models.estimators import pipeline_from_configuration
+from model_trainer.models.metrics import get_metric, is_better
+from model_trainer.search import study_predictions
+from model_trainer.table.splitting import cv_splits
+from model_trainer.tasks.ranking import sample_groups
 
 logger = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer, LabelEncoder, OneHotEncoder
 
-from model_trainer.ensemble import WeightedEnsemble
-from model_trainer.estimators import LabelEncodedClassifier, prediction_steps
-from model_trainer.preprocessing import DatetimeFeatures, to_category_strings, to_text
+from model_trainer.models.ensemble import WeightedEnsemble
+from model_trainer.models.estimators import LabelEncodedClassifier, prediction_steps
+from model_trainer.models.preprocessing import DatetimeFeatures, to_category_strings, to_text
 
 NUMBER, CATEGORY, TEXT = "number", "category", "text"
 ONNX_FILE = "model.onnx"  # saved as <models_dir>/model.onnx/<model version>/model.onnx
@@ -153,8 +153,8 @@ def agreement(
 
 
 def dump(onnx_model: Any, file: IO[bytes]) -> None:
-    """With `load`, lets kedro's PickleDataset (backend: model_trainer.onnx_export) store the
-    graph as a plain .onnx file."""
+    """With `load`, lets kedro's PickleDataset (backend: model_trainer.serving.onnx_export)
+    store the graph as a plain .onnx file."""
     file.write(onnx_model.SerializeToString())
 
 

@@ -26,7 +26,7 @@ from sklearn.metrics import (
     RocCurveDisplay,
 )
 
-from model_trainer.ranking import RANKING_REPORT, per_group_metrics
+from model_trainer.tasks.ranking import RANKING_REPORT, per_group_metrics
 
 logger = logging.getLogger(__name__)
 

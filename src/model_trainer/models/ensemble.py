@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from model_trainer.metrics import (
+from model_trainer.models.metrics import (
     classification_metrics,
     get_metric,
     is_better,
     regression_metrics,
 )
-from model_trainer.ranking import ranking_metrics
+from model_trainer.tasks.ranking import ranking_metrics
 
 
 def predict_output(model: Any, X: pd.DataFrame, task: Mapping[str, Any]) -> np.ndarray:

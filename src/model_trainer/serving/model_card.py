@@ -8,7 +8,7 @@ import platform
 from collections.abc import Mapping
 from typing import Any
 
-from model_trainer.tracking import pinned_requirements
+from model_trainer.tracking.runs import pinned_requirements
 
 # What scoring a ranking needs besides the rows: the groups, the grades, k and what is relevant.
 RANKING_KEYS = ("group_column", "k", "relevant_from", "relevance_values")

@@ -25,7 +25,7 @@ from sklearn.preprocessing import (
 )
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.feature_typing import columns_of_type
+from model_trainer.table.feature_types import columns_of_type
 
 DATETIME_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")
 MISSING_CATEGORY = "__missing__"

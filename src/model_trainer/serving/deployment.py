@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 from sklearn.dummy import DummyClassifier, DummyRegressor
 
-from model_trainer import onnx_export
-from model_trainer.clustering import clustering_scores
-from model_trainer.data_checks import read_table
 from model_trainer.errors import ConfigurationError
-from model_trainer.metrics import METRICS, evaluate, is_better
-from model_trainer.model_store import StoredModel, load_stored_model, versioned_file
-from model_trainer.tracking import log_model
+from model_trainer.models.metrics import METRICS, evaluate, is_better
+from model_trainer.serving import onnx_export
+from model_trainer.serving.model_store import StoredModel, load_stored_model, versioned_file
+from model_trainer.table.checks import read_table
+from model_trainer.tasks.clustering import clustering_scores
+from model_trainer.tracking.runs import log_model
 
 logger = logging.getLogger(__name__)
 

@@ -33,10 +33,10 @@ from pydantic import (
 from sklearn.pipeline import Pipeline
 from typing_extensions import TypedDict
 
-from model_trainer.ensemble import WeightedEnsemble
-from model_trainer.estimators import prediction_steps
-from model_trainer.model_store import StoredModel
-from model_trainer.ranking import rank_within_groups
+from model_trainer.models.ensemble import WeightedEnsemble
+from model_trainer.models.estimators import prediction_steps
+from model_trainer.serving.model_store import StoredModel
+from model_trainer.tasks.ranking import rank_within_groups
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576
 UnknownColumns = Literal["ignore", "refuse"]

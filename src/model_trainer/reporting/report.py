@@ -13,7 +13,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from model_trainer.metrics import get_metric
+from model_trainer.models.metrics import get_metric
 
 FIXED_SCALE_METRICS = ("r2",)
 
@@ -274,7 +274,7 @@ def render_html(
 ) -> str:
     """One HTML file with every image inlined: no CDN, readable offline and as an artifact."""
     template = jinja2.Environment(autoescape=True).from_string(
-        resources.files("model_trainer").joinpath("templates/report.html").read_text()
+        resources.files("model_trainer.reporting").joinpath("templates/report.html").read_text()
     )
     return template.render(
         summary=summary,
@@ -307,7 +307,7 @@ def time_spent(node_resources: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("model_trainer", "templates"), autoescape=True
+    loader=jinja2.PackageLoader("model_trainer.reporting", "templates"), autoescape=True
 )
 AT_TRAINING = "this model at training (its test split)"
 

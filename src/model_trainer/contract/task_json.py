@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.task_detection import detect_task
+from model_trainer.tasks.detection import detect_task
 
 TRAIN_MODES = ("train_model", "train")
 TUNE_MODES = ("tune_model", "tune")

@@ -20,8 +20,8 @@ from mlflow.exceptions import MlflowException
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.metrics import precision_recall_fscore_support
 
-from model_trainer.data_checks import READERS, validate_table
-from model_trainer.drift import (
+from model_trainer.errors import ConfigurationError, DataValidationError
+from model_trainer.evaluation.drift import (
     CATEGORICAL_TYPES,
     NUMERIC_TYPES,
     category_labels,
@@ -30,11 +30,11 @@ from model_trainer.drift import (
     numeric_labels,
     quantile_edges,
 )
-from model_trainer.ensemble import predict_output, score_output
-from model_trainer.errors import ConfigurationError, DataValidationError
-from model_trainer.metrics import REPORTS, label_codes
-from model_trainer.model_store import StoredModel, load_stored_model
-from model_trainer.ranking import rank_within_groups
+from model_trainer.models.ensemble import predict_output, score_output
+from model_trainer.models.metrics import REPORTS, label_codes
+from model_trainer.serving.model_store import StoredModel, load_stored_model
+from model_trainer.table.checks import READERS, validate_table
+from model_trainer.tasks.ranking import rank_within_groups
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from model_trainer.ensemble import OutOfFoldPredictions
+from model_trainer.models.ensemble import OutOfFoldPredictions
 
 logger = logging.getLogger(__name__)
 

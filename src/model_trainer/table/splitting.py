@@ -21,7 +21,9 @@ from sklearn.model_selection import (
 )
 
 from model_trainer.errors import ConfigurationError, DataValidationError
-from model_trainer.forecasting import _parse_dates  # the forecasters' reading of the same times
+from model_trainer.tasks.forecasting import (
+    _parse_dates,  # the forecasters' reading of the same times
+)
 
 logger = logging.getLogger(__name__)
 

@@ -16,18 +16,18 @@ from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from model_trainer import checkpoints as checkpointing
-from model_trainer.ensemble import WeightedEnsemble, predict_output, score_output
 from model_trainer.errors import ConfigurationError
-from model_trainer.estimators import (
+from model_trainer.models.ensemble import WeightedEnsemble, predict_output, score_output
+from model_trainer.models.estimators import (
     LabelEncodedClassifier,
     pipeline_from_configuration,
     predicted_labels,
     with_decision_threshold,
 )
-from model_trainer.forecasting import SarimaxForecaster, SeasonalNaiveForecaster
-from model_trainer.metrics import classification_metrics, evaluate, get_metric
-from model_trainer.ranking import RankingPipeline, by_group, misplacement, rank_within_groups
+from model_trainer.models.metrics import classification_metrics, evaluate, get_metric
+from model_trainer.tasks.forecasting import SarimaxForecaster, SeasonalNaiveForecaster
+from model_trainer.tasks.ranking import RankingPipeline, by_group, misplacement, rank_within_groups
+from model_trainer.training import checkpoints as checkpointing
 
 logger = logging.getLogger(__name__)
 

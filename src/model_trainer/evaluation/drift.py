@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from model_trainer.model_store import versioned_file
+from model_trainer.serving.model_store import versioned_file
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from model_trainer.reporting import diagnosis_tags
+from model_trainer.reporting.report import diagnosis_tags
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def log_model(
         signature=infer_signature(example, model.predict(example)),
         input_example=example,
         pip_requirements=pinned_requirements(),
-        code_paths=[str(Path(__file__).parent)],
+        code_paths=[str(Path(__file__).parents[1])],  # the whole model_trainer package
         registered_model_name=registered_model_name or None,
     )
     mlflow.log_dict(card, "model_card.json")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from model_trainer.errors import ConfigurationError, DataValidationError
-from model_trainer.ranking import describe_relevance
+from model_trainer.tasks.ranking import describe_relevance
 
 TASK_TYPES = ("auto", "classification", "regression", "ranking", "clustering")
 

@@ -34,9 +34,9 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import Pipeline
 
 from model_trainer.errors import ConfigurationError, ModelTrainerError
-from model_trainer.estimators import instantiate
-from model_trainer.preprocessing import build_preprocessor
-from model_trainer.tuning import (
+from model_trainer.models.estimators import instantiate
+from model_trainer.models.preprocessing import build_preprocessor
+from model_trainer.search.tuning import (
     TrialLogger,
     data_fingerprint,
     make_sampler,

@@ -18,9 +18,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.forecasting import TargetLagFeatures, check_lag_settings, lag_feature_names
-from model_trainer.preprocessing import build_preprocessor
-from model_trainer.ranking import RankingPipeline
+from model_trainer.models.preprocessing import build_preprocessor
+from model_trainer.tasks.forecasting import TargetLagFeatures, check_lag_settings, lag_feature_names
+from model_trainer.tasks.ranking import RankingPipeline
 
 TASKS = ("classification", "regression", "ranking")
 IMBALANCE_STRATEGIES = ("auto", "none", "class_weight", "smote")

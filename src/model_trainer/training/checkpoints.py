@@ -32,9 +32,9 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelEncoder
 
-from model_trainer.estimators import LabelEncodedClassifier
-from model_trainer.ranking import RankingPipeline
-from model_trainer.tuning import data_fingerprint
+from model_trainer.models.estimators import LabelEncodedClassifier
+from model_trainer.search.tuning import data_fingerprint
+from model_trainer.tasks.ranking import RankingPipeline
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.estimators import predicted_labels
-from model_trainer.ranking import RANKING_REPORT, ranking_metrics
+from model_trainer.models.estimators import predicted_labels
+from model_trainer.tasks.ranking import RANKING_REPORT, ranking_metrics
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The agent's task JSON: typed requests and results."""

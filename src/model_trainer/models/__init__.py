@@ -1,0 +1,1 @@
+"""Estimators and their registry, preprocessing, metrics and ensembles."""

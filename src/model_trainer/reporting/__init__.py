@@ -1,0 +1,1 @@
+"""What a run reports: the HTML report, plots, the decision record."""

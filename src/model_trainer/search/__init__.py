@@ -1,0 +1,1 @@
+"""The hyperparameter search: the Optuna study, the smoke run, stored predictions."""

@@ -1,0 +1,1 @@
+"""A saved model and its card, the HTTP app, deployment checks, ONNX."""

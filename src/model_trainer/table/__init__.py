@@ -1,0 +1,1 @@
+"""The input table: reading and checks, feature types, splits, memory."""

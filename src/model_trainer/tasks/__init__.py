@@ -1,0 +1,1 @@
+"""What kind of learning a job is: detection, and the ranking, clustering and forecasting tasks."""

@@ -1,0 +1,1 @@
+"""MLflow beyond kedro-mlflow: the logged model, the registry, failed runs."""

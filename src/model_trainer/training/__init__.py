@@ -1,0 +1,1 @@
+"""The final fits: early stopping, thresholds, baselines, checkpoints."""
