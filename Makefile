@@ -10,7 +10,7 @@ export KEDRO_LOGGING_CONFIG := conf/logging.yml
 
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: install agent-client train test lint format clean
+.PHONY: install agent-client train test lint format clean bench-envs bench bench-quick
 
 .venv/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv \
@@ -34,6 +34,18 @@ agent-client:
 
 test: install lint agent-client
 	$(UV) run --frozen pytest
+
+# The anchors' own venvs (FLAML; AutoGluon without torch), never in the product's dependencies.
+bench-envs:
+	benchmarks/anchors_env.sh
+
+# The project beside FLAML, AutoGluon, Optuna+LightGBM, LightGBM, HistGB: 21 sets, 60 s (~2-2.5 h)
+bench: install bench-envs
+	$(UV) run --frozen python benchmarks/run_bench.py --timeout 60
+
+# 6 varied sets (binary, multiclass, regression; 276-3,564 rows), 30 s each (~25 min)
+bench-quick: install bench-envs
+	$(UV) run --frozen python benchmarks/run_bench.py --quick --output benchmarks/results/quick.md
 
 lint: install
 	$(UV) run --frozen ruff check .
