@@ -10,3 +10,7 @@ for _pattern in (
     "Argument ``.*`` is an experimental feature",
 ):
     warnings.filterwarnings("ignore", message=_pattern)
+
+from model_trainer import moved_modules  # noqa: E402  (models saved before the packages load)
+
+moved_modules.install()
