@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.dummy import DummyClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from model_trainer.models.ensemble import (
@@ -71,6 +71,21 @@ def test_the_ensemble_is_a_classifier_with_the_users_labels():
     prior = model.named_steps["ensemble"].estimators_[1].predict_proba(X.head(10))
     assert np.allclose(proba, 0.75 * logistic + 0.25 * prior)
     assert set(model.predict(X)) <= set(model.classes_)
+
+
+def test_a_regression_ensemble_has_no_predict_proba():
+    """The model contract: predict_proba and classes_ for classifiers only (callers, such as
+    serving, tell the kinds apart by it)."""
+    members = [
+        Pipeline([("model", LinearRegression())]),
+        Pipeline([("model", DummyRegressor())]),
+    ]
+    numeric = X.select_dtypes("number").fillna(0)
+    model = Pipeline([("ensemble", WeightedEnsemble(members, [0.5, 0.5]))])
+    model.fit(numeric, numeric["body_mass_g"] * 2)
+    assert not hasattr(model, "predict_proba") and not hasattr(model, "classes_")
+    first, second = (member.predict(numeric) for member in model[-1].estimators_)
+    assert np.allclose(model.predict(numeric), 0.5 * first + 0.5 * second)
 
 
 def test_probabilities_are_aligned_to_the_tasks_classes_when_a_fold_lacked_one():

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
+from sklearn.utils.metaestimators import available_if
 
 from model_trainer.models.metrics import (
     classification_metrics,
@@ -129,6 +130,7 @@ class WeightedEnsemble(BaseEstimator):
             self.classes_ = np.asarray(first.classes_)
         return self
 
+    @available_if(lambda self: all(hasattr(e, "predict_proba") for e in self.estimators))
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         return sum(
             w * np.asarray(e.predict_proba(X))
