@@ -208,4 +208,4 @@ def test_an_unreachable_tracking_server_is_a_clear_error_within_seconds(project:
     )
     assert "Fix: Start it" in result.stderr and "Traceback" not in result.stderr
     assert time.monotonic() - started < 60
-    assert not (project / "data" / "02_intermediate" / "task.json").exists(), "no work was done"
+    assert not (project / "data" / "05_model_input" / "task.json").exists(), "no work was done"

@@ -90,7 +90,7 @@ def test_kedro_task_tunes_f1_and_evaluate_scores_the_model(encoding: str, tmp_pa
     assert 0 < output["crossValidation"]["mean"] <= 1, "every trial scored f1"
 
     data_dir = project / "data"
-    task = json.loads((data_dir / "02_intermediate" / "task.json").read_text())
+    task = json.loads((data_dir / "05_model_input" / "task.json").read_text())
     assert task["positive_class"] == positive and type(task["positive_class"]) is type(positive)
     train = pd.read_parquet(newest(data_dir / "05_model_input" / "train_split.parquet"))
     counts = train["Status"].value_counts()

@@ -34,7 +34,7 @@ def test_stages_run_one_after_another(project: Path):
     feature_types = json.loads((data / "04_feature" / "feature_types.json").read_text())
     assert feature_types["columns"]["Home"]["type"] == "categorical"
     assert feature_types["columns"]["Income"]["type"] == "numeric"
-    task = json.loads((data / "02_intermediate" / "task.json").read_text())
+    task = json.loads((data / "05_model_input" / "task.json").read_text())
     assert task["type"] == "classification" and task["positive_class"] == "bad"
 
     result = run_kedro(project, "run", "--pipeline=model_configuration", "--env=test")
