@@ -242,6 +242,7 @@ def test_kedro_task_clusters_without_a_target_and_the_model_assigns_new_rows(pro
     assert (
         0.0 <= output["crossValidation"]["mean"] <= 1.0 and output["crossValidation"]["folds"] == 5
     )
+    assert output["crossValidation"]["metric"] == "ari", "fold stability, not the silhouette"
     profiles = pd.read_csv(project / "data/08_reporting/cluster_profiles.csv")
     assert profiles["cluster"].iloc[-1] == "all" and "body_mass_g mean" in profiles
     report = (project / "data/08_reporting/report.html").read_text()

@@ -118,6 +118,7 @@ def run_task_json(input_json: Path, output: str | None, env: str | None, project
                 known = session.load_context().params["model"]["algorithms"]
                 task_contract.check_algorithms(request, [*known, *CLUSTERING_ALGORITHMS])
             session.run(pipeline_names=[pipeline], runner=SequentialRunner())
+        result = _task_result(request, time.perf_counter() - started)
     except Exception as exc:
         user_error = find_model_trainer_error(exc)
         message = user_error.message if user_error else f"{type(exc).__name__}: {exc}"
@@ -129,7 +130,7 @@ def run_task_json(input_json: Path, output: str | None, env: str | None, project
         )
         _finish(task_contract.failure_output(message, remediation, _saved_files()), output_path)
         return
-    _finish(_task_result(request, time.perf_counter() - started), output_path)
+    _finish(result, output_path)
 
 
 def _log_into(project: Path) -> None:

@@ -503,7 +503,7 @@ def cross_validation(summary: Mapping[str, Any]) -> CrossValidation:
     )
     if ensemble and fold_scores:
         return CrossValidation(
-            metric=summary["metric"],
+            metric=cv.get("metric", summary["metric"]),
             mean=_number(np.mean(fold_scores)),
             std=_number(np.std(fold_scores)),
             folds=folds,
@@ -512,7 +512,7 @@ def cross_validation(summary: Mapping[str, Any]) -> CrossValidation:
             "on: optimistic. The held-out metrics are not.",
         )
     return CrossValidation(
-        metric=summary["metric"],
+        metric=cv.get("metric", summary["metric"]),
         mean=_number(cv["mean"]),
         std=_number(cv["std"]),
         folds=folds,

@@ -365,7 +365,8 @@ def fold_stability(
     """How much the clustering depends on which rows it saw: the pipeline is refit on each
     k-fold training part, assigns every row, and is compared with the fit on all rows by ARI
     (label names do not matter to ARI). `reference` is that fit's labels, if already known.
-    Returns mean, std, folds and fold_scores, as crossValidation reports them."""
+    Returns the metric it is (`ari`: stability, not the search's metric), mean, std, folds and
+    fold_scores, as crossValidation reports them."""
     folds = max(2, min(int(folds), len(X)))
     if reference is None:
         reference = clone(pipeline).fit_predict(X)
@@ -374,6 +375,7 @@ def fold_stability(
         model = clone(pipeline).fit(X.iloc[fit_rows])
         scores.append(float(adjusted_rand_score(reference, model.predict(X))))
     return {
+        "metric": "ari",
         "mean": float(np.mean(scores)),
         "std": float(np.std(scores)),
         "folds": len(scores),
