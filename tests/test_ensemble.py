@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 from model_trainer.models.ensemble import (
     OutOfFoldPredictions,
     WeightedEnsemble,
+    held_out_choice,
     predict_output,
     score_output,
     select_ensemble,
@@ -56,6 +57,41 @@ def test_selection_keeps_one_trial_when_nothing_helps():
     selection = select_ensemble(store, y, "rmse", {"type": "regression"}, max_size=10)
     assert selection["weights"] == {0: 1.0}
     assert selection["score"] == pytest.approx(0.0)
+
+
+def _five_folds(n: int) -> list[np.ndarray]:
+    return list(np.array_split(np.random.default_rng(1).permutation(n), 5))
+
+
+def test_on_pure_noise_the_held_out_choice_scores_chance_where_the_in_sample_one_flatters():
+    """20 trials whose predictions ignore the target: weights selected on all rows score well
+    above AUC 0.5 on those rows; chosen on four folds and scored on the fifth, neither the
+    ensemble nor the best single trial does."""
+    rng = np.random.default_rng(0)
+    n = 600
+    y = pd.Series(rng.choice(["no", "yes"], size=n))
+    task = {"type": "classification", "classes": ["no", "yes"], "positive_class": "yes"}
+    store = OutOfFoldPredictions(keep=20, greater_is_better=True, covered=np.arange(n))
+    for number in range(20):
+        p = rng.random(n)
+        store.add(number, 0.5, np.column_stack([1 - p, p]))
+    in_sample = select_ensemble(store, y, "roc_auc", task, max_size=25)["score"]
+    held_out = held_out_choice(store, y, "roc_auc", task, 25, _five_folds(n))
+    assert in_sample > 0.53
+    assert abs(np.mean(held_out["ensemble"]) - 0.5) < in_sample - 0.5
+    assert abs(np.mean(held_out["single_trial"]) - 0.5) < 0.04
+    assert len(held_out["ensemble"]) == len(held_out["single_trial"]) == 5
+
+
+def test_complementary_trials_make_an_ensemble_that_wins_out_of_sample_too():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=500)
+    store = OutOfFoldPredictions(keep=5, greater_is_better=False, covered=np.arange(500))
+    store.add(0, 1.0, truth + rng.normal(size=500))
+    store.add(1, 1.0, truth + rng.normal(size=500))
+    y = pd.Series(truth)
+    held_out = held_out_choice(store, y, "rmse", {"type": "regression"}, 10, _five_folds(500))
+    assert np.mean(held_out["ensemble"]) < 0.8 * np.mean(held_out["single_trial"])
 
 
 def test_the_ensemble_is_a_classifier_with_the_users_labels():

@@ -2,8 +2,9 @@
 
 Each completed trial leaves its out-of-fold predictions; a weighted average of a few trials
 usually beats the best single one (different families err differently). Weights come from
-forward selection with replacement on those predictions, and the ensemble is used only when its
-cross-validated score beats the best trial's.
+forward selection with replacement on those predictions. Whether the ensemble or the best single
+trial ships is decided out of sample (`held_out_choice`): a choice scored on the rows it was made
+on flatters it.
 """
 
 from __future__ import annotations
@@ -82,14 +83,17 @@ def select_ensemble(
     metric: str,
     task: Mapping[str, Any],
     max_size: int,
+    rows: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Trial numbers with weights, and the ensemble's score on the out-of-fold rows."""
+    """Trial numbers with weights, the ensemble's score on `rows` (by default every out-of-fold
+    row) and `first`: the trial selected first, the best single one on those rows."""
     if not predictions.outputs:
-        return {"weights": {}, "score": None}
+        return {"weights": {}, "score": None, "first": None}
     rule = get_metric(metric, task)
-    covered = predictions.covered
+    covered = predictions.covered if rows is None else rows
     y_covered = y.iloc[covered]
     candidates = {n: output[covered] for n, output in predictions.outputs.items()}
+    first = None
     counts: dict[int, int] = {}
     total = None
     best_score = None
@@ -106,10 +110,37 @@ def select_ensemble(
         if best_score is not None and not is_better(rule, step_best[1], best_score):
             break
         number, best_score = step_best
+        first = number if first is None else first
         counts[number] = counts.get(number, 0) + 1
         total = candidates[number] if total is None else total + candidates[number]
     size = sum(counts.values())
-    return {"weights": {n: c / size for n, c in counts.items()}, "score": best_score}
+    weights = {n: c / size for n, c in counts.items()}
+    return {"weights": weights, "score": best_score, "first": first}
+
+
+def held_out_choice(
+    predictions: OutOfFoldPredictions,
+    y: pd.Series,
+    metric: str,
+    task: Mapping[str, Any],
+    max_size: int,
+    held_out_rows: Sequence[np.ndarray],
+) -> dict[str, list[float]]:
+    """The two ways of picking the final model from the trials, each scored out of sample: for
+    every fold, greedy ensemble selection and the best single trial are chosen on the other
+    folds' out-of-fold rows and scored on this fold's rows. Like for like: scored on the rows it
+    was chosen on, an ensemble of 20 pure-noise trials reached AUC 0.52-0.57, and that figure
+    was compared with the best trial's mean fold score."""
+    ensemble_scores, single_scores = [], []
+    for rows in held_out_rows:
+        choosing = np.setdiff1d(predictions.covered, rows)
+        chosen = select_ensemble(predictions, y, metric, task, max_size, rows=choosing)
+        outputs = predictions.outputs
+        weighted = sum(weight * outputs[n][rows] for n, weight in chosen["weights"].items())
+        single = outputs[chosen["first"]][rows]
+        ensemble_scores.append(score_output(weighted, y.iloc[rows], metric, task))
+        single_scores.append(score_output(single, y.iloc[rows], metric, task))
+    return {"ensemble": ensemble_scores, "single_trial": single_scores}
 
 
 class WeightedEnsemble(BaseEstimator):

@@ -260,5 +260,10 @@ def _why_final(study_summary: Mapping[str, Any], ensemble: Any, task_type: str) 
     if ensemble:
         chosen = study_summary.get("ensemble") or {}
         score = chosen.get("cv_score", float("nan"))
-        return f"its out-of-fold {study_summary['metric']} {score:.5g} beat the {best}"
+        single = chosen.get("single_trial_cv_score", float("nan"))
+        return (
+            f"chosen on the other folds and scored on each held-out fold, its "
+            f"{study_summary['metric']} {score:.5g} beat the best single trial's {single:.5g} "
+            f"(chosen the same way; {best})"
+        )
     return best

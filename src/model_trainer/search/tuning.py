@@ -40,6 +40,7 @@ from threadpoolctl import threadpool_limits
 from model_trainer.errors import ConfigurationError, ModelTrainerError
 from model_trainer.models.ensemble import (
     OutOfFoldPredictions,
+    held_out_choice,
     predict_output,
     score_output,
     select_ensemble,
@@ -641,6 +642,8 @@ def search(
     )
     summary = summarize_study(study, configuration, settings)
     if out_of_fold is not None:
+        # out-of-fold predictions hold the last repeat of repeated k-fold: its folds
+        distinct = cv_splits(configuration["cv"], X, y)[-int(configuration["cv"]["folds"]) :]
         summary["ensemble"] = ensemble_of_best_trials(
             study,
             out_of_fold,
@@ -648,31 +651,9 @@ def search(
             task,
             configuration,
             int(ensemble_settings.get("max_size", 25)),
+            [rows for _, rows in distinct],
         )
-        if summary["ensemble"] is not None:
-            summary["ensemble"]["fold_scores"] = ensemble_fold_scores(
-                summary["ensemble"], out_of_fold, cv_splits(configuration["cv"], X, y), y, task,
-                configuration,
-            )  # fmt: skip
     return study, summary
-
-
-def ensemble_fold_scores(
-    ensemble: Mapping[str, Any],
-    out_of_fold: OutOfFoldPredictions,
-    folds: Sequence[tuple[np.ndarray, np.ndarray]],
-    y: pd.Series,
-    task: Mapping[str, Any],
-    configuration: Mapping[str, Any],
-) -> list[float]:
-    """The ensemble's score on each fold, as a trial's are (out-of-fold predictions hold the
-    last repeat of repeated k-fold: its folds), for a mean and std beside the trials'."""
-    weighted = sum(m["weight"] * out_of_fold.outputs[m["trial"]] for m in ensemble["members"])
-    distinct = folds[-int(configuration["cv"]["folds"]) :]
-    return [
-        float(score_output(weighted[rows], y.iloc[rows], configuration["metric"], task))
-        for _, rows in distinct
-    ]
 
 
 def sample_for_search(
@@ -889,13 +870,26 @@ def ensemble_of_best_trials(
     task: Mapping[str, Any],
     configuration: Mapping[str, Any],
     max_size: int,
+    held_out_rows: Sequence[np.ndarray],
 ) -> dict[str, Any] | None:
-    """Members with weights when the ensemble's CV score beats the best trial's, else None."""
+    """Members with weights when the ensemble beats the best single trial out of sample (each
+    chosen on the other folds, scored on the held-out one: `held_out_choice`), else None.
+    `fold_scores` and `cv_score` are those held-out scores, not the flattering ones the weights
+    were selected on."""
     metric = configuration["metric"]
     selection = select_ensemble(out_of_fold, y, metric, task, max_size)
-    if len(selection["weights"]) < 2 or not is_better(
-        get_metric(metric, task), selection["score"], study.best_value
-    ):
+    if len(selection["weights"]) < 2:
+        return None
+    held_out = held_out_choice(out_of_fold, y, metric, task, max_size, held_out_rows)
+    ensemble_score, single_score = (float(np.mean(held_out[k])) for k in held_out)
+    if not is_better(get_metric(metric, task), ensemble_score, single_score):
+        logger.info(
+            "The best trial is kept: chosen on other folds and scored on the held-out one, the "
+            "ensemble's %s %.5g does not beat the best single trial's %.5g.",
+            metric,
+            ensemble_score,
+            single_score,
+        )
         return None
     trials = {t.number: t for t in study.trials}
     members = []
@@ -905,14 +899,19 @@ def ensemble_of_best_trials(
             {"trial": number, "algorithm": algorithm, "params": params, "weight": weight}
         )
     logger.info(
-        "Ensemble of %d trials (%s): CV %s %.5g against %.5g for the best trial.",
+        "Ensemble of %d trials (%s): held-out %s %.5g against %.5g for the best single trial.",
         len(members),
         ", ".join(f"{m['algorithm']} {m['weight']:.2f}" for m in members),
         metric,
-        selection["score"],
-        study.best_value,
+        ensemble_score,
+        single_score,
     )
-    return {"members": members, "cv_score": selection["score"]}
+    return {
+        "members": members,
+        "cv_score": ensemble_score,
+        "fold_scores": [float(score) for score in held_out["ensemble"]],
+        "single_trial_cv_score": single_score,
+    }
 
 
 def trials_table(study: optuna.Study, objectives: Sequence[str] = ()) -> pd.DataFrame:
