@@ -296,11 +296,14 @@ def project_git() -> dict[str, object]:
     return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(changed)}
 
 
-def run_project(data: Path, spec: dict, budget: float | None) -> dict:
-    """One `kedro task` on `data` in a fresh project copy: its result line."""
+def run_project(data: Path, spec: dict, budget: float | None, keep: Path | None = None) -> dict:
+    """One `kedro task` on `data` in a fresh project copy: its result line. With `keep`, the
+    copy (its study, runs and model) is kept as keep/<data set>, for benchmarks/reselect.py."""
     with tempfile.TemporaryDirectory(prefix=f"bench_{spec['name']}_") as folder:
         workdir = project_copy(Path(folder))
         result, wall, peak_mb = run_task(data, spec, budget, workdir)
+        if keep is not None:
+            shutil.copytree(workdir, keep / spec["name"], dirs_exist_ok=True)
         line: dict = {"wall_s": wall, "peak_mb": peak_mb}
         if not result.get("success"):
             stderr = (workdir / "stderr.log").read_text()[-2000:]
@@ -515,6 +518,10 @@ def main() -> None:
         help="a results/*.jsonl of an earlier run today: its anchor lines are reused",
     )  # fmt: skip
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results.md"))
+    parser.add_argument(
+        "--keep-workdirs", type=Path, default=None,
+        help="keep each project run's folder here (benchmarks/reselect.py reads them)",
+    )  # fmt: skip
     args = parser.parse_args()
     budget = args.timeout if args.timeout is not None else (30.0 if args.quick else 60.0)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -586,7 +593,7 @@ def main() -> None:
                 load_before = os.getloadavg()
                 try:
                     if system == "project":
-                        outcome = run_project(data, spec, budget)
+                        outcome = run_project(data, spec, budget, args.keep_workdirs)
                     else:
                         outcome = run_anchor(system, data, budget)
                 except Exception as exc:  # one set's failure ends no run
