@@ -11,7 +11,8 @@ again with `tuning.continue_search: false` (the study is used as it is: no new t
 out-of-fold predictions), under other parameters (`--set KEY=VALUE`) or another commit's code
 (`--code REV`: a git worktree of that commit comes first on PYTHONPATH). Both models are scored
 on test.csv as run_bench.py scores them: a paired comparison, free of the search's timing
-noise. Not timed: these runs are deterministic, so they may share the machine.
+noise. The run's bagging decision (it depends on the time the search left) is kept unless a
+`--set` changes it. Not timed: these runs are deterministic, so they may share the machine.
 """
 
 from __future__ import annotations
@@ -78,7 +79,14 @@ def rerun(folder: Path, overrides: dict[str, object], code: Path | None) -> dict
         work = Path(scratch) / folder.name
         shutil.copytree(folder, work)
         (work / "result.json").unlink()
-        set_parameters(work / "conf", {"tuning.continue_search": False, **overrides})
+        # no trial runs; a long budget keeps the time left from vetoing the kept bagging choice
+        request = json.loads((work / "input.json").read_text())
+        request["hyperparameterSearch"]["timeout"] = 100000
+        (work / "input.json").write_text(json.dumps(request))
+        # bagging as the run decided it (from the time it had left), unless the variant says
+        summary = json.loads((folder / "data" / "06_models" / "study_summary.json").read_text())
+        as_run = {"training.bagging.folds": (summary.get("bagging") or {}).get("folds", 1)}
+        set_parameters(work / "conf", {"tuning.continue_search": False, **as_run, **overrides})
         env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
         if code is not None:
             env["PYTHONPATH"] = str(code / "src")

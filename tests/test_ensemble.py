@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
 from model_trainer.models.ensemble import (
+    FoldBag,
     OutOfFoldPredictions,
     WeightedEnsemble,
     held_out_choice,
@@ -131,3 +134,29 @@ def test_probabilities_are_aligned_to_the_tasks_classes_when_a_fold_lacked_one()
     assert output.shape == (5, 3)
     assert np.all(output[:, TASK["classes"].index("Chinstrap")] == 0)
     assert np.allclose(output.sum(axis=1), 1.0)
+
+
+def test_a_bag_averages_k_fits_each_without_a_different_kth_of_the_rows():
+    logistic = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
+    bag = FoldBag(logistic, folds=4, seed=0)
+    model = Pipeline([("bag", bag)]).fit(X, Y)
+    members = bag.estimators_
+    assert len(members) == 4 and list(model.classes_) == ["Adelie", "Chinstrap", "Gentoo"]
+    proba = model.predict_proba(X.head(20))
+    assert np.allclose(proba, np.mean([m.predict_proba(X.head(20)) for m in members], axis=0))
+    coefficients = [m.named_steps["model"].coef_ for m in members]
+    assert not np.allclose(coefficients[0], coefficients[1]), "each fit saw other rows"
+    assert set(model.predict(X)) <= set(model.classes_)
+    refit = clone(model).fit(X, Y)  # the refit on all rows clones the evaluation model
+    assert np.allclose(refit.predict_proba(X.head(5)), proba[:5])
+
+
+def test_a_regression_bag_predicts_the_mean_of_its_fits_side_by_side():
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    target = pd.Series(2 * features["a"] - features["b"] + rng.normal(size=300))
+    bag = FoldBag(Pipeline([("model", LinearRegression())]), folds=5, seed=1, jobs=2)
+    bag.fit(features, target)
+    assert not hasattr(bag, "predict_proba") and not hasattr(bag, "classes_")
+    expected = np.mean([m.predict(features) for m in bag.estimators_], axis=0)
+    assert np.allclose(bag.predict(features), expected)

@@ -15,7 +15,7 @@ from sklearn.impute import IterativeImputer
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from model_trainer.models.ensemble import WeightedEnsemble
+from model_trainer.models.ensemble import FoldBag, WeightedEnsemble
 from model_trainer.models.estimators import make_pipeline, with_decision_threshold
 from model_trainer.serving.onnx_export import (
     CATEGORY,
@@ -204,3 +204,26 @@ def test_a_smote_model_exports_without_its_sampler_and_a_tuned_threshold_is_refu
     )
     with pytest.raises(NotConvertible, match=r"probability 0\.3 "):
         exported(thresholded)
+
+
+def test_a_bag_of_an_ensemble_converts_with_its_labels_and_probabilities(credit: pd.DataFrame):
+    """k-fold bagging wraps the whole model, an ensemble included: a vote of votes in ONNX."""
+    task = detect_task(credit["Status"], {})
+    feature_types = infer_feature_types(credit, "Status")
+    encoding = MODEL["encoding"]
+    members = [
+        make_pipeline(MODEL["algorithms"], name, task["type"], {}, feature_types, encoding, 0)
+        for name in ("lightgbm", "logistic_regression")
+    ]
+    inner = Pipeline([("ensemble", WeightedEnsemble(members, [0.7, 0.3]))])
+    model = Pipeline([("bag", FoldBag(inner, folds=3, seed=0, jobs=2))])
+    train, test = train_test_split(credit, test_size=0.1, random_state=0)
+    model.fit(train.drop(columns=["Status"]), train["Status"])
+    X = test.drop(columns=["Status"])
+    predictor = exported(model)
+
+    figures = agreement(model, predictor, X, True, **TOLERANCE)
+    labels = predictor.session.run(["label"], onnx_inputs(X, predictor.kinds))[0]
+
+    assert figures["rows_outside_tolerance"] == 0
+    assert labels.tolist() == model.predict(X).tolist()

@@ -78,6 +78,7 @@ def test_maps_the_seeds_literal_example_onto_nested_params():
             "timeout": 3600.0,
             "sampler": "tpe",
             "pruner": "median",
+            "timeout_counts_from": "process",
         },
         "experiment_name": "customer-churn",
         "tracking_uri": "http://localhost:5000",
@@ -350,7 +351,7 @@ def test_an_ensemble_is_described_by_its_members_weights_and_its_own_score():
     cv = output["crossValidation"]
     assert cv["mean"] == pytest.approx(0.85) and cv["std"] == pytest.approx(0.00816, abs=1e-5)
     assert cv["folds"] == 5
-    assert "optimistic" in cv["note"]
+    assert "chosen on the other folds" in cv["note"]
 
 
 def test_train_output_without_a_tracked_run_has_null_run_fields():

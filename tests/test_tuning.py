@@ -529,3 +529,38 @@ def test_a_resumed_study_selects_the_ensemble_one_process_would_from_stored_pred
 def test_stored_predictions_decode_to_the_same_numbers():
     output = np.random.default_rng(0).random((50, 3))
     assert np.array_equal(study_predictions.decode(study_predictions.encode(output)), output)
+
+
+def test_a_budget_counted_from_the_process_start_leaves_the_search_what_start_up_did_not_use():
+    import psutil
+
+    spent = time.time() - psutil.Process().create_time()
+    assert spent > 1, "pytest itself took more than a second to start"
+    from_process = tuning.search_seconds({"timeout": 3600, "timeout_counts_from": "process"})
+    assert from_process == pytest.approx(3600 - spent, abs=1)
+    assert tuning.search_seconds({"timeout": 3600}) == 3600
+    assert tuning.search_seconds({"timeout": 0.5, "timeout_counts_from": "process"}) == 1.0
+    assert tuning.search_seconds({"timeout": None}) is None
+    with pytest.raises(ConfigurationError, match="timeout_counts_from"):
+        tuning.search_seconds({"timeout": 10, "timeout_counts_from": "run"})
+
+
+def _bagging(folds=5, seconds_left=None, strategy="stratified", y=Y, objectives=("metric",)):
+    study = search(TWO_FAMILIES, {"n_trials": 2, "sampler": "random", "pruner": "none"})
+    summary = {"best_trial": study.best_trial.number, "ensemble": None, "objectives": objectives}
+    configuration = {**TWO_FAMILIES, "cv": {**TWO_FAMILIES["cv"], "strategy": strategy}}
+    settings = {"folds": folds, "jobs": 2}
+    return tuning.chosen_bagging(settings, summary, study, y, TASK, configuration, seconds_left)
+
+
+def test_bagging_is_chosen_when_the_rows_and_the_time_left_allow_it_and_says_why_not_else():
+    assert _bagging()["folds"] == 5
+    assert _bagging(seconds_left=1000.0)["folds"] == 5
+    too_short = _bagging(seconds_left=1e-6)
+    assert too_short["folds"] == 1 and "tuning.timeout" in too_short["reason"]
+    assert "in time" in _bagging(strategy="timeseries")["reason"]
+    assert _bagging(folds=1)["folds"] == 1
+    assert "latency" in _bagging(objectives=("metric", "latency"))["reason"]
+    rare = Y.copy()
+    rare.iloc[:3] = "rare"
+    assert "3 rows" in _bagging(y=rare)["reason"]

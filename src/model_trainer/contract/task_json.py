@@ -60,7 +60,9 @@ class _Strict(BaseModel):
 class HyperparameterSearch(_Strict):
     enabled: bool = True
     nTrials: int | None = Field(None, ge=1, description="Trials in the whole study.")
-    timeout: float | None = Field(None, gt=0, description="Seconds for the search and fits.")
+    timeout: float | None = Field(
+        None, gt=0, description="Seconds from the command's start to the end of its final fits."
+    )
     sampler: Literal["auto", "tpe", "random", "grid", "cmaes", "nsga2"] | None = None
     pruner: Literal["median", "hyperband", "none"] | None = None
 
@@ -317,6 +319,8 @@ def _train_params(request: TrainRequest, base_dir: Path, ml_task: str) -> dict[s
     ):
         if value is not None:
             tuning[key] = value
+    # the budget is the command's wall time, start to result, as AutoML libraries' limits are
+    tuning["timeout_counts_from"] = "process"
     given = request.validationStrategy
     validation = Validation(type=given) if isinstance(given, str) else given
     validation_params: dict[str, Any] = {"strategy": VALIDATION_STRATEGIES[validation.type]}
@@ -508,8 +512,8 @@ def cross_validation(summary: Mapping[str, Any]) -> CrossValidation:
             std=_number(np.std(fold_scores)),
             folds=folds,
             repeats=repeats,
-            note="The ensemble's score on the out-of-fold predictions its members were chosen "
-            "on: optimistic. The held-out metrics are not.",
+            note="The ensemble's score on each fold with its members chosen on the other folds' "
+            "out-of-fold predictions (not on the rows it is scored on).",
         )
     return CrossValidation(
         metric=cv.get("metric", summary["metric"]),

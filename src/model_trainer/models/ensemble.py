@@ -10,12 +10,14 @@ on flatters it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils.metaestimators import available_if
 
 from model_trainer.models.metrics import (
@@ -175,3 +177,43 @@ class WeightedEnsemble(BaseEstimator):
             w * np.asarray(e.predict(X))
             for e, w in zip(self.estimators_, self.weights, strict=True)
         )
+
+
+class FoldBag(WeightedEnsemble):
+    """One model (a Pipeline, or an ensemble of them) fit `folds` times, each time without one
+    k-th of the rows (stratified by class for a classifier), its predictions averaged: k-fold
+    bagging, AutoGluon's default. Less variance than one fit on every row, at about k times
+    the fitting; an ensemble whose members are the k fits, so everything that reads a
+    WeightedEnsemble (serving, ONNX, importance) reads a bag."""
+
+    def __init__(self, estimator: Any, folds: int = 5, seed: int = 0, jobs: int = 1) -> None:
+        self.estimator = estimator
+        self.folds = folds
+        self.seed = seed
+        self.jobs = jobs
+
+    @property
+    def estimators(self) -> list[Any]:
+        return [self.estimator] * self.folds
+
+    @property
+    def weights(self) -> list[float]:
+        return [1.0 / self.folds] * self.folds
+
+    def fit(self, X: pd.DataFrame, y: pd.Series) -> FoldBag:
+        return self.fit_with(X, y, lambda model, X_part, y_part: model.fit(X_part, y_part))
+
+    def fit_with(self, X: pd.DataFrame, y: pd.Series, fit: Any) -> FoldBag:
+        """`fit(model, X_part, y_part)` fits each of the k clones (checkpointed, say), `jobs`
+        of them side by side in threads (the models are single-threaded, as in the search)."""
+        splitter = (
+            StratifiedKFold(self.folds, shuffle=True, random_state=self.seed)
+            if hasattr(self.estimator, "predict_proba")
+            else KFold(self.folds, shuffle=True, random_state=self.seed)
+        )
+        parts = [rows for rows, _ in splitter.split(X, y)]
+        with ThreadPoolExecutor(max(1, self.jobs)) as pool:
+            members = pool.map(
+                lambda rows: fit(clone(self.estimator), X.iloc[rows], y.iloc[rows]), parts
+            )
+            return self.with_fitted(list(members))

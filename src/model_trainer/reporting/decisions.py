@@ -160,6 +160,14 @@ def decision_record(
                 "training.decision_threshold",
             )
         )
+    bagging = training_info.get("bagging")
+    if bagging:
+        folds = bagging["folds"]
+        choice = f"{folds} fits averaged" if folds > 1 else "none"
+        record.append(_decision("bagging", choice, bagging["reason"], "training.bagging.folds"))
+    calibration = training_info.get("calibration")
+    if calibration and task["type"] == "classification":
+        record.append(_calibration_decision(calibration))
     stopping = training_info.get("early_stopping")
     if stopping:
         record.append(
@@ -171,6 +179,22 @@ def decision_record(
             )
         )
     return record
+
+
+def _calibration_decision(calibration: Mapping[str, Any]) -> dict[str, str]:
+    if calibration["method"] != "temperature":
+        return _decision(
+            "probability calibration", "none", calibration["reason"], "training.calibration"
+        )
+    figures = calibration["held_out_log_loss"]
+    return _decision(
+        "probability calibration",
+        f"temperature scaling, T = {calibration['temperature']:.3g}",
+        "fitted on the chosen model's out-of-fold predictions; fitted on the other folds, the "
+        f"held-out log loss is {figures['calibrated']:.5g} ({figures['uncalibrated']:.5g} "
+        "unscaled)",
+        "training.calibration",
+    )
 
 
 def _decision(decision: str, choice: str, why: str, override: str) -> dict[str, str]:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+import psutil
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 from optuna.study import MaxTrialsCallback, StudyDirection
@@ -38,6 +39,7 @@ from sqlalchemy.exc import IntegrityError, ProgrammingError
 from threadpoolctl import threadpool_limits
 
 from model_trainer.errors import ConfigurationError, ModelTrainerError
+from model_trainer.models.calibration import fit_temperature, held_out_temperature
 from model_trainer.models.ensemble import (
     OutOfFoldPredictions,
     held_out_choice,
@@ -61,6 +63,10 @@ SAMPLERS = ("auto", "tpe", "random", "grid", "cmaes", "nsga2")
 # Objectives besides the metric, all minimised: prediction time per row of a fold's score rows in
 # microseconds, and the size of the fitted pipeline pickled, in bytes.
 EXTRA_OBJECTIVES = ("latency", "model_size")
+
+
+CALIBRATIONS = ("auto", "temperature", "none")
+BAGGED_TASKS = ("classification", "regression")
 
 
 def make_sampler(
@@ -577,9 +583,13 @@ def search(
     configuration: Mapping[str, Any],
     settings: Mapping[str, Any],
     mlflow_parent: Any | None = None,
+    calibration: str = "none",
+    bagging: Mapping[str, Any] | None = None,
 ) -> tuple[optuna.Study, dict[str, Any]]:
     """The whole search: the study named by the job's fingerprint (unless tuning.study_name
-    names it), filled up to its budget, summarized, with the ensemble of its best trials."""
+    names it), filled up to its budget, summarized, with the ensemble of its best trials, the
+    temperature its probabilities are scaled by (`calibration`: training.calibration) and the
+    k-fold bagging of the final model (`bagging`: training.bagging)."""
     all_rows = len(X)
     X, y = sample_for_search(
         X, y, settings.get("sample_rows"), task, configuration["cv"], configuration["seed"]
@@ -629,6 +639,10 @@ def search(
         if ensemble and not several
         else None
     )
+    bagging = bagging or {}
+    bag_folds = int(bagging.get("folds", 1))
+    seconds = search_seconds(settings) if settings.get("enabled", True) else None
+    end = time.monotonic() + seconds if seconds else None
     study = run_study(
         X,
         y,
@@ -639,11 +653,12 @@ def search(
         study_name=study_name,
         mlflow_parent=mlflow_parent,
         out_of_fold=out_of_fold,
+        extra_reserve_factor=bag_fits(bag_folds, bagging) if bag_folds > 1 else 0.0,
     )
     summary = summarize_study(study, configuration, settings)
+    # out-of-fold predictions hold the last repeat of repeated k-fold: its folds
+    distinct = cv_splits(configuration["cv"], X, y)[-int(configuration["cv"]["folds"]) :]
     if out_of_fold is not None:
-        # out-of-fold predictions hold the last repeat of repeated k-fold: its folds
-        distinct = cv_splits(configuration["cv"], X, y)[-int(configuration["cv"]["folds"]) :]
         summary["ensemble"] = ensemble_of_best_trials(
             study,
             out_of_fold,
@@ -653,7 +668,117 @@ def search(
             int(ensemble_settings.get("max_size", 25)),
             [rows for _, rows in distinct],
         )
+    summary["calibration"] = chosen_calibration(
+        calibration, summary, out_of_fold, y, task, configuration, [rows for _, rows in distinct]
+    )
+    left = None if end is None else max(end - time.monotonic(), 0.0)
+    summary["bagging"] = chosen_bagging(bagging, summary, study, y, task, configuration, left)
     return study, summary
+
+
+def bag_fits(folds: int, bagging: Mapping[str, Any]) -> float:
+    """A bag's cost in fold fits of the search: k fits for the evaluation model and k on 10%
+    more rows for the refit on every row, `jobs` at a time."""
+    return 2.1 * folds / max(1, int(bagging.get("jobs", 1)))
+
+
+def chosen_bagging(
+    bagging: Mapping[str, Any],
+    summary: Mapping[str, Any],
+    study: optuna.Study,
+    y: pd.Series,
+    task: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+    seconds_left: float | None,
+) -> dict[str, Any]:
+    """training.bagging.folds k-fold bagging of the final model (`FoldBag`) where the task, the
+    rows and the time left of tuning.timeout allow it; else why not."""
+    folds = int(bagging.get("folds", 1))
+    members = [m["trial"] for m in (summary.get("ensemble") or {}).get("members", [])] or [
+        summary["best_trial"]
+    ]
+    trials = {t.number: t for t in study.trials}
+    fold_fit_s = sum(float(trials[n].user_attrs.get("fold_fit_s", 0.0)) for n in members)
+    needed = bag_fits(folds, bagging) * fold_fit_s
+    smallest_class = int(y.value_counts().min()) if task["type"] == "classification" else folds
+    reason = (
+        "training.bagging.folds is below 2" if folds < 2
+        else f"a {task['type']} model is not bagged" if task["type"] not in BAGGED_TASKS
+        else f"the search weighed {' and '.join(summary['objectives'][1:])} too: a bag is k "
+        "times slower and bigger" if len(summary["objectives"]) > 1
+        else "the rows are ordered in time or grouped: a bag's folds would cut across them"
+        if configuration["cv"].get("strategy") in ("timeseries", "group")
+        else f"a class has {smallest_class} rows, fewer than the {folds} folds"
+        if smallest_class < folds
+        else f"the {seconds_left:.0f} s left of tuning.timeout do not cover it (about "
+        f"{needed:.0f} s)"
+        if seconds_left is not None and needed > seconds_left
+        else None
+    )  # fmt: skip
+    if reason:
+        return {"folds": 1, "reason": reason}
+    logger.info("The final model: a bag of %d fits, each without 1/%d of the rows.", folds, folds)
+    return {
+        "folds": folds,
+        "jobs": int(bagging.get("jobs", 1)),
+        "reason": f"averaging {folds} fits lowers the variance of one; about {needed:.0f} s",
+    }
+
+
+def chosen_calibration(
+    setting: str,
+    summary: Mapping[str, Any],
+    out_of_fold: OutOfFoldPredictions | None,
+    y: pd.Series,
+    task: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+    held_out_rows: Sequence[np.ndarray],
+) -> dict[str, Any]:
+    """training.calibration: `temperature` scales the chosen model's probabilities by the T
+    that fits its out-of-fold predictions best; `auto` does so for a log_loss search when, fitted
+    on the other folds, it lowers the log loss of each held-out fold on average; else none."""
+    if setting not in CALIBRATIONS:
+        raise ConfigurationError(
+            f"training.calibration is '{setting}'.", f"Use one of {', '.join(CALIBRATIONS)}."
+        )
+    metric = configuration["metric"]
+    ensemble = summary.get("ensemble")
+    kept = out_of_fold.outputs if out_of_fold is not None else {}
+    reason = (
+        "training.calibration is none" if setting == "none"
+        else "not a classification" if task["type"] != "classification"
+        else f"auto calibrates a log_loss search; this one optimised {metric}"
+        if setting == "auto" and metric != "log_loss"
+        else "no out-of-fold predictions of the chosen model were kept to fit it on"
+        if not ensemble and summary["best_trial"] not in kept
+        else None
+    )  # fmt: skip
+    if reason:
+        return {"method": "none", "reason": reason}
+    oof = (
+        sum(m["weight"] * kept[m["trial"]] for m in ensemble["members"])
+        if ensemble
+        else kept[summary["best_trial"]]
+    )
+    classes = list(task["classes"])
+    held_out = held_out_temperature(oof, y, classes, held_out_rows)
+    before, after = (float(np.mean(held_out[k])) for k in ("uncalibrated", "calibrated"))
+    figures = {"held_out_log_loss": {"uncalibrated": before, "calibrated": after}}
+    if setting == "auto" and after >= before:
+        return {
+            "method": "none",
+            "reason": f"it did not lower the held-out log loss ({after:.5g}, not {before:.5g})",
+            **figures,
+        }
+    covered = out_of_fold.covered
+    temperature = fit_temperature(oof[covered], y.iloc[covered], classes)
+    logger.info(
+        "Probabilities scaled by temperature %.3g: held-out log loss %.5g instead of %.5g.",
+        temperature,
+        after,
+        before,
+    )
+    return {"method": "temperature", "temperature": temperature, **figures}
 
 
 def sample_for_search(
@@ -690,6 +815,24 @@ def sampler_seed(configuration: Mapping[str, Any], settings: Mapping[str, Any]) 
     return (int(configuration["seed"]) + offset) % 2**32
 
 
+def search_seconds(settings: Mapping[str, Any]) -> float | None:
+    """What is left of `tuning.timeout` for the search and final fits. It counts from the start
+    of the search, or with `timeout_counts_from: process` from the start of the process (`kedro
+    task` sets it: its budget is the command's wall time, as an AutoML library's time limit is),
+    so start-up and data preparation come out of it too. At least a second: one trial always
+    runs."""
+    timeout = settings.get("timeout")
+    if not timeout:
+        return None
+    counts_from = settings.get("timeout_counts_from", "search")
+    if counts_from not in ("search", "process"):
+        raise ConfigurationError(
+            f"tuning.timeout_counts_from is '{counts_from}'.", "Use search or process."
+        )
+    spent = time.time() - psutil.Process().create_time() if counts_from == "process" else 0.0
+    return max(float(timeout) - spent, 1.0)
+
+
 def _has_complete(study: optuna.Study) -> bool:
     return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
 
@@ -715,8 +858,11 @@ def run_study(
     study_name: str,
     mlflow_parent: Any | None = None,
     out_of_fold: OutOfFoldPredictions | None = None,
+    extra_reserve_factor: float = 0.0,
 ) -> optuna.Study:
-    """Create or resume the study and fill it up to `n_trials` finished trials in total."""
+    """Create or resume the study and fill it up to `n_trials` finished trials in total. The
+    search leaves `tuning.final_fit_factor` + `extra_reserve_factor` (bagging's fits) times
+    the best trial's fold fit for the final fits."""
     metric = get_metric(configuration["metric"], task)
     objectives = objectives_of(settings, metric.name)
     directions = ["maximize" if metric.greater_is_better else "minimize"] + ["minimize"] * (
@@ -774,9 +920,9 @@ def run_study(
         )
         remaining = 0
     if remaining > 0:
-        timeout = settings.get("timeout") if enabled else None
+        timeout = search_seconds(settings) if enabled else None
         budget = SearchBudget(
-            float(timeout) if timeout else None, float(settings.get("final_fit_factor", 3.0))
+            timeout, float(settings.get("final_fit_factor", 3.0)) + extra_reserve_factor
         )
         fold_jobs = max(1, int(settings.get("fold_jobs", 1)))
         objective = make_objective(
@@ -794,7 +940,7 @@ def run_study(
             study.optimize(
                 objective,
                 n_trials=remaining,
-                timeout=float(timeout) if timeout else None,
+                timeout=timeout,
                 callbacks=[
                     MaxTrialsCallback(n_trials, states=COUNTED_STATES),
                     TrialLogger(metric.name, n_trials, mlflow_parent, objectives),

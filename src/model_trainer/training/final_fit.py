@@ -17,7 +17,13 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.models.ensemble import WeightedEnsemble, predict_output, score_output
+from model_trainer.models.calibration import with_temperature
+from model_trainer.models.ensemble import (
+    FoldBag,
+    WeightedEnsemble,
+    predict_output,
+    score_output,
+)
 from model_trainer.models.estimators import (
     LabelEncodedClassifier,
     pipeline_from_configuration,
@@ -66,6 +72,13 @@ def _checkpointed_fit(
     wrapper = model.steps[-1][1] if isinstance(model, Pipeline) and len(model.steps) == 1 else None
     if isinstance(wrapper, FixedThresholdClassifier):
         wrapper.estimator_ = _checkpointed_fit(clone(wrapper.estimator), X, y, checkpoints)
+        return model
+    if isinstance(wrapper, FoldBag):
+        wrapper.fit_with(
+            X,
+            y,
+            lambda member, X_part, y_part: _checkpointed_fit(member, X_part, y_part, checkpoints),
+        )
         return model
     if isinstance(wrapper, WeightedEnsemble):
         wrapper.with_fitted(
@@ -263,8 +276,9 @@ def build_final_pipeline(
     validation: pd.DataFrame,
     settings: Mapping[str, Any],
 ) -> tuple[Pipeline, dict[str, Any]]:
-    """The best trial's configuration, or the ensemble of trials when it scored better in CV.
-    `info` names the (heaviest) family and its parameters, and the members with their weights."""
+    """The best trial's configuration, or the ensemble of trials when it scored better in CV,
+    its probabilities temperature-scaled when the search chose so (`calibration`). `info` names
+    the (heaviest) family and its parameters, and the members with their weights."""
     members = (best.get("ensemble") or {}).get("members") or [
         {"algorithm": best["algorithm"], "params": best["best_params"], "weight": 1.0}
     ]
@@ -286,6 +300,14 @@ def build_final_pipeline(
             {**member_info, "weight": weight}
             for (_, member_info), weight in zip(built, weights, strict=True)
         ]
+    bagging = best.get("bagging") or {}
+    info["bagging"] = bagging or None
+    if int(bagging.get("folds", 1)) > 1:
+        bag = FoldBag(pipeline, bagging["folds"], int(configuration["seed"]), bagging["jobs"])
+        pipeline = Pipeline([("bag", bag)])
+    info["calibration"] = best.get("calibration")
+    if (best.get("calibration") or {}).get("method") == "temperature":
+        pipeline = with_temperature(pipeline, best["calibration"]["temperature"])
     return pipeline, info
 
 

@@ -24,6 +24,8 @@ def optimize_hyperparameters(
     feature_types: dict[str, Any],
     model_configuration: dict[str, Any],
     settings: dict[str, Any],
+    calibration: str,
+    bagging: dict[str, Any],
 ) -> tuple[optuna.Study, dict[str, Any], pd.DataFrame]:
     """CV over train + validation (for clustering, the search and fold stability); the test
     split is never seen here."""
@@ -41,7 +43,9 @@ def optimize_hyperparameters(
     if task["type"] == "clustering":  # y, if given, is the reference the clusters are held to
         study, summary = clustering.search(X, y, **common)
     else:
-        study, summary = tuning.search(X, y, task=task, **common)
+        study, summary = tuning.search(
+            X, y, task=task, calibration=calibration, bagging=bagging, **common
+        )
     logger.info(
         "%s trial %d: %s with CV %s %.5g.",
         "Best" if len(summary["objectives"]) == 1 else "Chosen Pareto-front",

@@ -15,6 +15,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "feature_types",
                     "model_configuration",
                     "params:tuning",
+                    "params:training.calibration",
+                    "params:training.bagging",
                 ],
                 outputs=["study", "study_summary", "trials"],
                 name="optimize_hyperparameters_node",
