@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
 from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.utils import ClassifierTags, RegressorTags, Tags
 from sklearn.utils.metaestimators import available_if
 
 from model_trainer.models.metrics import (
@@ -151,6 +152,19 @@ class WeightedEnsemble(BaseEstimator):
     def __init__(self, estimators: Sequence[Any], weights: Sequence[float]) -> None:
         self.estimators = estimators
         self.weights = weights
+
+    def __sklearn_tags__(self) -> Tags:
+        """A classifier or a regressor as its members are: scikit-learn asks `is_classifier`
+        (a tuned decision threshold around an ensemble or a bag refuses anything else)."""
+        tags = super().__sklearn_tags__()
+        first = self.estimators[0]
+        if is_classifier(first):
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags()
+        elif is_regressor(first):
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = RegressorTags()
+        return tags
 
     def fit(self, X: pd.DataFrame, y: pd.Series) -> WeightedEnsemble:
         return self.with_fitted([clone(estimator).fit(X, y) for estimator in self.estimators])

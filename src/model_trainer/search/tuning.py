@@ -671,7 +671,9 @@ def search(
     summary["calibration"] = chosen_calibration(
         calibration, summary, out_of_fold, y, task, configuration, [rows for _, rows in distinct]
     )
-    left = None if end is None else max(end - time.monotonic(), 0.0)
+    # a cheap bag is worth a few seconds past the budget (a last slow trial may have used it)
+    grace = float(bagging.get("max_overrun", 0.0)) * (seconds or 0.0)
+    left = None if end is None else max(end - time.monotonic(), 0.0) + grace
     summary["bagging"] = chosen_bagging(bagging, summary, study, y, task, configuration, left)
     return study, summary
 
@@ -710,7 +712,8 @@ def chosen_bagging(
         if configuration["cv"].get("strategy") in ("timeseries", "group")
         else f"a class has {smallest_class} rows, fewer than the {folds} folds"
         if smallest_class < folds
-        else f"the {seconds_left:.0f} s left of tuning.timeout do not cover it (about "
+        else f"the {seconds_left:.0f} s left of tuning.timeout (with training.bagging."
+        f"max_overrun) do not cover it (about "
         f"{needed:.0f} s)"
         if seconds_left is not None and needed > seconds_left
         else None
