@@ -10,7 +10,7 @@ export KEDRO_LOGGING_CONFIG := conf/logging.yml
 
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: install agent-client train test lint format clean bench-envs bench bench-quick
+.PHONY: install agent-client train test docs lint format clean bench-envs bench bench-quick
 
 .venv/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv \
@@ -34,6 +34,10 @@ agent-client:
 
 test: install lint agent-client
 	$(UV) run --frozen pytest
+
+# The documentation site (docs/, mkdocs.yml) into site/; a broken link or a missing page fails it.
+docs: install
+	$(UV) run --frozen mkdocs build --strict --site-dir site
 
 # The anchors' own venvs (FLAML; AutoGluon without torch), never in the product's dependencies.
 bench-envs:
