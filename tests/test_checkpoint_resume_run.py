@@ -61,6 +61,8 @@ tuning:
 smoke_test:
   enabled: false
 training:
+  bagging:
+    folds: 1   # one evaluation fit and one refit: the test kills the second
   early_stopping:
     enabled: false
   learning_curves: false

@@ -22,7 +22,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from model_trainer.models.ensemble import WeightedEnsemble
+from model_trainer.models.ensemble import FoldBag, WeightedEnsemble
 from model_trainer.models.estimators import LabelEncodedClassifier, with_decision_threshold
 from model_trainer.models.preprocessing import build_preprocessor
 from model_trainer.table.feature_types import infer_feature_types
@@ -241,7 +241,9 @@ def test_training_checkpoints_setting_makes_the_final_fit_resume(tmp_path, credi
     )
 
 
-def test_an_ensemble_and_a_thresholded_model_checkpoint_each_of_their_pipelines(tmp_path, credit):
+def test_an_ensemble_a_bag_and_a_thresholded_model_checkpoint_each_of_their_pipelines(
+    tmp_path, credit
+):
     X, y, X_test = credit
     members = [
         credit_pipeline(
@@ -253,8 +255,9 @@ def test_an_ensemble_and_a_thresholded_model_checkpoint_each_of_their_pipelines(
     ]
     ensemble = Pipeline([("ensemble", WeightedEnsemble(members, [0.5, 0.5]))])
     thresholded = with_decision_threshold(members[0], 0.3, "bad")
+    bag = Pipeline([("bag", FoldBag(members[0], folds=3, seed=0, jobs=2))])
 
-    for model, folders in ((ensemble, 2), (thresholded, 1)):
+    for model, folders in ((ensemble, 2), (thresholded, 1), (bag, 3)):
         folder = tmp_path / str(folders)
         settings = {"enabled": True, "every": 10, "folder": str(folder), "keep": True}
         fitted, _ = training.fit_quietly(clone(model), X, y, settings)
