@@ -342,7 +342,8 @@ def test_target_lags_from_conf_reach_the_saved_model(project):
         "--pipeline=train",
         "--env=lags",
         "--params=dataset.path=data/01_raw/chicago.csv,dataset.target=ridership,"
-        "dataset.time_column=date,tuning.n_trials=3,model.algorithm=lightgbm",
+        "dataset.time_column=date,tuning.n_trials=3,model.algorithm=lightgbm,"
+        "tuning.ensemble.enabled=false",  # one Pipeline, whose steps are inspected below
     )
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
