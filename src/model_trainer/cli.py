@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -43,6 +44,7 @@ SHOWN_ARTIFACTS = (
 )
 # MLflow draws a progress bar for every artifact download (loading a registered model): noise.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+logger = logging.getLogger(__name__)
 
 
 @click.group(name="model_trainer")
@@ -227,6 +229,13 @@ def _active_run_ids() -> dict[str, Any]:
     show_default=True,
     help="One JSON line per prediction request (predictions, latency); relative to the project.",
 )
+@click.option(
+    "--api-key-env",
+    metavar="NAME",
+    default=None,
+    help="Require the API key held in the environment variable NAME on every route but "
+    "/health, sent as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'.",
+)
 @env_option
 def serve(
     model_reference: str | None,
@@ -235,6 +244,7 @@ def serve(
     unknown_columns: str,
     max_body_bytes: int,
     log_file: str,
+    api_key_env: str | None,
     env: str | None,
 ) -> None:
     """Serve a trained model: POST /predict, GET /health, GET /metadata, docs at /docs."""
@@ -243,6 +253,9 @@ def serve(
     from model_trainer.serving import app as serving
     from model_trainer.serving.model_store import load_stored_model
 
+    api_key = read_api_key(api_key_env) if api_key_env else None
+    if api_key is None:
+        warn_if_reachable_by_others(host, port)
     project_path = nearest_project()
     os.chdir(project_path)  # MLflow's SQLite store and artifact paths are relative to it
     try:
@@ -254,6 +267,7 @@ def serve(
             unknown_columns=unknown_columns,
             max_body_bytes=max_body_bytes,
             prediction_log=Path(log_file),
+            api_key=api_key,
         )
     except Exception as exc:
         _explain_failure(exc)
@@ -261,8 +275,47 @@ def serve(
     click.echo(
         f"Serving {stored.source} (version {serving.model_version(stored)}) on "
         f"http://{host}:{port}: POST /predict, GET /metadata, docs at /docs."
+        + (f" Every route but /health needs the key in ${api_key_env}." if api_key else "")
     )
     uvicorn.run(app, host=host, port=port)
+
+
+def read_api_key(variable: str) -> str:
+    """The key comes from the environment, not the command line, where `ps` and the shell's
+    history would show it. Stripped: HTTP strips a header value's ends, so a key ending in a
+    newline could never match."""
+    key = os.environ.get(variable, "").strip()
+    if not key:
+        click.secho(
+            f"Error: --api-key-env {variable}: the environment variable {variable} is unset or "
+            "empty; export the API key in it.",
+            fg="red",
+            err=True,
+        )
+        sys.exit(1)
+    return key
+
+
+def warn_if_reachable_by_others(host: str, port: int) -> None:
+    """Without a key, a server bound beyond this machine answers anyone on the network."""
+    if not is_loopback(host):
+        logger.warning(
+            "Serving on %s:%s without an API key: anyone who can reach the port can call the "
+            "model. Add one: export MODEL_API_KEY=<a long random secret> and add "
+            "--api-key-env MODEL_API_KEY.",
+            host,
+            port,
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 and ::1: only this machine can connect."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any address
+        return False
 
 
 commands = cli

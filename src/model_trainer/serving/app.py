@@ -6,6 +6,7 @@ Kept free of Kedro: `kedro serve` loads the model and hands it here; tests build
 """
 
 import datetime as dt
+import hmac
 import json
 import threading
 import time
@@ -17,9 +18,11 @@ from typing import Annotated, Any, Literal, NotRequired
 import anyio
 import numpy as np
 import pandas as pd
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -31,6 +34,7 @@ from pydantic import (
     with_config,
 )
 from sklearn.pipeline import Pipeline
+from starlette.datastructures import Headers
 from typing_extensions import TypedDict
 
 from model_trainer.models.ensemble import WeightedEnsemble
@@ -40,6 +44,16 @@ from model_trainer.tasks.ranking import rank_within_groups
 
 DEFAULT_MAX_BODY_BYTES = 1_048_576
 UnknownColumns = Literal["ignore", "refuse"]
+# The two ways of sending the key, declared in the OpenAPI schema (the Authorize button of
+# /docs); auto_error=False, as KeyGate is what checks the key.
+KEY_SCHEMES = [
+    Security(APIKeyHeader(name="X-API-Key", auto_error=False)),
+    Security(HTTPBearer(auto_error=False)),
+]
+ASK_FOR_THE_KEY = {
+    "error": "This server needs an API key: none was sent, or not the right one.",
+    "remediation": "Send it as the header 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.",
+}
 
 
 def _floats(values: list[Any]) -> np.ndarray:
@@ -104,7 +118,11 @@ def build_app(
     unknown_columns: UnknownColumns = "ignore",
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     prediction_log: Path | None = None,
+    api_key: str | None = None,
 ) -> FastAPI:
+    """With `api_key`, every route but /health answers a 401 without it. /docs and /openapi.json
+    stay open: they hold the request's columns and types and how to send the key, what a client
+    needs to call the server, not the model's source, metrics or answers."""
     card = stored.card
     features: dict[str, dict[str, Any]] = card["features"]
     types = {name: json_type(info) for name, info in features.items()}
@@ -132,6 +150,10 @@ def build_app(
     )
     app.add_middleware(BodyGate, max_bytes=max_body_bytes)
     app.add_exception_handler(RequestValidationError, _explain_invalid_request)
+    if api_key:  # added last, so it runs first
+        open_paths = {"/health", app.docs_url, app.swagger_ui_oauth2_redirect_url, app.openapi_url}
+        app.add_middleware(KeyGate, api_key=api_key, open_paths=open_paths)
+    key_schemes = KEY_SCHEMES if api_key else []
 
     # One prediction at a time, off the event loop (which keeps reading and checking requests
     # meanwhile). Concurrent predictions fight over the GIL and the model's own threads
@@ -161,7 +183,12 @@ def build_app(
             "model_version": version,
         }
 
-    @app.post("/predict", response_model=Predictions, response_model_exclude_none=True)
+    @app.post(
+        "/predict",
+        response_model=Predictions,
+        response_model_exclude_none=True,
+        dependencies=key_schemes,
+    )
     async def predict(body: request_model, request: Request) -> dict[str, Any]:
         result = await anyio.to_thread.run_sync(answer, body.records, limiter=one_at_a_time)
         if log is not None:
@@ -198,7 +225,7 @@ def build_app(
         "max_body_bytes": max_body_bytes,
     }
 
-    @app.get("/metadata")
+    @app.get("/metadata", dependencies=key_schemes)
     async def get_metadata() -> dict[str, Any]:
         return metadata
 
@@ -359,6 +386,35 @@ class BodyGate:
             },
         )
         await response(scope, receive, send)
+
+
+class KeyGate:
+    """Refuses a request without the API key (as a bearer token or an X-API-Key header) on
+    every path but `open_paths`, so a new route is guarded unless opened here. It runs before
+    BodyGate: a stranger's body is never read, and a 401 is all a stranger gets (no 413, no 422)."""
+
+    def __init__(self, app: Any, api_key: str, open_paths: set[str | None]) -> None:
+        self.app = app
+        self.expected = api_key.encode()
+        self.open_paths = open_paths
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or scope["path"] in self.open_paths or self._has_key(scope):
+            await self.app(scope, receive, send)
+            return
+        response = JSONResponse(
+            status_code=401, content=ASK_FOR_THE_KEY, headers={"WWW-Authenticate": "Bearer"}
+        )
+        await response(scope, receive, send)
+
+    def _has_key(self, scope: dict) -> bool:
+        headers = Headers(scope=scope)
+        scheme, token = get_authorization_scheme_param(headers.get("authorization"))
+        given = [headers.get("x-api-key"), token if scheme.lower() == "bearer" else None]
+        # Header values arrive decoded as latin-1: back to the bytes the client sent.
+        return any(
+            key and hmac.compare_digest(key.encode("latin-1"), self.expected) for key in given
+        )
 
 
 class PredictionLog:
