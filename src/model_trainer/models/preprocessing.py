@@ -28,6 +28,8 @@ from model_trainer.errors import ConfigurationError
 from model_trainer.table.feature_types import columns_of_type
 
 DATETIME_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour")
+# The features keep these names; pandas 3 deprecates the accessors dayofweek and dayofyear.
+ACCESSORS = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}
 MISSING_CATEGORY = "__missing__"
 IMPUTATIONS = ("auto", "median", "iterative")
 
@@ -91,7 +93,11 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         parsed = self._parse(X)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.parts_ = {
-            column: [p for p in DATETIME_PARTS if getattr(parsed[column].dt, p).nunique() > 1]
+            column: [
+                p
+                for p in DATETIME_PARTS
+                if getattr(parsed[column].dt, ACCESSORS.get(p, p)).nunique() > 1
+            ]
             for column in parsed.columns
         }
         return self
@@ -99,7 +105,7 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         parsed = self._parse(X)
         blocks = [
-            getattr(parsed[column].dt, part).to_numpy(dtype=float)
+            getattr(parsed[column].dt, ACCESSORS.get(part, part)).to_numpy(dtype=float)
             for column, parts in self.parts_.items()
             for part in parts
         ]
