@@ -10,7 +10,8 @@ export KEDRO_LOGGING_CONFIG := conf/logging.yml
 
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: install agent-client train test docs lint format clean bench-envs bench bench-quick
+.PHONY: install agent-client train test test-fast docs lint format clean bench-envs bench \
+	bench-quick
 
 .venv/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv \
@@ -34,6 +35,10 @@ agent-client:
 
 test: install lint agent-client
 	$(UV) run --frozen pytest
+
+# The fast tier: in-process unit tests in under a minute (no e2e- or slow-marked test).
+test-fast: install
+	$(UV) run --frozen pytest -m "not e2e and not slow"
 
 # The documentation site (docs/, mkdocs.yml) into site/; a broken link or a missing page fails it.
 docs: install

@@ -18,9 +18,18 @@ BENCH = ROOT.parent / "shared" / "bench" / "data"
 KEDRO = Path(sys.executable).parent / "kedro"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def bench_data_is_beside_the_project() -> None:
+def require_bench_data() -> None:
+    """Fails with a clear message when the public benchmark data is missing. Only the modules
+    that read it need it: they request the fixture below, and those that read it on import
+    call this first."""
     assert BENCH.is_dir(), f"the public benchmark data is expected in {BENCH} (../shared)"
+
+
+@pytest.fixture(scope="session")
+def bench_data_is_beside_the_project() -> None:
+    """Requested by the modules that read BENCH (`pytest.mark.usefixtures`), so the other tests
+    run without the benchmark data."""
+    require_bench_data()
 
 
 @pytest.fixture

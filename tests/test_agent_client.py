@@ -18,6 +18,8 @@ import pytest
 
 from tests.conftest import BENCH, ROOT, copy_project
 
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("bench_data_is_beside_the_project")]
+
 AGENT_CLIENT = ROOT / "tests" / "agent_client"
 SDK = AGENT_CLIENT / "node_modules" / "@a5c-ai" / "babysitter-sdk"
 MODEL_TRAINER = Path(sys.executable).parent / "model-trainer"

@@ -33,9 +33,13 @@ LAYERS = ["raw", "intermediate", "feature", "model_input", "models", "model_outp
 # kedro-viz's own settings, as its settings panel stores them: readable names, no feature tour.
 VIZ_SETTINGS = '{"isPrettyName": true, "showFeatureHints": false, "theme": "light"}'
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"no browser at {CHROMIUM}: `apt-get install chromium` (.ci/run)"
-)
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason=f"no browser at {CHROMIUM}: `apt-get install chromium` (.ci/run)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -23,9 +23,10 @@ from model_trainer.models.calibration import (
 from model_trainer.models.ensemble import OutOfFoldPredictions
 from model_trainer.search import tuning
 from model_trainer.serving import onnx_export
-from tests.conftest import BENCH
+from tests.conftest import BENCH, require_bench_data
 
 CLASSES = ["a", "b", "c"]
+require_bench_data()  # read on import
 PENGUINS = pd.read_csv(BENCH / "penguins" / "train.csv").dropna()
 X = PENGUINS[["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]]
 Y = PENGUINS["species"]
@@ -56,6 +57,7 @@ def test_scaling_keeps_each_rows_most_probable_class_and_sums_to_one():
         assert (out.argmax(axis=1) == probabilities.argmax(axis=1)).all()
 
 
+@pytest.mark.slow
 def test_held_out_scaling_helps_an_over_confident_model_and_not_a_calibrated_one():
     folds = list(np.array_split(np.arange(3000), 5))
     over, y = _sampled(2.5)

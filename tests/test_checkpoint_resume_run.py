@@ -34,9 +34,12 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.conftest import BENCH, copy_project, run_kedro
 from tests.test_distributed import start_kedro
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("bench_data_is_beside_the_project")]
 
 ROUNDS, EVERY = 300, 25
 DIAMONDS = BENCH / "diamonds"

@@ -31,6 +31,8 @@ from model_trainer.training.checkpoints import checkpointed_fit, latest_checkpoi
 from tests.checkpoint_worker import EVERY, ROUNDS, diamonds, lightgbm_pipeline
 from tests.conftest import BENCH, ROOT
 
+pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")
+
 WORKER = Path(__file__).with_name("checkpoint_worker.py")
 
 
@@ -74,6 +76,7 @@ def start_worker(folder: Path, output: Path, pause: float) -> subprocess.Popen:
     )
 
 
+@pytest.mark.e2e
 def test_a_killed_lightgbm_fit_resumes_from_its_checkpoint_and_matches_an_uninterrupted_one(
     tmp_path,
 ):
@@ -123,6 +126,7 @@ def test_without_random_draws_a_checkpointed_lightgbm_fit_equals_a_single_fit(tm
     np.testing.assert_allclose(resumed.predict(X), single.predict(X), rtol=0, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_a_checkpointed_fit_trains_on_the_matrix_pipeline_fit_makes_without_target_leakage(
     tmp_path, monkeypatch
 ):
@@ -161,6 +165,7 @@ def test_a_checkpointed_fit_trains_on_the_matrix_pipeline_fit_makes_without_targ
     assert auc < 0.57  # fit then transform: 0.89 on this noise target
 
 
+@pytest.mark.slow
 def test_an_interrupted_xgboost_fit_resumes_and_keeps_the_class_labels(tmp_path, credit):
     X, y, X_test = credit
     model = xgboost.XGBClassifier(
@@ -180,6 +185,7 @@ def test_an_interrupted_xgboost_fit_resumes_and_keeps_the_class_labels(tmp_path,
     )
 
 
+@pytest.mark.slow
 def test_an_interrupted_neural_network_resumes_with_its_optimizer_state(tmp_path, credit):
     X, y, X_test = credit
     network = MLPClassifier(hidden_layer_sizes=(16,), max_iter=30, early_stopping=True)
@@ -241,6 +247,7 @@ def test_training_checkpoints_setting_makes_the_final_fit_resume(tmp_path, credi
     )
 
 
+@pytest.mark.slow
 def test_an_ensemble_a_bag_and_a_thresholded_model_checkpoint_each_of_their_pipelines(
     tmp_path, credit
 ):

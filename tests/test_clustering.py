@@ -34,6 +34,8 @@ from model_trainer.tasks.clustering import (
 )
 from tests.conftest import BENCH, run_kedro, run_task
 
+pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")
+
 PENGUINS = BENCH / "penguins"
 MEASURES = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
 
@@ -58,6 +60,7 @@ def preprocessor_for(table: pd.DataFrame):
     return build_clustering_preprocessor(infer_feature_types(table, None), {})
 
 
+@pytest.mark.slow
 def test_search_on_penguin_measurements_recovers_species(penguins: pd.DataFrame) -> None:
     X = penguins[MEASURES]
     study, summary = search_clustering(
@@ -76,6 +79,7 @@ def test_search_on_penguin_measurements_recovers_species(penguins: pd.DataFrame)
     assert all(-1.0 <= s <= 1.0 for s in stability["fold_scores"])
 
 
+@pytest.mark.slow
 def test_davies_bouldin_is_minimised(penguins: pd.DataFrame) -> None:
     X = penguins[MEASURES]
     study, summary = search_clustering(
@@ -154,6 +158,7 @@ def test_invalid_trials_are_pruned_and_never_chosen(blobs: pd.DataFrame) -> None
         )
 
 
+@pytest.mark.slow
 def test_fold_stability_is_near_one_for_separated_blobs(blobs: pd.DataFrame) -> None:
     pipeline = make_clustering_pipeline("kmeans", {"n_clusters": 3}, preprocessor_for(blobs))
     stability = fold_stability(pipeline, blobs, folds=4, seed=0)
@@ -167,6 +172,7 @@ def test_fold_stability_is_near_one_for_separated_blobs(blobs: pd.DataFrame) -> 
     assert unstable["mean"] < stability["mean"]
 
 
+@pytest.mark.slow
 def test_same_seed_same_search(penguins: pd.DataFrame) -> None:
     X = penguins[MEASURES]
     runs = [search_clustering(X, preprocessor_for(X), n_trials=7, seed=3) for _ in range(2)]
@@ -176,6 +182,7 @@ def test_same_seed_same_search(penguins: pd.DataFrame) -> None:
     assert a["cross_validation"] == b["cross_validation"]
 
 
+@pytest.mark.slow
 def test_stored_study_resumes_to_its_total(tmp_path: Path, blobs: pd.DataFrame) -> None:
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     kwargs = {"algorithms": "kmeans", "storage": storage, "seed": 0}
@@ -222,6 +229,7 @@ def test_profiles_describe_each_cluster(penguins: pd.DataFrame) -> None:
     assert {"island top share", "sex top"} <= set(profiles.columns)
 
 
+@pytest.mark.e2e
 def test_kedro_task_clusters_without_a_target_and_the_model_assigns_new_rows(project: Path):
     shutil.copy(PENGUINS / "train.csv", project / "data/01_raw/penguins.csv")
     spec = {
@@ -259,6 +267,7 @@ def test_kedro_task_clusters_without_a_target_and_the_model_assigns_new_rows(pro
     assert answer.json()["predictions"] == stored.model.predict(rows).tolist()
 
 
+@pytest.mark.e2e
 def test_kedro_run_train_reports_how_well_clusters_find_a_reference_column(project: Path):
     shutil.copy(PENGUINS / "train.csv", project / "data/01_raw/penguins.csv")
 

@@ -8,8 +8,12 @@ import signal
 import sqlite3
 import time
 
+import pytest
+
 from tests.conftest import query, run_kedro
 from tests.test_distributed import start_kedro
+
+pytestmark = pytest.mark.e2e
 
 # Heartbeats every second: a trial silent for 2 s is stale, so the rerun fails it at once.
 ARGS = (

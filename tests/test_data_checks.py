@@ -17,6 +17,8 @@ from model_trainer.table.checks import (
 )
 from tests.conftest import BENCH
 
+pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")
+
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
 PENGUINS = BENCH / "penguins" / "train.csv"

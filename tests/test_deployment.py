@@ -22,6 +22,8 @@ from model_trainer.serving.model_store import StoredModel
 from tests.conftest import BENCH, ROOT
 from tests.test_onnx_export import fit_as_the_project_does
 
+pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")
+
 ONNX_SETTINGS = {"enabled": True, "tolerance": {"absolute": 1e-4, "relative": 1e-5}}
 
 
@@ -223,6 +225,7 @@ def test_the_held_out_split_is_the_one_of_the_models_version(credit_split, tmp_p
         deployment.load_candidate(None, str(unlabelled), models, splits)
 
 
+@pytest.mark.slow
 def test_promotion_registers_an_unregistered_model_once_then_reuses_its_version(
     credit_split, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):

@@ -69,6 +69,7 @@ def open_storage(url: str, barrier: multiprocessing.Barrier, outcomes: multiproc
         outcomes.put(f"{type(exc).__name__}: {exc}")
 
 
+@pytest.mark.e2e
 def test_workers_racing_on_a_fresh_database_all_open_the_storage(postgres):
     """Without retries, all but one of four workers starting at once fail on CREATE TYPE/TABLE."""
     url = fresh_database(postgres, "race")
@@ -84,6 +85,7 @@ def test_workers_racing_on_a_fresh_database_all_open_the_storage(postgres):
     assert [outcomes.get(timeout=5) for _ in workers] == ["opened"] * 4
 
 
+@pytest.mark.e2e
 def test_two_workers_fill_one_study_and_train_refits_its_best_trial_without_a_new_one(
     postgres, tmp_path
 ):

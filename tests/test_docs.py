@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 MKDOCS = Path(sys.executable).parent / "mkdocs"
 README_MAX_LINES = 160
@@ -16,6 +18,7 @@ README_MAX_LINES = 160
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
+@pytest.mark.e2e
 def test_the_site_builds_in_strict_mode(tmp_path: Path) -> None:
     site = tmp_path / "site"
     result = subprocess.run(

@@ -19,6 +19,8 @@ from model_trainer.reporting.plots import drift_figures
 from model_trainer.table.feature_types import infer_feature_types
 from tests.conftest import BENCH
 
+pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")
+
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
 SETTINGS = {

@@ -14,6 +14,8 @@ import pytest
 
 from tests.conftest import BENCH, query, run_kedro
 
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("bench_data_is_beside_the_project")]
+
 CONTRACT_KEYS = {
     "success", "modelPath", "metrics", "bestParams", "crossValidation", "experimentRun",
     "trainingTime", "artifacts", "positiveClass",

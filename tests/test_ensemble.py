@@ -21,8 +21,9 @@ from model_trainer.models.ensemble import (
     select_ensemble,
 )
 from model_trainer.tasks.detection import detect_task
-from tests.conftest import BENCH
+from tests.conftest import BENCH, require_bench_data
 
+require_bench_data()  # read on import
 PENGUINS = pd.read_csv(BENCH / "penguins" / "train.csv").dropna()
 X = PENGUINS[["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]]
 Y = PENGUINS["species"]
@@ -66,6 +67,7 @@ def _five_folds(n: int) -> list[np.ndarray]:
     return list(np.array_split(np.random.default_rng(1).permutation(n), 5))
 
 
+@pytest.mark.slow
 def test_on_pure_noise_the_held_out_choice_scores_chance_where_the_in_sample_one_flatters():
     """20 trials whose predictions ignore the target: weights selected on all rows score well
     above AUC 0.5 on those rows; chosen on four folds and scored on the fifth, neither the
@@ -97,6 +99,7 @@ def test_complementary_trials_make_an_ensemble_that_wins_out_of_sample_too():
     assert np.mean(held_out["ensemble"]) < 0.8 * np.mean(held_out["single_trial"])
 
 
+@pytest.mark.slow
 def test_the_ensemble_is_a_classifier_with_the_users_labels():
     members = [
         Pipeline([("model", LogisticRegression(max_iter=2000))]),

@@ -21,7 +21,7 @@ from model_trainer.models.estimators import (
     supports,
 )
 from model_trainer.table.feature_types import infer_feature_types
-from tests.conftest import BENCH
+from tests.conftest import BENCH, require_bench_data
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
@@ -52,6 +52,7 @@ def _sample(path: Path, target: str) -> tuple[pd.DataFrame, pd.Series, dict]:
     return table.drop(columns=[target]), table[target], infer_feature_types(table, target)
 
 
+require_bench_data()  # read on import
 DATA = {
     "classification": _sample(CREDIT, "Status"),
     "regression": _sample(BENCH / "diamonds" / "train.csv", "price"),

@@ -25,6 +25,8 @@ from model_trainer.training import final_fit as training
 from tests.conftest import BENCH
 from tests.trained import train_as_the_pipelines_do
 
+pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")
+
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
 CONF = ROOT / "conf" / "base"
@@ -104,6 +106,7 @@ def test_no_data_path_or_a_wrong_one_names_the_parameter_and_the_fix(tmp_path):
     assert evaluation.require_data_path(str(tmp_path / "rows.parquet"), "x", "y").is_file()
 
 
+@pytest.mark.slow
 def test_a_missing_input_column_is_named(credit):
     stored, test = credit
     with pytest.raises(DataValidationError, match=r"lacks the model's input columns \['Income'\]"):
@@ -149,6 +152,7 @@ def credit_as_ints() -> tuple[StoredModel, pd.DataFrame]:
     return stored_model(table, "Status", "logistic_regression")
 
 
+@pytest.mark.slow
 def test_a_model_trained_on_integer_labels_is_judged_for_the_class_1(credit_as_ints, tmp_path):
     stored, test = credit_as_ints
     assert stored.card["classes"] == [0, 1] and stored.card["positive_class"] == 1
@@ -372,6 +376,7 @@ def registry_with_two_versions(trained_project: Path, tmp_path: Path, monkeypatc
     return trained_project
 
 
+@pytest.mark.e2e
 def test_a_version_is_compared_with_the_earlier_one_on_the_same_rows(registry_with_two_versions):
     project = registry_with_two_versions
     models, splits = project / "data" / "06_models", project / "data" / "05_model_input"
@@ -385,6 +390,7 @@ def test_a_version_is_compared_with_the_earlier_one_on_the_same_rows(registry_wi
     assert comparison["training_overlap"] == 1.0, "the shipped model is refit on every row"
 
 
+@pytest.mark.e2e
 def test_a_model_loaded_from_a_path_is_found_in_the_registry(registry_with_two_versions):
     models = registry_with_two_versions / "data" / "06_models"
     latest = load_stored_model(None, models)
@@ -396,6 +402,7 @@ def test_a_model_loaded_from_a_path_is_found_in_the_registry(registry_with_two_v
     assert evaluation.earlier_versions(REGISTERED, "1", 3) == []
 
 
+@pytest.mark.e2e
 def test_an_earlier_version_that_predicts_another_target_is_skipped(registry_with_two_versions):
     models = registry_with_two_versions / "data" / "06_models"
     rows = pd.read_csv(registry_with_two_versions / "data" / "01_raw" / "credit_data.csv")
@@ -406,6 +413,7 @@ def test_an_earlier_version_that_predicts_another_target_is_skipped(registry_wit
     assert "target" in result["skipped"] and "metrics" not in result
 
 
+@pytest.mark.e2e
 def test_the_train_report_scores_the_previous_version_on_its_test_split(registry_with_two_versions):
     project = registry_with_two_versions
     models, splits = project / "data" / "06_models", project / "data" / "05_model_input"

@@ -57,6 +57,7 @@ def test_a_users_error_keeps_its_own_remediation():
     assert record["error"] == "Target column 'y' is constant."
 
 
+@pytest.mark.slow
 def test_the_failure_is_logged_to_the_active_run_before_it_is_ended(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     recorder = SimpleNamespace(saved={"study_summary": "/data/06_models/study_summary.json"})
@@ -74,6 +75,7 @@ def test_the_failure_is_logged_to_the_active_run_before_it_is_ended(tmp_path, mo
     assert record["kept"] == recorder.saved
 
 
+@pytest.mark.e2e
 def test_a_run_that_fails_after_the_model_is_kept_says_why_and_resumes_from_nodes(
     project: Path,
 ):

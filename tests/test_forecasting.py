@@ -23,6 +23,8 @@ from model_trainer.tasks.forecasting import (
 )
 from tests.conftest import BENCH, run_kedro, run_task
 
+pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")
+
 CHICAGO = BENCH / "chicago"
 TARGET, TIME = "ridership", "date"
 
@@ -139,6 +141,7 @@ def test_monthly_numeric_and_duplicate_times() -> None:
     np.testing.assert_allclose(numeric.predict(pd.DataFrame({"t": [3, 4, 6, 0]})), [30, 50, 70, 38])
 
 
+@pytest.mark.e2e
 def test_a_time_ordered_regression_is_compared_with_the_seasonal_naive_forecast(project):
     shutil.copy(CHICAGO / "train.csv", project / "data/01_raw/chicago.csv")
 
@@ -172,6 +175,7 @@ def sarimax(chicago: tuple[pd.DataFrame, pd.DataFrame]) -> SarimaxForecaster:
     return SarimaxForecaster(TIME).fit(train.drop(columns=TARGET), train[TARGET])
 
 
+@pytest.mark.slow
 def test_sarimax_forecasts_later_days_better_than_the_mean(chicago, sarimax) -> None:
     # Measured: SARIMAX(2,0,1)x(0,1,1,7) (AIC 19440.3) RMSE 2.817 vs training mean RMSE 7.343
     # (seasonal naive 3.066) on the 1140 test days; the fit takes about 4 s.
@@ -189,6 +193,7 @@ def test_sarimax_forecasts_later_days_better_than_the_mean(chicago, sarimax) -> 
     np.testing.assert_allclose(sarimax.predict(rows), predicted[[30, 0, 500]])
 
 
+@pytest.mark.slow
 def test_sarimax_in_the_training_span_is_one_step_ahead_not_the_actuals(chicago, sarimax) -> None:
     train, _ = chicago
     X, actual = train.drop(columns=TARGET), train[TARGET].to_numpy()
@@ -205,6 +210,7 @@ def test_sarimax_in_the_training_span_is_one_step_ahead_not_the_actuals(chicago,
     np.testing.assert_allclose(sarimax.predict(before), train[TARGET].mean())
 
 
+@pytest.mark.slow
 def test_sarimax_clone_and_joblib_round_trip(chicago, sarimax, tmp_path) -> None:
     _, test = chicago
     X_test = test.drop(columns=TARGET)
@@ -237,6 +243,7 @@ def test_sarimax_falls_back_to_the_seasonal_naive_when_it_cannot_fit(chicago, mo
     np.testing.assert_array_equal(model.predict(X_test), naive.predict(X_test))
 
 
+@pytest.mark.slow
 def test_sarimax_with_an_exogenous_column_and_monthly_times() -> None:
     """A numeric exogenous column moves the forecast with the rows' own values; a missing or
     non-numeric one is a clear error. Monthly data gets a 12-month season."""
@@ -326,6 +333,7 @@ def test_a_lag_shorter_than_the_horizon_is_refused(chicago) -> None:
         TargetLagFeatures(TIME, windows=[1.5]).fit(X, y)
 
 
+@pytest.mark.e2e
 def test_target_lags_from_conf_reach_the_saved_model(project):
     """model.time_series from a conf env: the saved Pipeline adds the lag features to the raw
     columns (a step of "preprocess"), the model uses them, and permutation importance (per raw
@@ -369,6 +377,7 @@ def test_target_lags_from_conf_reach_the_saved_model(project):
     assert list(clone(model).named_steps) == ["preprocess", "model"]
 
 
+@pytest.mark.e2e
 def test_kedro_task_with_a_time_column_orders_the_rows_and_forecasts_the_last_slice(project):
     shutil.copy(CHICAGO / "train.csv", project / "data/01_raw/chicago.csv")
     spec = {

@@ -57,6 +57,7 @@ def test_a_closed_port_is_a_configuration_error_naming_the_uri():
     assert "mlflow server" in caught.value.remediation
 
 
+@pytest.mark.slow
 def test_node_parameters_reach_mlflow_flattened_in_one_batch_and_once_per_run(
     tmp_path, monkeypatch
 ):
@@ -140,6 +141,7 @@ def test_the_objects_alive_at_the_start_of_a_run_are_frozen_until_it_ends(ending
     assert garbage() is None
 
 
+@pytest.mark.e2e
 def test_start_up_leaves_matplotlib_and_mlflows_package_map_to_the_searchs_background():
     """The project's start-up (settings, every pipeline) does not import matplotlib; the thread
     started with the search (prepare_run_tail) imports it and builds MLflow's package map."""

@@ -23,11 +23,12 @@ from model_trainer.table.feature_types import infer_feature_types
 from model_trainer.table.splitting import split_holdout
 from model_trainer.tasks.detection import detect_task
 from model_trainer.training import final_fit as training
-from tests.conftest import BENCH
+from tests.conftest import BENCH, require_bench_data
 
 ROOT = Path(__file__).resolve().parents[1]
 with (ROOT / "conf" / "base" / "parameters_model_configuration.yml").open() as handle:
     MODEL = yaml.safe_load(handle)["model"]
+require_bench_data()  # read on import
 CHURN = pd.read_csv(BENCH / "mlc_churn" / "train.csv").sample(1200, random_state=0)
 TARGET = "churn"
 FAMILIES = ["lightgbm", "xgboost", "logistic_regression", "knn"]
@@ -171,6 +172,7 @@ def test_early_stopping_sees_the_oversampled_training_rows(churn):
     assert 0 < info["early_stopping"]["n_estimators"] < 400
 
 
+@pytest.mark.slow
 def test_a_tuned_threshold_is_kept_in_the_model_and_used_by_predict_and_metrics(churn):
     task, feature_types, configuration, train, validation, test = churn
     pipeline = pipeline_from_configuration(

@@ -24,6 +24,8 @@ from model_trainer.models.metrics import (
 )
 from tests.conftest import BENCH
 
+pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")
+
 PENGUINS = BENCH / "penguins" / "train.csv"
 BINARY = {"type": "classification", "classes": ["bad", "good"], "positive_class": "bad"}
 MULTICLASS = {"type": "classification", "classes": ["a", "b", "c"], "positive_class": None}
@@ -137,6 +139,7 @@ def test_evaluate_predicts_the_most_probable_class_once_probabilities_are_needed
     assert result["roc_auc"] == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 def test_score_on_a_model_fitted_to_penguins():
     table = pd.read_csv(PENGUINS).dropna()
     X, y = table[["bill_length_mm", "bill_depth_mm", "flipper_length_mm"]], table["species"]

@@ -16,6 +16,8 @@ from model_trainer.training import final_fit as training
 from tests.conftest import BENCH
 from tests.trained import train_as_the_pipelines_do
 
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("bench_data_is_beside_the_project")]
+
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
 DIAMONDS = BENCH / "diamonds" / "train.csv"

@@ -23,6 +23,7 @@ def tracking_uri(trained_project: Path):
         os.environ["MLFLOW_TRACKING_URI"] = previous
 
 
+@pytest.mark.e2e
 def test_latest_path_and_registry_name_the_same_model(trained_project: Path, tracking_uri):
     models = trained_project / "data" / "06_models"
     latest = load_stored_model(None, models)
@@ -55,6 +56,7 @@ def test_a_missing_model_says_how_to_get_one(tmp_path: Path):
         load_stored_model(str(tmp_path / "nope.joblib"), tmp_path)
 
 
+@pytest.mark.e2e
 def test_an_unknown_registry_version_is_a_clear_error(trained_project: Path, tracking_uri):
     with pytest.raises(ConfigurationError, match="models:/01_raw_credit_data_Status/99"):
         load_stored_model(

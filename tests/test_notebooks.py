@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
+@pytest.mark.e2e
 def test_the_python3_kernel_runs_this_environments_python():
     """nbclient starts the kernel by name: it must be the venv's interpreter (with kedro and the
     package), not another Jupyter installation's."""
@@ -32,6 +33,7 @@ def test_the_notebook_is_saved_without_outputs(path: Path):
     assert not any(cell.outputs or cell.execution_count for cell in code), "clear the outputs"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
 def test_the_notebook_runs_on_the_trained_project(
     path: Path, trained_project: Path, monkeypatch: pytest.MonkeyPatch

@@ -32,6 +32,8 @@ from model_trainer.tasks.detection import detect_task
 from tests.conftest import BENCH, ROOT
 from tests.trained import MODEL
 
+pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")
+
 TOLERANCE = {"absolute": 1e-4, "relative": 1e-5}
 
 
@@ -77,6 +79,7 @@ def test_lightgbm_export_gives_the_models_probabilities(credit: pd.DataFrame):
     assert figures["max_abs_diff"] < 1e-5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("imputation", ["median", "iterative"])
 def test_logistic_regression_export_imputes_encodes_and_scales_as_the_model(
     credit: pd.DataFrame, imputation: str
@@ -90,6 +93,7 @@ def test_logistic_regression_export_imputes_encodes_and_scales_as_the_model(
     assert figures["rows_outside_tolerance"] == 0 and figures["max_abs_diff"] < 1e-5
 
 
+@pytest.mark.slow
 def test_an_ensemble_of_xgboost_hist_gradient_boosting_and_linear_keeps_labels_and_weights(
     credit: pd.DataFrame,
 ):
@@ -110,6 +114,7 @@ def test_an_ensemble_of_xgboost_hist_gradient_boosting_and_linear_keeps_labels_a
     assert labels.tolist() == model.predict(X).tolist()  # "bad"/"good", not 0/1
 
 
+@pytest.mark.slow
 def test_a_regression_ensemble_agrees_within_the_tolerance_relative_to_its_scale():
     """Prices in the thousands: float32 is off by thousandths, within 1e-5 of the scale, also
     on rows whose linear prediction is a difference of large terms."""
@@ -180,6 +185,7 @@ def test_the_catalog_saves_a_plain_onnx_file(credit: pd.DataFrame, tmp_path: Pat
     assert np.allclose(probabilities, model.predict_proba(X), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_smote_model_exports_without_its_sampler_and_a_tuned_threshold_is_refused(
     credit: pd.DataFrame,
 ):
@@ -206,6 +212,7 @@ def test_a_smote_model_exports_without_its_sampler_and_a_tuned_threshold_is_refu
         exported(thresholded)
 
 
+@pytest.mark.slow
 def test_a_bag_of_an_ensemble_converts_with_its_labels_and_probabilities(credit: pd.DataFrame):
     """k-fold bagging wraps the whole model, an ensemble included: a vote of votes in ONNX."""
     task = detect_task(credit["Status"], {})

@@ -27,6 +27,8 @@ from model_trainer.tasks.detection import detect_task
 from model_trainer.training import final_fit as training
 from tests.conftest import BENCH
 
+pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")
+
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
 DIAMONDS = BENCH / "diamonds" / "train.csv"
@@ -85,6 +87,7 @@ def legend(figure: Figure) -> list[str]:
     return [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
 
 
+@pytest.mark.slow
 def test_binary_classification_gets_confusion_matrix_roc_pr_and_importance(classification):
     figures = evaluation_figures(
         classification["predictions"], classification["importance"], classification["task"]
@@ -150,6 +153,7 @@ def test_a_task_without_a_positive_class_gets_no_roc_curve(classification):
     assert set(figures) == {"confusion_matrix.png", "feature_importance.png"}
 
 
+@pytest.mark.slow
 def test_a_tiny_study_gets_the_search_plots_it_can_make():
     table = pd.read_csv(CREDIT).sample(300, random_state=0).reset_index(drop=True)
     task = detect_task(table["Status"], {})
@@ -231,6 +235,7 @@ def test_a_png_becomes_a_data_uri_that_decodes_back_to_it():
     assert base64.b64decode(uri.removeprefix("data:image/png;base64,")) == data
 
 
+@pytest.mark.slow
 def test_learning_curves_show_train_and_validation_per_model_and_the_kept_step(classification):
     boosted = training.learning_curve(
         "boosting round",

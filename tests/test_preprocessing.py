@@ -19,6 +19,8 @@ from model_trainer.models.preprocessing import (
 )
 from model_trainer.table.feature_types import infer_feature_types
 
+pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")
+
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
 ENCODING = {"one_hot_max_categories": 15, "min_category_frequency": 1, "text_max_features": 50}

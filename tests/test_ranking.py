@@ -112,6 +112,7 @@ def ranker(movielens: pd.DataFrame, task: dict, algorithm: str, params: dict) ->
     )  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["lightgbm", "xgboost", "ridge"])
 def test_a_ranker_learns_from_groups_whatever_the_row_order(movielens, algorithm):
     task, train, test = users_split(movielens)
@@ -140,6 +141,7 @@ def test_a_search_sample_keeps_whole_groups(movielens):
     assert 2000 <= len(sample) < 2000 + sizes.max()
 
 
+@pytest.mark.e2e
 def test_kedro_task_ranks_per_user_on_unseen_users_and_serves_and_scores_batches(
     project: Path, movielens: pd.DataFrame
 ):

@@ -19,12 +19,13 @@ from model_trainer.reporting.plots import evaluation_figures, search_figures
 from model_trainer.tasks.detection import detect_task
 from model_trainer.tracking.runs import log_diagnosis_tags
 from model_trainer.training import final_fit as training
-from tests.conftest import BENCH
+from tests.conftest import BENCH, require_bench_data
 from tests.trained import train_as_the_pipelines_do
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
 DIAMONDS = BENCH / "diamonds" / "train.csv"
+require_bench_data()  # read on import
 with (ROOT / "conf" / "base" / "parameters_reporting.yml").open() as handle:
     REPORTING = yaml.safe_load(handle)["reporting"]
 THRESHOLDS = REPORTING["recommendations"]
@@ -195,6 +196,7 @@ def test_a_model_stopped_at_its_best_round_is_not_overfitting():
     assert findings(training_info=info) == []
 
 
+@pytest.mark.slow
 def test_each_kind_of_finding_becomes_one_mlflow_tag(tmp_path, monkeypatch):
     import mlflow
 
@@ -323,6 +325,7 @@ def report_inputs(tmp_path_factory) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_the_report_is_one_page_with_no_outside_resources(report_inputs):
     html = render_report(**report_inputs)
     assert html.lstrip().lower().startswith("<!doctype html>")
@@ -332,6 +335,7 @@ def test_the_report_is_one_page_with_no_outside_resources(report_inputs):
     assert "<script" not in html.lower() and "<link" not in html.lower()
 
 
+@pytest.mark.slow
 def test_the_report_embeds_every_plot_as_a_png(report_inputs):
     html = render_report(**report_inputs)
     plots = {**report_inputs["evaluation_plots"], **report_inputs["search_plots"]}
@@ -343,6 +347,7 @@ def test_the_report_embeds_every_plot_as_a_png(report_inputs):
         assert base64.b64decode(encoded).startswith(b"\x89PNG")
 
 
+@pytest.mark.slow
 def test_the_headline_gives_the_test_metric_against_the_baselines(report_inputs):
     html = render_report(**report_inputs)
     headline = re.search(r'<p class="headline" id="headline">(.*?)</p>', html, re.DOTALL)
@@ -357,6 +362,7 @@ def test_the_headline_gives_the_test_metric_against_the_baselines(report_inputs)
     assert "over 3 folds" in text
 
 
+@pytest.mark.slow
 def test_the_report_lists_the_recommendations_or_says_there_are_none(report_inputs):
     assert "No issue found by the rules" in render_report(**report_inputs)
     finding = {
@@ -370,6 +376,7 @@ def test_the_report_lists_the_recommendations_or_says_there_are_none(report_inpu
     assert "&lt;b&gt;good&lt;/b&gt;" in html, "text from the data is escaped"
 
 
+@pytest.mark.slow
 def test_the_report_describes_every_feature_and_the_worst_predictions(report_inputs):
     html = render_report(**report_inputs)
     for name in report_inputs["feature_types"]["columns"]:
@@ -380,6 +387,7 @@ def test_the_report_describes_every_feature_and_the_worst_predictions(report_inp
     assert html.count("proba_bad") == 1  # the column header of the worst predictions table
 
 
+@pytest.mark.slow
 def test_the_report_shows_each_decision_with_its_conf_key(report_inputs):
     html = render_report(**report_inputs)
     decisions = {d["decision"]: d for d in report_inputs["decisions"]}
@@ -391,6 +399,7 @@ def test_the_report_shows_each_decision_with_its_conf_key(report_inputs):
         assert f"<code>{decision['override']}</code>" in html
 
 
+@pytest.mark.slow
 def test_the_report_shows_where_the_time_went_slowest_node_first(report_inputs):
     html = render_report(**report_inputs)
     section = html.split('id="time"')[1].split("</section>")[0]
@@ -427,6 +436,7 @@ def test_a_clustering_is_judged_on_structure_stability_and_plain_kmeans():
     assert steady == []
 
 
+@pytest.mark.slow
 def test_the_previous_version_is_a_row_of_the_metrics_table(report_inputs):
     previous = {
         "model": "models:/01_raw_credit_data_Status/4",

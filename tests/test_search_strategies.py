@@ -108,6 +108,7 @@ def test_objectives_are_a_list_or_a_plus_joined_string_with_the_metric_first():
 # --- grid and CMA-ES ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_grid_runs_every_point_of_a_small_categorical_space_once():
     study, summary = run(
         ONE_SMALL_FAMILY, {"n_trials": 20, "sampler": "grid", "pruner": "none", "fold_jobs": 1}
@@ -131,6 +132,7 @@ def test_cmaes_without_its_package_is_a_configuration_error_naming_it():
     assert "'cmaes'" in caught.value.message and "tpe" in caught.value.remediation
 
 
+@pytest.mark.slow
 def test_cmaes_searches_a_numeric_single_family_space():
     pytest.importorskip("cmaes", reason="Optuna's CmaEsSampler needs the cmaes package")
     study, summary = run(
@@ -169,6 +171,7 @@ def test_the_pareto_rule_takes_the_lowest_other_objective_within_tolerance_of_th
     assert tuning.chosen_trial(rmse, 0.01).number == 1
 
 
+@pytest.mark.slow
 def test_nsga2_with_roc_auc_and_latency_gives_a_pareto_front_and_the_rule_picks_the_model():
     settings = {
         "n_trials": 8,
@@ -207,6 +210,7 @@ def test_nsga2_with_roc_auc_and_latency_gives_a_pareto_front_and_the_rule_picks_
     assert pareto.axes[0].get_xlabel() == "latency (µs per row)"
 
 
+@pytest.mark.slow
 def test_a_single_objective_summary_names_its_sampler_and_front(tmp_path: Path):
     study, summary = run(TWO_FAMILIES, {"n_trials": 2, "sampler": "random", "pruner": "none"})
     assert summary["sampler"] == "random" and summary["objectives"] == ["roc_auc"]
@@ -214,6 +218,7 @@ def test_a_single_objective_summary_names_its_sampler_and_front(tmp_path: Path):
     assert "pareto_front.png" not in search_figures(study, summary["objectives"])
 
 
+@pytest.mark.e2e
 def test_kedro_run_with_nsga2_plots_the_pareto_front_and_saves_a_model(project: Path):
     result = run_kedro(
         project,

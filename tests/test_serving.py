@@ -300,6 +300,7 @@ def credit_rows(trained_project: Path) -> pd.DataFrame:
     return pd.concat([table.head(20), table[table.isna().any(axis=1)].head(5)])
 
 
+@pytest.mark.e2e
 def test_the_server_answers_as_the_saved_model(
     servers: dict, trained_project: Path, credit_rows: pd.DataFrame
 ):
@@ -328,6 +329,7 @@ def test_the_server_answers_as_the_saved_model(
     assert logged[-1]["predictions"] == answer["predictions"]
 
 
+@pytest.mark.e2e
 def test_the_server_checks_requests_against_the_training_schema(
     servers: dict, credit_rows: pd.DataFrame
 ):
@@ -348,6 +350,7 @@ def test_the_server_checks_requests_against_the_training_schema(
     assert httpx.post(url, json=too_large).status_code == 413
 
 
+@pytest.mark.e2e
 def test_the_server_describes_its_model(servers: dict):
     metadata = httpx.get(f"{servers['registry']}/metadata").json()
     openapi = httpx.get(f"{servers['latest']}/openapi.json").json()
@@ -365,6 +368,7 @@ def test_the_server_describes_its_model(servers: dict):
     assert httpx.get(f"{servers['latest']}/docs").status_code == 200
 
 
+@pytest.mark.e2e
 def test_a_missing_model_is_an_error_with_a_fix(
     trained_project: Path, monkeypatch: pytest.MonkeyPatch
 ):

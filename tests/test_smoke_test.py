@@ -56,6 +56,7 @@ def smoke(credit: dict, configuration: dict | None = None, settings: dict | None
     )
 
 
+@pytest.mark.slow
 def test_every_family_and_the_simple_baseline_pass(credit):
     """How long it takes is for benchmarks/overhead.py to measure, not a timed test."""
     result = smoke(credit)
@@ -90,6 +91,7 @@ def test_disabled_it_fits_nothing(credit):
     assert smoke(credit, broken, {**SMOKE_TEST, "enabled": False}) == {"enabled": False}
 
 
+@pytest.mark.e2e
 def test_a_broken_family_stops_kedro_run_before_the_search(project: Path):
     start = time.perf_counter()
     result = run_kedro(

@@ -12,6 +12,8 @@ from model_trainer.errors import ConfigurationError, DataValidationError
 from model_trainer.table.splitting import choose_cv, cv_splits, split_holdout
 from tests.conftest import BENCH
 
+pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")
+
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
 DIAMONDS = BENCH / "diamonds" / "train.csv"

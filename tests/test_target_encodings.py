@@ -24,7 +24,7 @@ from model_trainer.pipelines.data_preparation import nodes as preparation
 from model_trainer.pipelines.model_configuration.nodes import configure_model
 from model_trainer.serving.model_store import latest_version, versioned_file
 from model_trainer.training import final_fit as training
-from tests.conftest import BENCH, copy_project, run_kedro
+from tests.conftest import BENCH, copy_project, require_bench_data, run_kedro
 from tests.trained import search_and_fit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +33,7 @@ MODEL = yaml.safe_load((CONF / "parameters_model_configuration.yml").read_text()
 FEATURE_TYPING = yaml.safe_load((CONF / "parameters_data_preparation.yml").read_text())[
     "feature_typing"
 ]
+require_bench_data()  # read on import
 CREDIT = pd.read_csv(BENCH / "credit_data" / "train.csv").sample(1500, random_state=0)
 CREDIT = CREDIT.reset_index(drop=True)
 GOOD = CREDIT["Status"] == "good"  # the majority: 'bad', the minority, is the text default
@@ -66,6 +67,7 @@ def label_scores(actual: pd.Series, predicted: pd.Series, positive: object) -> d
     }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("encoding", THROUGH_KEDRO)
 def test_kedro_task_tunes_f1_and_evaluate_scores_the_model(encoding: str, tmp_path: Path):
     recode, positive, suffix = ENCODINGS[encoding]
@@ -150,6 +152,7 @@ def as_text() -> dict[str, dict]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoding", list(ENCODINGS))
 def test_every_encoding_scores_like_text_labels_with_the_positive_class_mapped(
     encoding: str, as_text: dict[str, dict]

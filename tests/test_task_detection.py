@@ -13,6 +13,8 @@ from model_trainer.errors import ConfigurationError, DataValidationError
 from model_trainer.tasks.detection import count_training_classes, detect_task, numpy_target
 from tests.conftest import BENCH
 
+pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")
+
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import BENCH, query, run_kedro
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("bench_data_is_beside_the_project")]
 
 
 def task(project: Path, spec: dict, *options: str) -> tuple[int, dict]:

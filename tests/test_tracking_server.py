@@ -22,6 +22,8 @@ from mlflow import MlflowClient
 from tests.conftest import run_kedro
 from tests.test_task_contract import SEED_EXAMPLE
 
+pytestmark = pytest.mark.e2e
+
 MLFLOW = Path(sys.executable).parent / "mlflow"
 
 

@@ -31,6 +31,8 @@ from model_trainer.tracking.runs import log_learning_curves
 from model_trainer.training import final_fit as training
 from tests.conftest import BENCH
 
+pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")
+
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
 DIAMONDS = BENCH / "diamonds" / "train.csv"
@@ -212,6 +214,7 @@ def test_early_stopping_watches_the_tuned_metric_not_the_boosters_loss(credit, a
     assert len(auc) == min(400, rounds + 10)
 
 
+@pytest.mark.slow
 def test_without_early_stopping_the_configured_n_estimators_is_kept(credit):
     disabled = {"early_stopping": {"enabled": False, "patience": 10}}
     pipeline, info = credit.final("lightgbm", {"n_estimators": 2000}, disabled)
@@ -274,6 +277,7 @@ def test_without_early_stopping_the_curve_covers_every_round(credit):
     assert info["learning_curves"] == []
 
 
+@pytest.mark.slow
 def test_a_neural_network_reports_its_loss_and_validation_score_per_epoch(credit):
     model, _ = training.fit_quietly(
         credit.pipeline("neural_network", {"max_iter": 30}), credit.X, credit.y
@@ -287,6 +291,7 @@ def test_a_neural_network_reports_its_loss_and_validation_score_per_epoch(credit
     )
 
 
+@pytest.mark.slow
 def test_learning_curves_are_logged_as_step_metrics_on_the_active_run(diamonds, tmp_path):
     import mlflow
 
@@ -481,6 +486,7 @@ def test_an_ensemble_summary_builds_a_weighted_ensemble_of_early_stopped_members
     assert evaluate(model, credit.X_test, credit.y_test, credit.task)["roc_auc"] > 0.75
 
 
+@pytest.mark.slow
 def test_too_small_a_validation_split_keeps_the_rounds_tuned_by_cv(credit):
     settings = {"early_stopping": {"enabled": True, "patience": 10, "min_validation_rows": 10**6}}
     _, info = credit.final("lightgbm", {"n_estimators": 2000, "learning_rate": 0.3}, settings)

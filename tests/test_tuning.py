@@ -231,6 +231,7 @@ def test_an_unknown_pruner_is_a_configuration_error(name):
 # --- the stored, resumable study ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_stored_study_resumes_up_to_its_total_trial_budget(tmp_path):
     database = tmp_path / "optuna" / "studies.db"  # the folder does not exist yet
     settings = {"n_trials": 2, "storage": f"sqlite:///{database}", "sampler": "tpe"}
@@ -256,6 +257,7 @@ def test_a_stored_study_resumes_up_to_its_total_trial_budget(tmp_path):
     assert names == [("resumable",)]
 
 
+@pytest.mark.slow
 def test_each_trial_records_one_score_per_fold_and_its_worker(three_trials):
     for trial in three_trials.trials:
         scores = trial.user_attrs["fold_scores"]
@@ -309,6 +311,7 @@ def test_with_tuning_disabled_the_summary_says_the_study_is_in_memory(tmp_path):
 # --- summaries ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_summary_gives_the_best_trials_parameters_without_prefix(three_trials):
     summary = tuning.summarize_study(three_trials, TWO_FAMILIES, {})
     best = three_trials.best_trial
@@ -330,6 +333,7 @@ def test_the_summary_gives_the_best_trials_parameters_without_prefix(three_trial
     assert summary["algorithms_tried"] == ["lightgbm", "logistic_regression"]
 
 
+@pytest.mark.slow
 def test_the_trials_table_has_one_row_per_trial_with_its_algorithm(three_trials):
     table = tuning.trials_table(three_trials)
     assert list(table["number"]) == [0, 1, 2]
@@ -337,6 +341,7 @@ def test_the_trials_table_has_one_row_per_trial_with_its_algorithm(three_trials)
     assert (table["duration"] > 0).all()
 
 
+@pytest.mark.slow
 def test_parameter_importances_need_three_complete_trials(three_trials):
     two = search(TWO_FAMILIES, {"n_trials": 2, "pruner": "none"})
     assert tuning.param_importances(two) == {}
@@ -380,6 +385,7 @@ def test_a_password_is_hidden_whatever_the_url_shape(url):
     assert "s3cr3t" not in tuning.redact(url)
 
 
+@pytest.mark.slow
 def test_past_the_deadline_a_trial_stops_at_its_next_fold_once_a_trial_has_completed():
     study = optuna.create_study(direction="maximize")
     objective = tuning.make_objective(
@@ -394,6 +400,7 @@ def test_past_the_deadline_a_trial_stops_at_its_next_fold_once_a_trial_has_compl
     assert len(second.user_attrs["fold_scores"]) == 1
 
 
+@pytest.mark.slow
 def test_the_search_leaves_time_for_the_final_fits_of_its_best_trial():
     budget = tuning.SearchBudget(timeout=3600.0, final_fit_factor=3.0)
     study = optuna.create_study(direction="maximize")
@@ -410,6 +417,7 @@ def test_the_search_leaves_time_for_the_final_fits_of_its_best_trial():
     assert len(study.trials) == 3
 
 
+@pytest.mark.slow
 def test_folds_fit_side_by_side_give_the_same_scores_and_predictions_as_one_by_one():
     results = []
     for fold_jobs in (1, 2):
@@ -426,6 +434,7 @@ def test_folds_fit_side_by_side_give_the_same_scores_and_predictions_as_one_by_o
     assert all(np.array_equal(oof_one[n], oof_two[n]) for n in oof_one)
 
 
+@pytest.mark.slow
 def test_completed_trials_leave_out_of_fold_predictions_for_the_ensemble():
     store = OutOfFoldPredictions(keep=2, greater_is_better=True)
     study = optuna.create_study(direction="maximize")
@@ -440,6 +449,7 @@ def test_completed_trials_leave_out_of_fold_predictions_for_the_ensemble():
     assert len(store.covered) == len(X)
 
 
+@pytest.mark.slow
 def test_search_names_the_study_by_the_job_so_the_same_job_resumes_it(tmp_path):
     settings = {
         "n_trials": 2,
@@ -464,6 +474,7 @@ def test_search_names_the_study_by_the_job_so_the_same_job_resumes_it(tmp_path):
     assert named.study_name == "mine"
 
 
+@pytest.mark.slow
 def test_without_continue_search_a_part_filled_study_gets_no_new_trial(tmp_path):
     settings = {"n_trials": 1, "storage": f"sqlite:///{tmp_path / 'studies.db'}"}
     search(TWO_FAMILIES, settings, "part_filled")
@@ -504,6 +515,7 @@ def test_a_table_no_bigger_than_the_sample_is_searched_whole():
     assert tuning.sample_for_search(X, Y, len(X), TASK, {}, 0)[0] is X
 
 
+@pytest.mark.slow
 def test_a_resumed_study_selects_the_ensemble_one_process_would_from_stored_predictions(tmp_path):
     """The second search runs no trial (the budget is met): its ensemble comes from the
     predictions the first search stored with the study, as a new process or worker sees them."""
@@ -553,6 +565,7 @@ def _bagging(folds=5, seconds_left=None, strategy="stratified", y=Y, objectives=
     return tuning.chosen_bagging(settings, summary, study, y, TASK, configuration, seconds_left)
 
 
+@pytest.mark.slow
 def test_bagging_is_chosen_when_the_rows_and_the_time_left_allow_it_and_says_why_not_else():
     assert _bagging()["folds"] == 5
     assert _bagging(seconds_left=1000.0)["folds"] == 5

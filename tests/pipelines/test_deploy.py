@@ -21,6 +21,7 @@ def deployment_of(project: Path) -> dict:
     return json.loads((project / "data" / "08_reporting" / "deployment.json").read_text())
 
 
+@pytest.mark.e2e
 def test_a_model_that_passes_is_exported_and_promoted(trained_project: Path):
     result = run_kedro(
         trained_project,
@@ -55,6 +56,7 @@ def test_a_model_that_passes_is_exported_and_promoted(trained_project: Path):
     assert report["data"]["path"].endswith(f"test_split.parquet/{version}/test_split.parquet")
 
 
+@pytest.mark.e2e
 def test_a_failed_check_is_recorded_and_promotes_nothing(trained_project: Path):
     aliases = query(trained_project / "mlflow.db", ALIASES)
 

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from model_trainer.serving.model_store import latest_version, versioned_file
 from tests.conftest import query, run_kedro
+
+pytestmark = pytest.mark.e2e
 
 
 def newest(dataset_dir: Path) -> Path:

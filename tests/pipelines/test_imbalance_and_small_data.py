@@ -8,8 +8,11 @@ from pathlib import Path
 
 import joblib
 import pandas as pd
+import pytest
 
 from tests.conftest import BENCH, query, run_kedro
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("bench_data_is_beside_the_project")]
 
 
 def decisions(project: Path) -> dict[str, dict[str, str]]:

@@ -7,8 +7,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.conftest import run_kedro
+
+pytestmark = pytest.mark.e2e
 
 
 def latest(folder: Path) -> Path:
