@@ -230,6 +230,7 @@ def test_families_without_early_stopping_are_built_as_configured(credit):
         "params": {"C": 0.3},
         "early_stopping": None,
         "learning_curves": [],
+        "bagging": None,
         "calibration": None,
     }
 
