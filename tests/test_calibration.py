@@ -119,5 +119,26 @@ def test_auto_leaves_a_search_of_another_metric_and_none_leaves_all():
 
 def test_an_unknown_setting_is_refused_with_the_accepted_values():
     with pytest.raises(ConfigurationError, match=r"training\.calibration") as error:
-        _chosen("isotonic")
+        tuning.check_final_model_settings("isotonic", {})
     assert "auto, temperature, none" in str(error.value.remediation)
+
+
+def test_auto_leaves_a_bag_alone_whose_averaged_probabilities_are_softer():
+    probabilities, y = _sampled(2.5, n=1000)
+    store = OutOfFoldPredictions(keep=3, greater_is_better=False, covered=np.arange(1000))
+    store.add(7, 0.5, probabilities)
+    summary = {"best_trial": 7, "ensemble": None, "bagging": {"folds": 5}}
+    folds = list(np.array_split(np.arange(1000), 5))
+    task = {"type": "classification", "classes": CLASSES}
+    chosen = tuning.chosen_calibration(
+        "auto", summary, store, y, task, {"metric": "log_loss"}, folds
+    )
+    assert chosen["method"] == "none" and "bag of 5" in chosen["reason"]
+
+
+def test_integer_labels_are_scored_as_the_project_scores_them():
+    probabilities, y = _sampled(2.0, n=600)
+    as_integers = y.map({"a": 0, "b": 1, "c": 2}).astype(object)
+    assert fit_temperature(probabilities, as_integers, [0, 1, 2]) == pytest.approx(
+        fit_temperature(probabilities, y, CLASSES)
+    )

@@ -78,7 +78,6 @@ def test_maps_the_seeds_literal_example_onto_nested_params():
             "timeout": 3600.0,
             "sampler": "tpe",
             "pruner": "median",
-            "timeout_counts_from": "process",
         },
         "experiment_name": "customer-churn",
         "tracking_uri": "http://localhost:5000",

@@ -543,29 +543,24 @@ def test_stored_predictions_decode_to_the_same_numbers():
     assert np.array_equal(study_predictions.decode(study_predictions.encode(output)), output)
 
 
-def test_a_budget_counted_from_the_process_start_leaves_the_search_what_start_up_did_not_use():
-    import psutil
-
-    spent = time.time() - psutil.Process().create_time()
-    assert spent > 1, "pytest itself took more than a second to start"
-    from_process = tuning.search_seconds({"timeout": 3600, "timeout_counts_from": "process"})
-    assert from_process == pytest.approx(3600 - spent, abs=1)
+def test_a_budget_counted_from_the_commands_start_leaves_the_search_what_start_up_did_not_use():
+    started = time.time() - 100
+    from_start = tuning.search_seconds({"timeout": 3600, "started_at": started})
+    assert from_start == pytest.approx(3500, abs=1)
     assert tuning.search_seconds({"timeout": 3600}) == 3600
-    assert tuning.search_seconds({"timeout": 0.5, "timeout_counts_from": "process"}) == 1.0
+    assert tuning.search_seconds({"timeout": 50, "started_at": started}) == 1.0
     assert tuning.search_seconds({"timeout": None}) is None
-    with pytest.raises(ConfigurationError, match="timeout_counts_from"):
-        tuning.search_seconds({"timeout": 10, "timeout_counts_from": "run"})
 
 
 def _bagging(folds=5, seconds_left=None, strategy="stratified", y=Y, objectives=("metric",)):
     study = search(TWO_FAMILIES, {"n_trials": 2, "sampler": "random", "pruner": "none"})
-    summary = {"best_trial": study.best_trial.number, "ensemble": None, "objectives": objectives}
+    summary = {"best_trial": study.best_trial.number, "ensemble": None}
     configuration = {**TWO_FAMILIES, "cv": {**TWO_FAMILIES["cv"], "strategy": strategy}}
     settings = {"folds": folds, "jobs": 2}
-    return tuning.chosen_bagging(settings, summary, study, y, TASK, configuration, seconds_left)
+    refusal = tuning.bagging_refusal(settings, TASK, configuration, objectives, y)
+    return tuning.chosen_bagging(settings, refusal, summary, study, seconds_left)
 
 
-@pytest.mark.slow
 def test_bagging_is_chosen_when_the_rows_and_the_time_left_allow_it_and_says_why_not_else():
     assert _bagging()["folds"] == 5
     assert _bagging(seconds_left=1000.0)["folds"] == 5
@@ -577,3 +572,22 @@ def test_bagging_is_chosen_when_the_rows_and_the_time_left_allow_it_and_says_why
     rare = Y.copy()
     rare.iloc[:3] = "rare"
     assert "3 rows" in _bagging(y=rare)["reason"]
+
+
+@pytest.mark.parametrize(
+    ("calibration", "bagging", "key"),
+    [
+        ("isotonic", {}, "training.calibration"),
+        ("auto", {"folds": "five"}, "training.bagging.folds"),
+        ("auto", {"folds": 5, "jobs": 0}, "training.bagging.jobs"),
+        ("auto", {"max_overrun": -1}, "training.bagging.max_overrun"),
+    ],
+)
+def test_final_model_settings_are_refused_before_the_search_naming_the_key(
+    calibration, bagging, key
+):
+    with pytest.raises(ConfigurationError, match=key.replace(".", r"\.")):
+        tuning.search(
+            X, Y, task=TASK, feature_types=FEATURE_TYPES, configuration=TWO_FAMILIES,
+            settings={"n_trials": 10**6}, calibration=calibration, bagging=bagging,
+        )  # fmt: skip

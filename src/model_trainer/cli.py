@@ -85,6 +85,17 @@ def task(input_json: str | None, output: str | None, schema: bool, env: str | No
     run_task_json(Path(input_json), output, env, nearest_project())
 
 
+def command_start() -> float:
+    """When this task began (epoch seconds), for a budget that is the command's wall time: the
+    process's start when the process was started to run it (start-up counts), else now (a call
+    from a notebook or a test)."""
+    if sys.argv[1:2] == ["task"]:
+        import psutil
+
+        return psutil.Process().create_time()
+    return time.time()
+
+
 def run_task_json(input_json: Path, output: str | None, env: str | None, project: Path) -> None:
     """Validate the JSON, run the task's pipeline in `project`, write the result (and exit
     non-zero on failure). Relative paths in the JSON start at the JSON's folder."""
@@ -110,6 +121,8 @@ def run_task_json(input_json: Path, output: str | None, env: str | None, project
         params = task_contract.runtime_params(
             request, input_json.parent, task_contract.ml_task_of(request, input_json.parent)
         )
+        if isinstance(request, task_contract.TrainRequest):
+            params["tuning"]["started_at"] = command_start()
         pipeline = task_contract.MODE_PIPELINES[request.task]
         bootstrap_project(project)
         _set_verbosity(getattr(getattr(request, "options", None), "verbosity", None))

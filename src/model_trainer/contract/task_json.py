@@ -319,8 +319,6 @@ def _train_params(request: TrainRequest, base_dir: Path, ml_task: str) -> dict[s
     ):
         if value is not None:
             tuning[key] = value
-    # the budget is the command's wall time, start to result, as AutoML libraries' limits are
-    tuning["timeout_counts_from"] = "process"
     given = request.validationStrategy
     validation = Validation(type=given) if isinstance(given, str) else given
     validation_params: dict[str, Any] = {"strategy": VALIDATION_STRATEGIES[validation.type]}

@@ -2,8 +2,8 @@
 
 One parameter T rescales the model's log-probabilities (softmax(log p / T)): T > 1 softens
 over-confident probabilities, T < 1 sharpens under-confident ones (an average of several models
-is often too timid). The predicted class never changes, so accuracy and AUC do not either; only
-the probabilities' quality (log loss) does. Fitted on the search's out-of-fold predictions of
+is often too timid). The predicted class never changes, so neither does accuracy, nor a binary
+AUC; the probabilities' quality (log loss) does. Fitted on the search's out-of-fold predictions of
 the chosen model, it never sees a row the model was fit on; whether it is applied is decided
 out of sample (`held_out_temperature`), as the ensemble is.
 """
@@ -21,6 +21,8 @@ from sklearn.metrics import log_loss
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from model_trainer.models.metrics import label_codes
+
 # log T is searched in [-3, 3]: T from 0.05 to 20, far beyond what real models need
 LOG_TEMPERATURE_BOUNDS = (-3.0, 3.0)
 EPSILON = 1e-12
@@ -34,12 +36,18 @@ def scaled(probabilities: np.ndarray, temperature: float) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+def _log_loss(y: pd.Series, probabilities: np.ndarray, classes: Sequence[Any]) -> float:
+    """Scored on the labels' positions in `classes`: scikit-learn calls an object array of
+    integers an 'unknown' target and refuses it."""
+    codes = label_codes(y, list(classes))
+    return float(log_loss(codes, probabilities, labels=list(range(len(classes)))))
+
+
 def fit_temperature(probabilities: np.ndarray, y: pd.Series, classes: Sequence[Any]) -> float:
     """The T that minimises the log loss of `probabilities` (columns in `classes` order) on y."""
-    labels = list(classes)
 
     def loss(log_t: float) -> float:
-        return log_loss(y, scaled(probabilities, float(np.exp(log_t))), labels=labels)
+        return _log_loss(y, scaled(probabilities, float(np.exp(log_t))), classes)
 
     found = minimize_scalar(loss, bounds=LOG_TEMPERATURE_BOUNDS, method="bounded")
     return float(np.exp(found.x))
@@ -53,16 +61,13 @@ def held_out_temperature(
 ) -> dict[str, list[float]]:
     """Log loss on each fold of the probabilities as they are and scaled by a T fitted on the
     other folds' rows: what scaling would do to rows it was not fitted on."""
-    labels = list(classes)
     covered = np.unique(np.concatenate(list(held_out_rows)))
     before, after = [], []
     for rows in held_out_rows:
         fitting = np.setdiff1d(covered, rows)
-        temperature = fit_temperature(probabilities[fitting], y.iloc[fitting], labels)
-        before.append(float(log_loss(y.iloc[rows], probabilities[rows], labels=labels)))
-        after.append(
-            float(log_loss(y.iloc[rows], scaled(probabilities[rows], temperature), labels=labels))
-        )
+        temperature = fit_temperature(probabilities[fitting], y.iloc[fitting], classes)
+        before.append(_log_loss(y.iloc[rows], probabilities[rows], classes))
+        after.append(_log_loss(y.iloc[rows], scaled(probabilities[rows], temperature), classes))
     return {"uncalibrated": before, "calibrated": after}
 
 

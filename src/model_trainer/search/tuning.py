@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-import psutil
 from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 from optuna.study import MaxTrialsCallback, StudyDirection
@@ -640,9 +639,12 @@ def search(
         else None
     )
     bagging = bagging or {}
-    bag_folds = int(bagging.get("folds", 1))
+    check_final_model_settings(calibration, bagging)
+    refusal = bagging_refusal(bagging, task, configuration, objectives, y)
     seconds = search_seconds(settings) if settings.get("enabled", True) else None
     end = time.monotonic() + seconds if seconds else None
+    # a trial's fold fits are timed on the search's rows; the bag fits all of them
+    rows_scale = all_rows / len(X)
     study = run_study(
         X,
         y,
@@ -653,7 +655,7 @@ def search(
         study_name=study_name,
         mlflow_parent=mlflow_parent,
         out_of_fold=out_of_fold,
-        extra_reserve_factor=bag_fits(bag_folds, bagging) if bag_folds > 1 else 0.0,
+        extra_reserve_factor=0.0 if refusal else bag_fits(bagging) * rows_scale,
     )
     summary = summarize_study(study, configuration, settings)
     # out-of-fold predictions hold the last repeat of repeated k-fold: its folds
@@ -668,56 +670,85 @@ def search(
             int(ensemble_settings.get("max_size", 25)),
             [rows for _, rows in distinct],
         )
+    # a cheap bag is worth a few seconds past the budget (a last slow trial may have used it)
+    grace = float(bagging.get("max_overrun", 0.0)) * float(settings.get("timeout") or 0.0)
+    left = None if end is None else max(end - time.monotonic(), 0.0) + grace
+    summary["bagging"] = chosen_bagging(bagging, refusal, summary, study, left, rows_scale)
     summary["calibration"] = chosen_calibration(
         calibration, summary, out_of_fold, y, task, configuration, [rows for _, rows in distinct]
     )
-    # a cheap bag is worth a few seconds past the budget (a last slow trial may have used it)
-    grace = float(bagging.get("max_overrun", 0.0)) * (seconds or 0.0)
-    left = None if end is None else max(end - time.monotonic(), 0.0) + grace
-    summary["bagging"] = chosen_bagging(bagging, summary, study, y, task, configuration, left)
     return study, summary
 
 
-def bag_fits(folds: int, bagging: Mapping[str, Any]) -> float:
+def check_final_model_settings(calibration: str, bagging: Mapping[str, Any]) -> None:
+    """Before the search, not after it: a typo must not cost the budget."""
+    if calibration not in CALIBRATIONS:
+        raise ConfigurationError(
+            f"training.calibration is '{calibration}'.", f"Use one of {', '.join(CALIBRATIONS)}."
+        )
+    for key, kind, low in (("folds", int, 1), ("jobs", int, 1), ("max_overrun", float, 0)):
+        value = bagging.get(key, low)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+            raise ConfigurationError(
+                f"training.bagging.{key} is {value!r}.",
+                f"Give {'an integer' if kind is int else 'a number'} of at least {low}.",
+            )
+
+
+def bag_fits(bagging: Mapping[str, Any]) -> float:
     """A bag's cost in fold fits of the search: k fits for the evaluation model and k on 10%
     more rows for the refit on every row, `jobs` at a time."""
-    return 2.1 * folds / max(1, int(bagging.get("jobs", 1)))
+    return 2.1 * int(bagging.get("folds", 1)) / max(1, int(bagging.get("jobs", 1)))
+
+
+def bagging_refusal(
+    bagging: Mapping[str, Any],
+    task: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+    objectives: Sequence[str],
+    y: pd.Series,
+) -> str | None:
+    """Why the final model is not bagged whatever the time left (known before the search, which
+    then keeps no time for a bag), or None."""
+    folds = int(bagging.get("folds", 1))
+    smallest_class = int(y.value_counts().min()) if task["type"] == "classification" else folds
+    return (
+        "training.bagging.folds is below 2" if folds < 2
+        else f"a {task['type']} model is not bagged" if task["type"] not in BAGGED_TASKS
+        else f"the search weighed {' and '.join(objectives[1:])} too: a bag is k times slower "
+        "and bigger" if len(objectives) > 1
+        else "the rows are ordered in time or grouped: a bag's folds would cut across them"
+        if configuration["cv"].get("strategy") in ("timeseries", "group")
+        else f"a class has {smallest_class} rows, fewer than the {folds} folds"
+        if smallest_class < folds
+        else None
+    )  # fmt: skip
 
 
 def chosen_bagging(
     bagging: Mapping[str, Any],
+    refusal: str | None,
     summary: Mapping[str, Any],
     study: optuna.Study,
-    y: pd.Series,
-    task: Mapping[str, Any],
-    configuration: Mapping[str, Any],
     seconds_left: float | None,
+    rows_scale: float = 1.0,
 ) -> dict[str, Any]:
-    """training.bagging.folds k-fold bagging of the final model (`FoldBag`) where the task, the
-    rows and the time left of tuning.timeout allow it; else why not."""
+    """training.bagging.folds k-fold bagging of the final model (`FoldBag`) unless `refusal`
+    says why not or the time left of tuning.timeout does not cover the fits of the model's
+    trials (their fold fit times, scaled from the search's rows to all of them)."""
     folds = int(bagging.get("folds", 1))
     members = [m["trial"] for m in (summary.get("ensemble") or {}).get("members", [])] or [
         summary["best_trial"]
     ]
     trials = {t.number: t for t in study.trials}
     fold_fit_s = sum(float(trials[n].user_attrs.get("fold_fit_s", 0.0)) for n in members)
-    needed = bag_fits(folds, bagging) * fold_fit_s
-    smallest_class = int(y.value_counts().min()) if task["type"] == "classification" else folds
-    reason = (
-        "training.bagging.folds is below 2" if folds < 2
-        else f"a {task['type']} model is not bagged" if task["type"] not in BAGGED_TASKS
-        else f"the search weighed {' and '.join(summary['objectives'][1:])} too: a bag is k "
-        "times slower and bigger" if len(summary["objectives"]) > 1
-        else "the rows are ordered in time or grouped: a bag's folds would cut across them"
-        if configuration["cv"].get("strategy") in ("timeseries", "group")
-        else f"a class has {smallest_class} rows, fewer than the {folds} folds"
-        if smallest_class < folds
-        else f"the {seconds_left:.0f} s left of tuning.timeout (with training.bagging."
-        f"max_overrun) do not cover it (about "
-        f"{needed:.0f} s)"
+    needed = bag_fits(bagging) * fold_fit_s * rows_scale
+    reason = refusal or (
+        f"the {seconds_left:.0f} s left of tuning.timeout (with training.bagging.max_overrun) "
+        f"do not cover it (about {needed:.0f} s)"
         if seconds_left is not None and needed > seconds_left
         else None
-    )  # fmt: skip
+    )
     if reason:
         return {"folds": 1, "reason": reason}
     logger.info("The final model: a bag of %d fits, each without 1/%d of the rows.", folds, folds)
@@ -738,13 +769,11 @@ def chosen_calibration(
     held_out_rows: Sequence[np.ndarray],
 ) -> dict[str, Any]:
     """training.calibration: `temperature` scales the chosen model's probabilities by the T
-    that fits its out-of-fold predictions best; `auto` does so for a log_loss search when, fitted
-    on the other folds, it lowers the log loss of each held-out fold on average; else none."""
-    if setting not in CALIBRATIONS:
-        raise ConfigurationError(
-            f"training.calibration is '{setting}'.", f"Use one of {', '.join(CALIBRATIONS)}."
-        )
+    that fits its out-of-fold predictions best; `auto` does so for a log_loss search whose model
+    is not bagged when, fitted on the other folds, it lowers the log loss of each held-out fold
+    on average; else none."""
     metric = configuration["metric"]
+    bag = int((summary.get("bagging") or {}).get("folds", 1))
     ensemble = summary.get("ensemble")
     kept = out_of_fold.outputs if out_of_fold is not None else {}
     reason = (
@@ -752,6 +781,10 @@ def chosen_calibration(
         else "not a classification" if task["type"] != "classification"
         else f"auto calibrates a log_loss search; this one optimised {metric}"
         if setting == "auto" and metric != "log_loss"
+        else f"the model is a bag of {bag} fits, whose averaged probabilities are softer than "
+        "the out-of-fold ones a temperature would be fitted on"
+        if setting == "auto" and bag > 1
+        else "fewer than two folds to fit it on and check it on" if len(held_out_rows) < 2
         else "no out-of-fold predictions of the chosen model were kept to fit it on"
         if not ensemble and summary["best_trial"] not in kept
         else None
@@ -819,20 +852,21 @@ def sampler_seed(configuration: Mapping[str, Any], settings: Mapping[str, Any]) 
 
 
 def search_seconds(settings: Mapping[str, Any]) -> float | None:
-    """What is left of `tuning.timeout` for the search and final fits. It counts from the start
-    of the search, or with `timeout_counts_from: process` from the start of the process (`kedro
-    task` sets it: its budget is the command's wall time, as an AutoML library's time limit is),
-    so start-up and data preparation come out of it too. At least a second: one trial always
-    runs."""
+    """What is left of `tuning.timeout` for the search and final fits: it counts from
+    `tuning.started_at` (`kedro task` sets its start) or else from now. At least a second: one
+    trial always runs."""
     timeout = settings.get("timeout")
     if not timeout:
         return None
-    counts_from = settings.get("timeout_counts_from", "search")
-    if counts_from not in ("search", "process"):
-        raise ConfigurationError(
-            f"tuning.timeout_counts_from is '{counts_from}'.", "Use search or process."
+    started = settings.get("started_at")
+    spent = time.time() - float(started) if started else 0.0
+    if spent >= float(timeout):
+        logger.warning(
+            "%.0f s of the %.0f s budget (tuning.timeout) were spent before the search: one trial "
+            "runs.",
+            spent,
+            float(timeout),
         )
-    spent = time.time() - psutil.Process().create_time() if counts_from == "process" else 0.0
     return max(float(timeout) - spent, 1.0)
 
 
@@ -1027,8 +1061,8 @@ def ensemble_of_best_trials(
     were selected on."""
     metric = configuration["metric"]
     selection = select_ensemble(out_of_fold, y, metric, task, max_size)
-    if len(selection["weights"]) < 2:
-        return None
+    if len(selection["weights"]) < 2 or len(held_out_rows) < 2:
+        return None  # one fold leaves no other fold to choose on
     held_out = held_out_choice(out_of_fold, y, metric, task, max_size, held_out_rows)
     ensemble_score, single_score = (float(np.mean(held_out[k])) for k in held_out)
     if not is_better(get_metric(metric, task), ensemble_score, single_score):

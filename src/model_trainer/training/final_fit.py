@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.models.calibration import with_temperature
+from model_trainer.models.calibration import TemperatureScaledClassifier, with_temperature
 from model_trainer.models.ensemble import (
     FoldBag,
     WeightedEnsemble,
@@ -72,6 +72,10 @@ def _checkpointed_fit(
     wrapper = model.steps[-1][1] if isinstance(model, Pipeline) and len(model.steps) == 1 else None
     if isinstance(wrapper, FixedThresholdClassifier):
         wrapper.estimator_ = _checkpointed_fit(clone(wrapper.estimator), X, y, checkpoints)
+        return model
+    if isinstance(wrapper, TemperatureScaledClassifier):
+        wrapper.estimator_ = _checkpointed_fit(clone(wrapper.estimator), X, y, checkpoints)
+        wrapper.classes_ = np.asarray(wrapper.estimator_.classes_)
         return model
     if isinstance(wrapper, FoldBag):
         wrapper.fit_with(
