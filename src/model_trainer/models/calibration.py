@@ -21,6 +21,7 @@ from sklearn.metrics import log_loss
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from model_trainer.models.estimators import Wrapper
 from model_trainer.models.metrics import label_codes
 
 # log T is searched in [-3, 3]: T from 0.05 to 20, far beyond what real models need
@@ -71,7 +72,7 @@ def held_out_temperature(
     return {"uncalibrated": before, "calibrated": after}
 
 
-class TemperatureScaledClassifier(ClassifierMixin, BaseEstimator):
+class TemperatureScaledClassifier(Wrapper, ClassifierMixin, BaseEstimator):
     """A fitted classifier's probabilities scaled by a temperature chosen beforehand (on
     out-of-fold predictions: `fit_temperature`); fit fits the wrapped classifier."""
 
@@ -89,7 +90,8 @@ class TemperatureScaledClassifier(ClassifierMixin, BaseEstimator):
         return scaled(np.asarray(self.estimator_.predict_proba(X), dtype=float), self.temperature)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        probabilities = self.predict_proba(X)  # first: it says when the model is not fitted
+        return self.classes_[probabilities.argmax(axis=1)]
 
 
 def with_temperature(model: Any, temperature: float) -> Pipeline:

@@ -16,11 +16,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone, is_classifier, is_regressor
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    clone,
+    is_classifier,
+    is_regressor,
+)
 from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.utils import ClassifierTags, RegressorTags, Tags
+from sklearn.utils import ClassifierTags, RegressorTags, Tags, _safe_indexing
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, indexable
 
+from model_trainer.models.estimators import Wrapper
 from model_trainer.models.metrics import (
     classification_metrics,
     get_metric,
@@ -146,7 +156,7 @@ def held_out_choice(
     return {"ensemble": ensemble_scores, "single_trial": single_scores}
 
 
-class WeightedEnsemble(BaseEstimator):
+class WeightedEnsemble(Wrapper, BaseEstimator):
     """A weighted average of fitted Pipelines that each take the raw columns."""
 
     def __init__(self, estimators: Sequence[Any], weights: Sequence[float]) -> None:
@@ -166,7 +176,14 @@ class WeightedEnsemble(BaseEstimator):
             tags.regressor_tags = RegressorTags()
         return tags
 
+    def _wrapped(self) -> list[Any]:
+        return list(self.estimators)
+
+    def _fitted(self) -> Any:
+        return self.estimators_[0]
+
     def fit(self, X: pd.DataFrame, y: pd.Series) -> WeightedEnsemble:
+        y = _one_target(y)
         return self.with_fitted([clone(estimator).fit(X, y) for estimator in self.estimators])
 
     def with_fitted(self, members: Sequence[Any]) -> WeightedEnsemble:
@@ -179,18 +196,31 @@ class WeightedEnsemble(BaseEstimator):
 
     @available_if(lambda self: all(hasattr(e, "predict_proba") for e in self.estimators))
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self)
         return sum(
             w * np.asarray(e.predict_proba(X))
             for e, w in zip(self.estimators_, self.weights, strict=True)
         )
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self)
         if hasattr(self, "classes_"):
             return self.classes_[self.predict_proba(X).argmax(axis=1)]
         return sum(
             w * np.asarray(e.predict(X))
             for e, w in zip(self.estimators_, self.weights, strict=True)
         )
+
+    def score(self, X: pd.DataFrame, y: pd.Series, sample_weight: Any = None) -> float:
+        """Accuracy or R², as for the members' kind (known only from them)."""
+        kind = ClassifierMixin if hasattr(self, "classes_") else RegressorMixin
+        return kind.score(self, X, y, sample_weight)
+
+
+def _one_target(y: Any) -> Any:
+    """A column vector is one target, raveled with scikit-learn's DataConversionWarning (each
+    member would otherwise fit it its own way); any other y is handed on as it is."""
+    return column_or_1d(y, warn=True) if np.asarray(y).ndim == 2 else y
 
 
 class FoldBag(WeightedEnsemble):
@@ -220,14 +250,18 @@ class FoldBag(WeightedEnsemble):
     def fit_with(self, X: pd.DataFrame, y: pd.Series, fit: Any) -> FoldBag:
         """`fit(model, X_part, y_part)` fits each of the k clones (checkpointed, say), `jobs`
         of them side by side in threads (the models are single-threaded, as in the search)."""
-        splitter = (
-            StratifiedKFold(self.folds, shuffle=True, random_state=self.seed)
-            if hasattr(self.estimator, "predict_proba")
-            else KFold(self.folds, shuffle=True, random_state=self.seed)
-        )
+        X, y = indexable(X, _one_target(y))  # rows can be taken: CSR for sparse data
+        if hasattr(self.estimator, "predict_proba"):
+            check_classification_targets(y)  # what StratifiedKFold refuses, in sklearn's words
+            splitter = StratifiedKFold(self.folds, shuffle=True, random_state=self.seed)
+        else:
+            splitter = KFold(self.folds, shuffle=True, random_state=self.seed)
         parts = [rows for rows, _ in splitter.split(X, y)]
         with ThreadPoolExecutor(max(1, self.jobs)) as pool:
             members = pool.map(
-                lambda rows: fit(clone(self.estimator), X.iloc[rows], y.iloc[rows]), parts
+                lambda rows: fit(
+                    clone(self.estimator), _safe_indexing(X, rows), _safe_indexing(y, rows)
+                ),
+                parts,
             )
             return self.with_fitted(list(members))

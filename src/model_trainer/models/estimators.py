@@ -16,6 +16,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import Tags, get_tags
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
 
 from model_trainer.errors import ConfigurationError
 from model_trainer.models.preprocessing import build_preprocessor
@@ -26,13 +29,41 @@ TASKS = ("classification", "regression", "ranking")
 IMBALANCE_STRATEGIES = ("auto", "none", "class_weight", "smote")
 
 
-class LabelEncodedClassifier(ClassifierMixin, BaseEstimator):
+class Wrapper:
+    """A wrapper hands X unchanged to the estimators it wraps, so what it accepts (sparse
+    data, missing values) and the features it was fit on are theirs. Properties, not
+    attributes set in fit: checkpointed final fits set the fitted estimators themselves."""
+
+    def _wrapped(self) -> list[Any]:
+        return [self.estimator]
+
+    def _fitted(self) -> Any:
+        return self.estimator_
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        inner = [get_tags(estimator).input_tags for estimator in self._wrapped()]
+        tags.input_tags.sparse = all(t.sparse for t in inner)
+        tags.input_tags.allow_nan = all(t.allow_nan for t in inner)
+        return tags
+
+    @property
+    def n_features_in_(self) -> int:
+        return self._fitted().n_features_in_
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        return self._fitted().feature_names_in_
+
+
+class LabelEncodedClassifier(Wrapper, ClassifierMixin, BaseEstimator):
     """Lets estimators that only accept 0..k-1 labels (XGBoost) keep the user's class labels."""
 
     def __init__(self, estimator: Any) -> None:
         self.estimator = estimator
 
     def fit(self, X: Any, y: Any, **fit_params: Any) -> LabelEncodedClassifier:
+        check_classification_targets(y)  # a LabelEncoder would make classes of a regression
         self.label_encoder_ = LabelEncoder().fit(y)
         if "eval_set" in fit_params:
             fit_params["eval_set"] = [
@@ -46,9 +77,11 @@ class LabelEncodedClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
         return self.label_encoder_.inverse_transform(self.estimator_.predict(X).astype(int))
 
     def predict_proba(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
         return self.estimator_.predict_proba(X)
 
 

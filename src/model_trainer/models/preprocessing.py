@@ -23,6 +23,8 @@ from sklearn.preprocessing import (
     StandardScaler,
     TargetEncoder,
 )
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from model_trainer.errors import ConfigurationError
 from model_trainer.table.feature_types import columns_of_type
@@ -89,9 +91,14 @@ def to_text(frame: pd.DataFrame) -> np.ndarray:
 class DatetimeFeatures(TransformerMixin, BaseEstimator):
     """Calendar parts of datetime columns (raw strings accepted); constant parts are left out."""
 
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True  # dates as text
+        tags.input_tags.allow_nan = True  # a missing or unparseable date gives missing parts
+        return tags
+
     def fit(self, X: pd.DataFrame, y: Any = None) -> DatetimeFeatures:
-        parsed = self._parse(X)
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        parsed = self._parse(self._table(X, reset=True))
         self.parts_ = {
             column: [
                 p
@@ -103,16 +110,27 @@ class DatetimeFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
-        parsed = self._parse(X)
+        check_is_fitted(self)
+        parsed = self._parse(self._table(X, reset=False))
         blocks = [
             getattr(parsed[column].dt, ACCESSORS.get(part, part)).to_numpy(dtype=float)
             for column, parts in self.parts_.items()
             for part in parts
         ]
-        return np.column_stack(blocks) if blocks else np.empty((len(X), 0))
+        return np.column_stack(blocks) if blocks else np.empty((len(parsed), 0))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return np.asarray([f"{c}_{p}" for c, parts in self.parts_.items() for p in parts], object)
+
+    def _table(self, X: Any, reset: bool) -> pd.DataFrame:
+        """A DataFrame's columns as they are (strings, datetimes); any other input checked as
+        scikit-learn checks arrays (2-d, dense, not complex or empty), its columns by position."""
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, skip_check_array=True, reset=reset)
+            return X
+        return pd.DataFrame(
+            validate_data(self, X, dtype=None, ensure_all_finite=False, reset=reset)
+        )
 
     @staticmethod
     def _parse(X: pd.DataFrame) -> pd.DataFrame:

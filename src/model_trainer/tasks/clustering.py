@@ -32,6 +32,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import KFold
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from model_trainer.errors import ConfigurationError, ModelTrainerError
 from model_trainer.models.estimators import instantiate
@@ -142,7 +143,7 @@ class NearestTrainingPointClusterer(ClusterMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any = None) -> NearestTrainingPointClusterer:
-        X = np.asarray(X, dtype=float)
+        X = validate_data(self, X, dtype=np.float64)
         rows = np.arange(len(X))
         if self.max_fit_rows and len(X) > self.max_fit_rows:
             generator = np.random.default_rng(self.random_state)
@@ -150,14 +151,15 @@ class NearestTrainingPointClusterer(ClusterMixin, BaseEstimator):
         self.estimator_ = clone(self.estimator).fit(X[rows])
         self.fit_labels_ = np.asarray(self.estimator_.labels_)
         self.neighbors_ = NearestNeighbors(n_neighbors=1).fit(X[rows])
-        self.labels_ = self.fit_labels_ if len(rows) == len(X) else self.predict(X)
-        self.n_features_in_ = X.shape[1]
+        self.labels_ = self.fit_labels_ if len(rows) == len(X) else self._nearest_label(X)
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        nearest = self.neighbors_.kneighbors(
-            np.asarray(X, dtype=float), n_neighbors=1, return_distance=False
-        )
+        check_is_fitted(self)
+        return self._nearest_label(validate_data(self, X, dtype=np.float64, reset=False))
+
+    def _nearest_label(self, X: np.ndarray) -> np.ndarray:
+        nearest = self.neighbors_.kneighbors(X, n_neighbors=1, return_distance=False)
         return self.fit_labels_[nearest[:, 0]]
 
 

@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import Tags
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+)
 
 from model_trainer.errors import ConfigurationError, DataValidationError
 
@@ -42,7 +48,19 @@ _LATER_ROWS = {
 _MAX_SEASONS_BACK = 1000
 
 
-class SeasonalNaiveForecaster(RegressorMixin, BaseEstimator):
+class _ByTime:
+    """What the estimators that read a table by its time column accept: dates as text, and
+    missing values (a row without a usable time gets the mean, or missing lags)."""
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = tags.input_tags.allow_nan = True
+        if tags.regressor_tags is not None:
+            tags.regressor_tags.poor_score = True  # a baseline: the target's history by time
+        return tags
+
+
+class SeasonalNaiveForecaster(_ByTime, RegressorMixin, BaseEstimator):
     """Predicts the target one season before each row's time (the standard seasonal naive).
 
     `fit` stores the training target by time (sorted; the duplicates of one time averaged) and
@@ -73,12 +91,8 @@ class SeasonalNaiveForecaster(RegressorMixin, BaseEstimator):
         column = frame[self.time_column]
         self.kind_ = _time_kind(column)
         times, valid = _parse_times(column, self.kind_)
-        target = np.asarray(y, dtype=float).ravel()
-        if len(target) != len(frame):
-            raise DataValidationError(
-                f"X has {len(frame)} rows but y has {len(target)}.",
-                "Pass the target values of the same rows as X.",
-            )
+        target = column_or_1d(y, dtype=float, warn=True)
+        check_consistent_length(frame, target)
         known = valid & ~np.isnan(target)
         history = pd.Series(target[known]).groupby(times[known], sort=True).mean()
         if len(history) < 2:
@@ -98,7 +112,7 @@ class SeasonalNaiveForecaster(RegressorMixin, BaseEstimator):
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "history_times_")
-        frame = _as_frame(X, self.time_column)
+        frame = _as_frame(X, self.time_column, self)
         times, valid = _parse_times(frame[self.time_column], self.kind_)
         history, values = self.history_times_, self.history_values_
         prediction = np.full(len(frame), self.mean_)
@@ -200,7 +214,7 @@ _MAX_GRID_PER_TIME = 10
 _MAX_FORECAST_STEPS = 100_000
 
 
-class SarimaxForecaster(RegressorMixin, BaseEstimator):
+class SarimaxForecaster(_ByTime, RegressorMixin, BaseEstimator):
     """A small SARIMAX on the target by time, chosen by AIC among a few fixed orders.
 
     `fit` orders the rows by time, infers the step and the season as SeasonalNaiveForecaster
@@ -330,7 +344,7 @@ class SarimaxForecaster(RegressorMixin, BaseEstimator):
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "naive_")
-        frame = _as_frame(X, self.time_column)
+        frame = _as_frame(X, self.time_column, self)
         if self.fallback_reason_ is not None:
             return self.naive_.predict(frame)
         missing = [c for c in self.exog_columns_ if c not in frame.columns]
@@ -449,7 +463,7 @@ def _mean_by_position(positions: np.ndarray, values: np.ndarray, length: int) ->
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-class TargetLagFeatures(TransformerMixin, BaseEstimator):
+class TargetLagFeatures(_ByTime, TransformerMixin, BaseEstimator):
     """Adds lags and rolling means of the target, looked up in the target history stored at fit.
 
     `fit(X, y)` stores the target by time as SeasonalNaiveForecaster does (same time parsing,
@@ -509,7 +523,7 @@ class TargetLagFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         check_is_fitted(self, "history_")
-        frame = _as_frame(X, self.time_column)
+        frame = _as_frame(X, self.time_column, self)
         history = self.history_
         times, valid = _parse_times(frame[self.time_column], history.kind_)
         rows = np.flatnonzero(valid)
@@ -662,8 +676,19 @@ def _describe_lag(fitted: SeasonalNaiveForecaster) -> str:
     return str(fitted.lag_)
 
 
-def _as_frame(X: Any, time_column: str) -> pd.DataFrame:
-    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+def _as_frame(X: Any, time_column: str, fitted: BaseEstimator | None = None) -> pd.DataFrame:
+    """A DataFrame is read by column name, so other columns may come and go (as ColumnTransformer
+    allows). Any other input is checked as scikit-learn checks arrays (2-d, dense, not complex
+    or empty; as many columns as at fit, once `fitted`) and its columns are numbered."""
+    frame = X
+    if not isinstance(X, pd.DataFrame):
+        array = check_array(X, dtype=None, ensure_all_finite=False)
+        if fitted is not None and array.shape[1] != fitted.n_features_in_:
+            raise ValueError(
+                f"X has {array.shape[1]} features, but {type(fitted).__name__} is expecting "
+                f"{fitted.n_features_in_} features as input."
+            )
+        frame = pd.DataFrame(array)
     if time_column not in frame.columns:
         raise DataValidationError(
             f"The time column '{time_column}' is not among the input columns "
