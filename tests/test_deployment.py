@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import joblib
 import mlflow
 import numpy as np
 import pandas as pd
@@ -18,6 +17,7 @@ from model_trainer.errors import ConfigurationError
 from model_trainer.models.metrics import evaluate
 from model_trainer.serving import deployment
 from model_trainer.serving.deployment import Candidate
+from model_trainer.serving.integrity import joblib_file
 from model_trainer.serving.model_store import StoredModel
 from tests.conftest import BENCH, ROOT
 from tests.test_onnx_export import fit_as_the_project_does
@@ -205,8 +205,9 @@ def test_the_held_out_split_is_the_one_of_the_models_version(credit_split, tmp_p
     models, splits = tmp_path / "06_models", tmp_path / "test_split.parquet"
     for path in (models / "model.joblib" / version, models / "model_card.json" / version):
         path.mkdir(parents=True)
-    joblib.dump(model, models / "model.joblib" / version / "model.joblib")
-    card = pd.Series(card_of(model, rows)).to_json()
+    data, digest = joblib_file(model)  # as the train pipeline writes and digests it
+    (models / "model.joblib" / version / "model.joblib").write_bytes(data)
+    card = pd.Series(card_of(model, rows, model_sha256=digest)).to_json()
     (models / "model_card.json" / version / "model_card.json").write_text(card)
 
     with pytest.raises(ConfigurationError, match=r"deploy\.data=PATH") as missing:

@@ -19,6 +19,7 @@ from model_trainer.errors import ConfigurationError, DataValidationError
 from model_trainer.evaluation import holdout as evaluation
 from model_trainer.reporting import report as reporting
 from model_trainer.search import tuning
+from model_trainer.serving.integrity import joblib_file
 from model_trainer.serving.model_card import model_card
 from model_trainer.serving.model_store import StoredModel, load_stored_model
 from model_trainer.training import final_fit as training
@@ -55,6 +56,7 @@ def stored_model(
         n_rows=len(rows),
         refit_on_all_rows=False,
         registered_model_name=None,
+        model_sha256=joblib_file(trained.model)[1],
     )
     return StoredModel(model=trained.model, card=card, source=algorithm), trained.test
 

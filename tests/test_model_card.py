@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from model_trainer.search import tuning
+from model_trainer.serving.integrity import joblib_file
 from model_trainer.serving.model_card import model_card
 from model_trainer.training import final_fit as training
 from tests.conftest import BENCH
@@ -45,6 +46,7 @@ def card_for(table: pd.DataFrame, target: str, algorithm: str, declared=None) ->
         n_rows=len(everything),
         refit_on_all_rows=True,
         registered_model_name="credit_data_Status",
+        model_sha256=joblib_file(trained.model)[1],
     )
     return {
         "card": card,

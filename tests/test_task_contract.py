@@ -139,6 +139,7 @@ def test_evaluate_and_deploy_requests_map_onto_their_pipelines_params(tmp_path):
         "evaluation": {
             "model": str(tmp_path / "m" / "model.joblib"),
             "data": str(tmp_path / "t.csv"),
+            "trust_unverified": False,
         }
     }
     deploy = params_of(
@@ -147,6 +148,7 @@ def test_evaluate_and_deploy_requests_map_onto_their_pipelines_params(tmp_path):
             "modelUri": "models:/churn/3",
             "thresholds": {"roc_auc": {"min": 0.8}},
             "alias": "prod",
+            "trustUnverified": True,
         },
         tmp_path,
     )
@@ -154,6 +156,7 @@ def test_evaluate_and_deploy_requests_map_onto_their_pipelines_params(tmp_path):
         "deploy": {
             "model": "models:/churn/3",
             "fail_on_check_failure": False,
+            "trust_unverified": True,
             "metric_thresholds": {"roc_auc": {"min": 0.8}},
             "alias": "prod",
         }

@@ -249,6 +249,12 @@ def _active_run_ids() -> dict[str, Any]:
     help="Require the API key held in the environment variable NAME on every route but "
     "/health, sent as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'.",
 )
+@click.option(
+    "--trust-unverified",
+    is_flag=True,
+    help="Load a model file that does not match the SHA-256 recorded when it was trained (or "
+    "has none). Unpickling runs any code the file holds: only for a file you know.",
+)
 @env_option
 def serve(
     model_reference: str | None,
@@ -258,6 +264,7 @@ def serve(
     max_body_bytes: int,
     log_file: str,
     api_key_env: str | None,
+    trust_unverified: bool,
     env: str | None,
 ) -> None:
     """Serve a trained model: POST /predict, GET /health, GET /metadata, docs at /docs."""
@@ -274,7 +281,9 @@ def serve(
     try:
         if model_reference and model_reference.strip().startswith(MLFLOW_SCHEMES):
             os.environ.setdefault("MLFLOW_TRACKING_URI", _configured_tracking_uri(env))
-        stored = load_stored_model(model_reference, project_path / "data" / "06_models")
+        stored = load_stored_model(
+            model_reference, project_path / "data" / "06_models", trust_unverified
+        )
         app = serving.build_app(
             stored,
             unknown_columns=unknown_columns,

@@ -25,6 +25,10 @@ class ConfigurationError(ModelTrainerError):
     """A configuration key or value is unknown or out of range."""
 
 
+class UnverifiedModelError(ModelTrainerError):
+    """A model file that does not match the SHA-256 recorded when it was trained, or has none."""
+
+
 def find_model_trainer_error(exc: BaseException | None) -> ModelTrainerError | None:
     """Kedro wraps node and dataset errors; walk the chain to the user-facing one."""
     seen: set[int] = set()

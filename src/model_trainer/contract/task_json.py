@@ -128,6 +128,10 @@ class EvaluateRequest(_Strict):
     modelUri: NonEmpty | None = Field(None, description="models:/name/3, runs:/<id>/model, …")
     testDataPath: NonEmpty
     targetColumn: NonEmpty | None = None
+    trustUnverified: bool = Field(
+        False,
+        description="Load a model file that does not match the SHA-256 recorded at training.",
+    )
     experimentTracking: ExperimentTracking = ExperimentTracking()
 
 
@@ -141,6 +145,10 @@ class DeployRequest(_Strict):
     )
     registeredModelName: NonEmpty | None = None
     alias: NonEmpty | None = None
+    trustUnverified: bool = Field(
+        False,
+        description="Load a model file that does not match the SHA-256 recorded at training.",
+    )
     experimentTracking: ExperimentTracking = ExperimentTracking()
 
 
@@ -274,12 +282,14 @@ def runtime_params(
             "evaluation": {
                 "model": _model_reference(request, base_dir),
                 "data": _absolute(request.testDataPath, base_dir),
+                "trust_unverified": request.trustUnverified,
             }
         }
     elif isinstance(request, DeployRequest):
         deploy: dict[str, Any] = {
             "model": _model_reference(request, base_dir),
             "fail_on_check_failure": False,  # the result says success: false instead
+            "trust_unverified": request.trustUnverified,
         }
         if request.testDataPath:
             deploy["data"] = _absolute(request.testDataPath, base_dir)

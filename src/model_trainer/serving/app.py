@@ -206,6 +206,7 @@ def build_app(
         "run_id": stored.run_id,
         "registered_model": stored.registered_name,
         "registered_version": stored.registered_version,
+        "sha256_verified": stored.verified,  # false: loaded with --trust-unverified
         "target": card["target"],
         "task": card["task"],
         "classes": card.get("classes"),

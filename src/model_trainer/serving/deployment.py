@@ -70,11 +70,15 @@ class Candidate:
 
 
 def load_candidate(
-    reference: str | None, data: str | None, models_dir: Path, held_out_split: Path
+    reference: str | None,
+    data: str | None,
+    models_dir: Path,
+    held_out_split: Path,
+    trust_unverified: bool = False,
 ) -> Candidate:
     """The named model (the latest by default) with the rows given, or else with the held-out
     split its own run saved (under the model's save version)."""
-    stored = load_stored_model(reference, models_dir)
+    stored = load_stored_model(reference, models_dir, trust_unverified)
     card = stored.card
     if data:
         path, seen = Path(data), False

@@ -8,6 +8,7 @@ import platform
 from collections.abc import Mapping
 from typing import Any
 
+from model_trainer.serving.integrity import CARD_KEY
 from model_trainer.tracking.runs import pinned_requirements
 
 # What scoring a ranking needs besides the rows: the groups, the grades, k and what is relevant.
@@ -28,6 +29,7 @@ def model_card(
     n_rows: int,
     refit_on_all_rows: bool,
     registered_model_name: str | None,
+    model_sha256: str,
 ) -> dict[str, Any]:
     columns = feature_types["columns"]
     return {
@@ -54,6 +56,7 @@ def model_card(
         "n_rows": n_rows,
         "refit_on_all_rows": refit_on_all_rows,
         "registered_model_name": registered_model_name,
+        CARD_KEY: model_sha256,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "requirements": pinned_requirements(),

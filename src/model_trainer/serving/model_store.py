@@ -8,6 +8,7 @@ URI (`models:/name/3`, `models:/name@alias`, `runs:/<run id>/model`).
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,9 @@ from typing import Any
 import joblib
 
 from model_trainer.errors import ConfigurationError
+from model_trainer.serving import integrity
+
+logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.joblib"
 CARD_FILE = "model_card.json"
@@ -30,6 +34,7 @@ class StoredModel:
     run_id: str | None = None
     registered_name: str | None = None
     registered_version: str | None = None
+    verified: bool = True  # the file matched the SHA-256 recorded at training
 
     @property
     def is_classifier(self) -> bool:
@@ -48,17 +53,21 @@ def versioned_file(dataset_dir: Path, version: str) -> Path:
     return dataset_dir / version / dataset_dir.name
 
 
-def load_stored_model(reference: str | None, models_dir: Path) -> StoredModel:
-    """`models_dir` is the train pipeline's data/06_models (where "the latest" lives)."""
+def load_stored_model(
+    reference: str | None, models_dir: Path, trust_unverified: bool = False
+) -> StoredModel:
+    """`models_dir` is the train pipeline's data/06_models (where "the latest" lives). The
+    model file is checked against the SHA-256 recorded at training before it is unpickled;
+    `trust_unverified` loads a file that does not match (or has no digest) with a warning."""
     if reference is None or str(reference).strip() in ("", "latest"):
-        return _load_latest(models_dir)
+        return _load_latest(models_dir, trust_unverified)
     reference = str(reference).strip()
     if reference.startswith(MLFLOW_SCHEMES):
-        return _load_from_mlflow(reference)
-    return _load_path(Path(reference).expanduser())
+        return _load_from_mlflow(reference, trust_unverified)
+    return _load_path(Path(reference).expanduser(), trust_unverified)
 
 
-def _load_latest(models_dir: Path) -> StoredModel:
+def _load_latest(models_dir: Path, trust_unverified: bool) -> StoredModel:
     model_dir = models_dir / MODEL_FILE
     version = latest_version(model_dir)
     if version is None:
@@ -67,16 +76,15 @@ def _load_latest(models_dir: Path) -> StoredModel:
             "Train one first (`kedro run --pipeline=train`), or name a model: a joblib path or "
             "an MLflow URI such as models:/model_trainer/1.",
         )
-    return _load_path(versioned_file(model_dir, version))
+    return _load_path(versioned_file(model_dir, version), trust_unverified)
 
 
-def _load_path(path: Path) -> StoredModel:
+def _load_path(path: Path, trust_unverified: bool) -> StoredModel:
     if not path.is_file():
         raise ConfigurationError(
             f"The model file {path} does not exist.",
             "Give the path of a model.joblib the train pipeline saved, or an MLflow URI.",
         )
-    model = _checked_model(joblib.load(path), str(path))
     version = path.parent.name if path.parent.parent.name == MODEL_FILE else None
     card_path = _card_beside(path, version)
     if card_path is None:
@@ -86,7 +94,27 @@ def _load_path(path: Path) -> StoredModel:
             "under data/06_models/model_card.json, or the same folder as the model).",
         )
     card = json.loads(card_path.read_text())
-    return StoredModel(model=model, card=card, source=str(path.resolve()), save_version=version)
+    verified = integrity.verify(
+        path, card.get(integrity.CARD_KEY), f"its model card {card_path}", trust_unverified
+    )
+    if not verified:
+        _warn_unverified(path)
+    model = _checked_model(joblib.load(path), str(path))
+    return StoredModel(
+        model=model,
+        card=card,
+        source=str(path.resolve()),
+        save_version=version,
+        verified=verified,
+    )
+
+
+def _warn_unverified(path: Path) -> None:
+    logger.warning(
+        "Loading %s without a matching SHA-256 (trust_unverified): unpickling runs any code the "
+        "file holds.",
+        path,
+    )
 
 
 def _card_beside(model_path: Path, version: str | None) -> Path | None:
@@ -96,15 +124,28 @@ def _card_beside(model_path: Path, version: str | None) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
-def _load_from_mlflow(uri: str) -> StoredModel:
+def _load_from_mlflow(uri: str, trust_unverified: bool) -> StoredModel:
     import mlflow
     from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
 
     try:
         run_id, name, version = _resolve_run(uri)
-        model = mlflow.sklearn.load_model(uri)
         card = mlflow.artifacts.load_dict(f"runs:/{run_id}/{CARD_FILE}")
-        save_version = mlflow.get_run(run_id).data.tags.get("run_id")
+        tags = mlflow.get_run(run_id).data.tags
+        save_version = tags.get("run_id")
+        # A folder of its own, as mlflow.sklearn.load_model(uri) would download into itself.
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+        pickled = local / Model.load(local).flavors["sklearn"]["pickled_model"]
+        verified = integrity.verify(
+            pickled,
+            tags.get(integrity.MLFLOW_TAG),
+            f"the tag {integrity.MLFLOW_TAG} of MLflow run {run_id}",
+            trust_unverified,
+        )
+        if not verified:
+            _warn_unverified(pickled)
+        model = mlflow.sklearn.load_model(str(local))
     except MlflowException as exc:
         raise ConfigurationError(
             f"Cannot load the model {uri} from MLflow ({mlflow.get_tracking_uri()}): {exc.message}",
@@ -119,6 +160,7 @@ def _load_from_mlflow(uri: str) -> StoredModel:
         run_id=run_id,
         registered_name=name,
         registered_version=version,
+        verified=verified,
     )
 
 

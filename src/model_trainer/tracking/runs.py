@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 import time
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from model_trainer.reporting.report import diagnosis_tags
+from model_trainer.serving.integrity import MLFLOW_TAG, file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +93,7 @@ def log_model(
         registered_model_name=registered_model_name or None,
     )
     mlflow.log_dict(card, "model_card.json")
+    _record_pickle_digest(info, registered_model_name)
     result = {
         "logged": True,
         "run_id": run.info.run_id,
@@ -102,6 +105,26 @@ def log_model(
     }
     logger.info("Logged the model to MLflow as %s.", info.model_uri)
     return result
+
+
+def _record_pickle_digest(info: Any, registered_model_name: str | None) -> None:
+    """The SHA-256 of the model.pkl MLflow wrote (its own serialisation, not model.joblib), as
+    a tag of the run and of the registered version, where loaders check it before unpickling."""
+    import mlflow
+    from mlflow.models import Model
+
+    stored_at = mlflow.get_logged_model(info.model_id).artifact_location
+    with tempfile.TemporaryDirectory() as folder:
+        described = mlflow.artifacts.download_artifacts(f"{stored_at}/MLmodel", dst_path=folder)
+        pickled = Model.load(described).flavors["sklearn"]["pickled_model"]
+        local = mlflow.artifacts.download_artifacts(f"{stored_at}/{pickled}", dst_path=folder)
+        digest = file_sha256(Path(local))
+    mlflow.set_tag(MLFLOW_TAG, digest)
+    version = getattr(info, "registered_model_version", None)
+    if registered_model_name and version is not None:
+        mlflow.MlflowClient().set_model_version_tag(
+            registered_model_name, str(version), MLFLOW_TAG, digest
+        )
 
 
 def log_learning_curves(curves: list[dict[str, Any]]) -> None:

@@ -23,6 +23,7 @@ def load_candidate(settings: dict[str, Any]) -> deployment.Candidate:
         settings.get("data"),
         Path(settings["models_dir"]),
         Path(settings["splits_dir"]) / "test_split.parquet",
+        trust_unverified=bool(settings.get("trust_unverified", False)),
     )
 
 

@@ -24,7 +24,11 @@ def load_model_to_evaluate(settings: dict[str, Any]) -> StoredModel:
     """Runs first, so a missing data path is reported (naming evaluation.data) before the
     catalog tries to read it."""
     evaluation.require_data_path(settings.get("data"), "evaluation.data", "evaluate")
-    stored = load_stored_model(settings.get("model"), Path(settings["models_dir"]))
+    stored = load_stored_model(
+        settings.get("model"),
+        Path(settings["models_dir"]),
+        trust_unverified=bool(settings.get("trust_unverified", False)),
+    )
     logger.info("Evaluating the model %s on %s.", stored.source, settings["data"])
     return stored
 

@@ -25,7 +25,11 @@ def load_model_for_inference(settings: dict[str, Any]) -> StoredModel:
     """Runs first, so a missing data path is reported (naming inference.data) before the
     catalog tries to read it."""
     evaluation.require_data_path(settings.get("data"), "inference.data", "inference")
-    stored = load_stored_model(settings.get("model"), Path(settings["models_dir"]))
+    stored = load_stored_model(
+        settings.get("model"),
+        Path(settings["models_dir"]),
+        trust_unverified=bool(settings.get("trust_unverified", False)),
+    )
     logger.info("Scoring %s with the model %s.", settings["data"], stored.source)
     return stored
 

@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from model_trainer.search.tuning import data_fingerprint
+from model_trainer.serving.integrity import joblib_file
 from model_trainer.serving.model_card import model_card
 from model_trainer.tasks import clustering
 from model_trainer.tasks.forecasting import sarimax_reason, seasonal_naive_reason
@@ -181,6 +182,12 @@ def refit_on_all_rows(
     return model
 
 
+def file_model(model: Any) -> tuple[bytes, str]:
+    """The model's joblib file and its SHA-256, which the model card records and every loader
+    checks before unpickling."""
+    return joblib_file(model)
+
+
 def describe_model(
     train_split: pd.DataFrame,
     validation_split: pd.DataFrame,
@@ -192,6 +199,7 @@ def describe_model(
     test_metrics: dict[str, float],
     baseline_metrics: dict[str, dict[str, float]],
     study_summary: dict[str, Any],
+    model_sha256: str,
     settings: dict[str, Any],
     dataset: dict[str, Any],
 ) -> dict[str, Any]:
@@ -209,6 +217,7 @@ def describe_model(
         n_rows=len(rows),
         refit_on_all_rows=bool(settings.get("refit_on_all_rows", True)),
         registered_model_name=registry_name(settings["registered_model_name"], dataset),
+        model_sha256=model_sha256,
     )
 
 

@@ -3,6 +3,7 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import (
     compute_feature_importance,
     describe_model,
+    file_model,
     fit_evaluation_model,
     log_model_to_mlflow,
     refit_on_all_rows,
@@ -55,8 +56,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "feature_types",
                     "params:training",
                 ],
-                outputs="model",
+                outputs="fitted_model",
                 name="refit_on_all_rows_node",
+            ),
+            Node(
+                func=file_model,
+                inputs="fitted_model",
+                outputs=["model", "model_sha256"],
+                name="file_model_node",
             ),
             Node(
                 func=describe_model,
@@ -69,6 +76,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "test_metrics",
                     "baseline_metrics",
                     "study_summary",
+                    "model_sha256",
                     "params:training",
                     "params:dataset",
                 ],
@@ -77,7 +85,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 func=log_model_to_mlflow,
-                inputs=["model", "model_card", "train_split", "feature_types", "params:training"],
+                inputs=[
+                    "fitted_model",
+                    "model_card",
+                    "train_split",
+                    "feature_types",
+                    "params:training",
+                ],
                 outputs="model_registration",
                 name="log_model_to_mlflow_node",
             ),
