@@ -45,8 +45,9 @@ def running_with_heartbeat(database) -> bool:
         return False
 
 
-def test_a_killed_run_resumes_its_study_and_marks_the_interrupted_trial_failed(project):
-    database = project / "data" / "06_models" / "optuna_studies.db"
+def kill_mid_trial(project, database) -> tuple[set[int], set[int]]:
+    """Run, SIGKILL the run while a trial with a heartbeat is RUNNING after two completed; the
+    completed trials and the interrupted ones, as the killed process left them."""
     run = start_kedro(project, *ARGS)
     deadline = time.monotonic() + 240
     states: dict[int, str] = {}
@@ -66,11 +67,34 @@ def test_a_killed_run_resumes_its_study_and_marks_the_interrupted_trial_failed(p
     complete = {number for number, state in states.items() if state == "COMPLETE"}
     interrupted = {number for number, state in states.items() if state == "RUNNING"}
     assert len(complete) >= 2 and interrupted, states
+    return complete, interrupted
 
+
+def test_a_killed_run_resumes_its_study_and_marks_the_interrupted_trial_failed(project):
+    database = project / "data" / "06_models" / "optuna_studies.db"
+    complete, interrupted = kill_mid_trial(project, database)
     rerun = run_kedro(project, *ARGS)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "Resuming study" in rerun.stderr
     after = trial_states(database)
-    assert all(after[number] == "COMPLETE" for number in complete), (states, after)
-    assert all(after[number] == "FAIL" for number in interrupted), (states, after)
+    assert all(after[number] == "COMPLETE" for number in complete), after
+    assert all(after[number] == "FAIL" for number in interrupted), after
     assert list(after.values()).count("COMPLETE") + list(after.values()).count("PRUNED") >= 8
+    assert "RUNNING" not in after.values(), after
+
+
+def test_a_rerun_that_finds_the_budget_full_still_fails_the_dead_workers_trial(project):
+    """The rerun starts no trial (the budget is already met), so Optuna alone would never look
+    at the dead trial: it stayed RUNNING for good."""
+    database = project / "data" / "06_models" / "optuna_studies.db"
+    complete, interrupted = kill_mid_trial(project, database)
+    counted = sum(state in ("COMPLETE", "PRUNED") for state in trial_states(database).values())
+    full = ARGS[-1].replace("tuning.n_trials=8", f"tuning.n_trials={counted}")
+    rerun = run_kedro(project, *ARGS[:-1], full)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"{counted} of {counted} trials already done" in rerun.stderr
+    assert "trial(s) failed: their worker stopped" in rerun.stderr
+    after = trial_states(database)
+    assert all(after[number] == "FAIL" for number in interrupted), after
+    assert all(after[number] == "COMPLETE" for number in complete), after
+    assert "RUNNING" not in after.values(), after

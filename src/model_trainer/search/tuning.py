@@ -49,6 +49,7 @@ from model_trainer.models.ensemble import (
 from model_trainer.models.estimators import pipeline_from_configuration
 from model_trainer.models.metrics import get_metric, is_better
 from model_trainer.search import study_predictions
+from model_trainer.search.stale_trials import grace_seconds, settle_stale_trials
 from model_trainer.table.splitting import cv_splits
 from model_trainer.tasks.ranking import sample_groups
 
@@ -855,19 +856,28 @@ def search_seconds(settings: Mapping[str, Any]) -> float | None:
     """What is left of `tuning.timeout` for the search and final fits: it counts from
     `tuning.started_at` (`kedro task` sets its start) or else from now. At least a second: one
     trial always runs."""
+    left = seconds_left(settings)
+    if left is None:
+        return None
+    if left <= 0:
+        timeout = float(settings["timeout"])
+        logger.warning(
+            "%.0f s of the %.0f s budget (tuning.timeout) were spent before the search: one trial "
+            "runs.",
+            timeout - left,
+            timeout,
+        )
+    return max(left, 1.0)
+
+
+def seconds_left(settings: Mapping[str, Any]) -> float | None:
+    """`tuning.timeout` less the time since `tuning.started_at` (or none, if not started);
+    None without a timeout."""
     timeout = settings.get("timeout")
     if not timeout:
         return None
     started = settings.get("started_at")
-    spent = time.time() - float(started) if started else 0.0
-    if spent >= float(timeout):
-        logger.warning(
-            "%.0f s of the %.0f s budget (tuning.timeout) were spent before the search: one trial "
-            "runs.",
-            spent,
-            float(timeout),
-        )
-    return max(float(timeout) - spent, 1.0)
+    return float(timeout) - (time.time() - float(started) if started else 0.0)
 
 
 def _has_complete(study: optuna.Study) -> bool:
@@ -909,8 +919,9 @@ def run_study(
     n_trials = int(settings.get("n_trials", 50)) if enabled else 1
     sampler_name, grid = choose_sampler(settings, configuration, objectives)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = make_storage(settings) if enabled else None
     study = optuna.create_study(
-        storage=make_storage(settings) if enabled else None,
+        storage=storage,
         study_name=study_name,
         directions=directions,
         sampler=make_sampler(
@@ -938,6 +949,7 @@ def run_study(
             math.prod(len(v) for v in grid.values()),
             n_trials,
         )
+    settle_stale_trials(study, storage)  # a dead worker's trial: failed (and retried), not counted
     done = len(study.get_trials(deepcopy=False, states=COUNTED_STATES))
     # The grid covers the space itself; enqueued points would repeat some of its points.
     if not study.trials and settings.get("enqueue_portfolio", True) and grid is None:
@@ -956,7 +968,8 @@ def run_study(
             done,
         )
         remaining = 0
-    if remaining > 0:
+
+    def optimize(trials: int) -> None:
         timeout = search_seconds(settings) if enabled else None
         budget = SearchBudget(
             timeout, float(settings.get("final_fit_factor", 3.0)) + extra_reserve_factor
@@ -976,7 +989,7 @@ def run_study(
         with threadpool_limits(limits=1 if fold_jobs > 1 else None, user_api="openmp"):
             study.optimize(
                 objective,
-                n_trials=remaining,
+                n_trials=trials,
                 timeout=timeout,
                 callbacks=[
                     MaxTrialsCallback(n_trials, states=COUNTED_STATES),
@@ -985,6 +998,17 @@ def run_study(
                 ],
                 n_jobs=int(settings.get("n_jobs", 1)),
             )
+
+    if remaining > 0:
+        optimize(remaining)
+    # Trials still running elsewhere get the grace period (within the budget) to finish or go
+    # stale; stale ones are failed, and retried while the trial budget lasts.
+    left = seconds_left(settings) if enabled else None
+    wait = grace_seconds(storage) if left is None else min(grace_seconds(storage), max(left, 0))
+    if settle_stale_trials(study, storage, wait) and settings.get("continue_search", True):
+        retries = n_trials - len(study.get_trials(deepcopy=False, states=COUNTED_STATES))
+        if retries > 0 and (left is None or seconds_left(settings) > 0):
+            optimize(retries)
     if out_of_fold is not None:
         # the trials of earlier runs and other workers are candidates for the ensemble too
         folds = [] if out_of_fold.covered is not None else cv_splits(configuration["cv"], X, y)

@@ -1,0 +1,68 @@
+"""A worker that dies mid-trial must not leave its trial RUNNING for good.
+
+Optuna fails a trial whose heartbeat stopped only when some process starts a new trial in the
+study. A run that finds the trial budget already full (another worker filled it) starts none,
+so the dead worker's trial would stay RUNNING: the train run that follows reads a ghost, and
+optuna-dashboard shows it running forever. Every run therefore settles the study itself, before
+counting the trials done and again when its search ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import optuna
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.trial import TrialState
+
+logger = logging.getLogger(__name__)
+
+
+def settle_stale_trials(
+    study: optuna.Study, storage: BaseStorage | None, wait_seconds: float = 0.0
+) -> int:
+    """Fail the RUNNING trials whose heartbeat is older than the grace period; the storage's
+    stale-trial callback enqueues each once more, so the budget can retry it. With
+    `wait_seconds`, trials still running elsewhere get that long to finish or go stale (a live
+    worker's trial keeps running after it). `storage` is the one the study was opened with
+    (the study holds it wrapped in a cache). Returns how many trials were failed."""
+    if not isinstance(storage, RDBStorage) or storage.heartbeat_interval is None:
+        return 0  # no heartbeats (a journal, or in memory): staleness cannot be told
+    interval = storage.heartbeat_interval
+    deadline = time.monotonic() + wait_seconds
+    failed_before = _count(study, TrialState.FAIL)
+    running = _count(study, TrialState.RUNNING)
+    if running and wait_seconds > 0:
+        logger.info(
+            "Waiting up to %.0f s for %d trial(s) running in other workers to finish or go stale.",
+            wait_seconds,
+            running,
+        )
+    while True:
+        optuna.storages.fail_stale_trials(study)
+        remaining = deadline - time.monotonic()
+        if not _count(study, TrialState.RUNNING) or remaining <= 0:
+            break
+        time.sleep(min(interval, remaining))
+    failed = _count(study, TrialState.FAIL) - failed_before
+    if failed:
+        logger.warning(
+            "Marked %d trial(s) failed: their worker stopped (no heartbeat for %s s); each is "
+            "retried once while the trial budget lasts.",
+            failed,
+            storage.grace_period,
+        )
+    return failed
+
+
+def grace_seconds(storage: BaseStorage | None) -> float:
+    """How long a trial may be silent before it is stale, plus one heartbeat."""
+    if not isinstance(storage, RDBStorage) or storage.heartbeat_interval is None:
+        return 0.0
+    interval = storage.heartbeat_interval
+    return float(storage.grace_period or 2 * interval) + interval
+
+
+def _count(study: optuna.Study, state: TrialState) -> int:
+    return len(study.get_trials(deepcopy=False, states=(state,)))
