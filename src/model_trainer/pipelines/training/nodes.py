@@ -170,22 +170,18 @@ def refit_on_all_rows(
     test_split: pd.DataFrame,
     feature_types: dict[str, Any],
     settings: dict[str, Any],
-) -> Any:
-    """The shipped model learns from every row, once the test rows have done their judging."""
+) -> tuple[Any, bytes, str]:
+    """The shipped model learns from every row, once the test rows have done their judging.
+    Also its joblib file and that file's SHA-256, which the model card records and every
+    loader checks before unpickling (the file is written from these very bytes)."""
     if not settings.get("refit_on_all_rows", True):
-        return evaluation_model
+        return evaluation_model, *joblib_file(evaluation_model)
     rows = pd.concat([train_split, validation_split, test_split], ignore_index=True)
     X, y = _features_and_reference(rows, feature_types)
     # a clustering's estimators ignore y (its reference column, or None)
     model, _ = training.fit_quietly(clone(evaluation_model), X, y, settings.get("checkpoints"))
     logger.info("Refit the final model on all %d rows.", len(rows))
-    return model
-
-
-def file_model(model: Any) -> tuple[bytes, str]:
-    """The model's joblib file and its SHA-256, which the model card records and every loader
-    checks before unpickling."""
-    return joblib_file(model)
+    return model, *joblib_file(model)
 
 
 def describe_model(

@@ -3,7 +3,6 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import (
     compute_feature_importance,
     describe_model,
-    file_model,
     fit_evaluation_model,
     log_model_to_mlflow,
     refit_on_all_rows,
@@ -56,14 +55,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "feature_types",
                     "params:training",
                 ],
-                outputs="fitted_model",
+                outputs=["fitted_model", "model", "model_sha256"],
                 name="refit_on_all_rows_node",
-            ),
-            Node(
-                func=file_model,
-                inputs="fitted_model",
-                outputs=["model", "model_sha256"],
-                name="file_model_node",
             ),
             Node(
                 func=describe_model,
