@@ -16,6 +16,7 @@ def decision_record(
     training_info: Mapping[str, Any],
     tuning: Mapping[str, Any],
     metric_setting: str,
+    leak_audit: Mapping[str, Any] | None = None,
 ) -> list[dict[str, str]]:
     cv = configuration["cv"]
     ensemble = training_info.get("ensemble")
@@ -36,6 +37,7 @@ def decision_record(
             _decision(f"column '{name}' dropped", "not a feature", reason, "dataset.feature_types")
             for name, reason in feature_types["dropped"].items()
         ),
+        *([_leak_audit_decision(leak_audit)] if leak_audit is not None else []),
         _decision(
             "feature types",
             ", ".join(
@@ -195,6 +197,22 @@ def _calibration_decision(calibration: Mapping[str, Any]) -> dict[str, str]:
         "unscaled)",
         "training.calibration",
     )
+
+
+def _leak_audit_decision(leak_audit: Mapping[str, Any]) -> dict[str, str]:
+    findings = [f for f in leak_audit["findings"] if f.get("leak", True)]
+    notes = [f["evidence"] for f in leak_audit["findings"] if not f.get("leak", True)]
+    if findings:
+        choice = f"{len(findings)} possible leak(s): " + "; ".join(f["evidence"] for f in findings)
+    else:
+        choice = "nothing found"
+    action = leak_audit["action"]
+    why = {
+        "warn": "reported, nothing changed (action: warn)",
+        "drop": f"leaking features dropped: {', '.join(leak_audit['dropped']) or 'none'}",
+        "fail": "none found, so the run went on (action: fail)",
+    }[action]
+    return _decision("leak audit", choice, "; ".join([why, *notes]), "dataset.leak_audit.action")
 
 
 def _decision(decision: str, choice: str, why: str, override: str) -> dict[str, str]:

@@ -271,6 +271,7 @@ def render_html(
     node_resources: Mapping[str, Any],
     feature_types: Mapping[str, Any],
     cluster_profiles: pd.DataFrame | None = None,
+    leaks: list[dict[str, str]] = (),
 ) -> str:
     """One HTML file with every image inlined: no CDN, readable offline and as an artifact."""
     template = jinja2.Environment(autoescape=True).from_string(
@@ -287,6 +288,7 @@ def render_html(
         ),
         worst_html=worst_predictions.to_html(index=False, float_format="{:.4g}".format, border=0),
         findings=findings,
+        leaks=leaks,
         decisions=decisions,
         time_spent=time_spent(node_resources),
         feature_types=feature_types,

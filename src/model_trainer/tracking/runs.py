@@ -154,6 +154,18 @@ def log_learning_curves(curves: list[dict[str, Any]]) -> None:
         client.log_batch(run.info.run_id, metrics=metrics[start : start + MLFLOW_BATCH_METRICS])
 
 
+def log_leak_tags(findings: list[Mapping[str, Any]]) -> None:
+    """Each kind of leak found as a tag naming what it found (`leak.single_feature`:
+    `expenditure, share`), so runs can be searched by it."""
+    import mlflow
+
+    tags: dict[str, list[str]] = {}
+    for finding in findings:
+        tags.setdefault(f"leak.{finding['check']}", []).append(str(finding["subject"]))
+    if tags and mlflow.active_run() is not None:
+        mlflow.set_tags({name: ", ".join(subjects)[:5000] for name, subjects in tags.items()})
+
+
 def log_diagnosis_tags(findings: list[Mapping[str, str]]) -> None:
     """Each finding as a `diagnosis.<finding>=true` tag, so runs can be searched by it."""
     import mlflow

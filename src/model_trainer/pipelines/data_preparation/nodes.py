@@ -7,11 +7,13 @@ from typing import Any
 
 import pandas as pd
 
+from model_trainer.table import leak_audit
 from model_trainer.table.checks import check_class_sizes, check_usable_features, validate_table
-from model_trainer.table.feature_types import infer_feature_types
+from model_trainer.table.feature_types import columns_of_type, infer_feature_types
 from model_trainer.table.memory import downcast_features
 from model_trainer.table.splitting import split_holdout
 from model_trainer.tasks.detection import count_training_classes, detect_task, numpy_target
+from model_trainer.tracking.runs import log_leak_tags
 
 logger = logging.getLogger(__name__)
 
@@ -130,3 +132,37 @@ def count_classes(
             "Positive class: %r (%s).", counted["positive_class"], counted["positive_class_reason"]
         )
     return counted
+
+
+def audit_leaks(
+    train_split: pd.DataFrame,
+    validation_split: pd.DataFrame,
+    test_split: pd.DataFrame,
+    column_types: dict[str, Any],
+    detected_task: dict[str, Any],
+    dataset: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The leak audit on the splits; the feature types the model gets (with `action: drop`,
+    leaking features moved to the dropped columns, so every later stage leaves them out)."""
+    settings = dataset["leak_audit"]
+    features = list(column_types["columns"])
+    findings = leak_audit.audit(
+        pd.concat([train_split, validation_split]),
+        test_split,
+        target=column_types["target"],
+        task_type=detected_task["type"],
+        feature_columns=features,
+        categorical=[
+            *columns_of_type(column_types, "categorical"),
+            *columns_of_type(column_types, "boolean"),
+        ],
+        time_column=dataset.get("time_column"),
+        group_column=dataset.get("group_column"),
+        settings=settings,
+    )
+    for finding in findings:
+        logger.warning("Leak audit: %s. %s", finding["evidence"], finding["advice"])
+    dropped = leak_audit.act(findings, settings["action"])
+    feature_types = leak_audit.without(column_types, dropped)
+    log_leak_tags(findings)
+    return feature_types, {"action": settings["action"], "findings": findings, "dropped": dropped}

@@ -1,6 +1,13 @@
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import count_classes, detect_task_type, split_table, type_features, validate_raw_table
+from .nodes import (
+    audit_leaks,
+    count_classes,
+    detect_task_type,
+    split_table,
+    type_features,
+    validate_raw_table,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -21,7 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=type_features,
                 inputs=["validated_table", "params:dataset", "params:feature_typing"],
-                outputs="feature_types",
+                outputs="column_types",
                 name="type_features_node",
             ),
             Node(
@@ -29,13 +36,26 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "validated_table",
                     "detected_task",
-                    "feature_types",
+                    "column_types",
                     "params:dataset",
                     "params:split",
                     "params:validation",
                 ],
                 outputs=["train_split", "validation_split", "test_split"],
                 name="split_table_node",
+            ),
+            Node(
+                func=audit_leaks,
+                inputs=[
+                    "train_split",
+                    "validation_split",
+                    "test_split",
+                    "column_types",
+                    "detected_task",
+                    "params:dataset",
+                ],
+                outputs=["feature_types", "leak_audit"],
+                name="audit_leaks_node",
             ),
             Node(
                 func=count_classes,

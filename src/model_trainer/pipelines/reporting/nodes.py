@@ -11,6 +11,7 @@ import pandas as pd
 from model_trainer.evaluation import holdout as evaluation
 from model_trainer.reporting import report as reporting
 from model_trainer.reporting.decisions import decision_record
+from model_trainer.table.leak_audit import leaks
 from model_trainer.tasks import clustering
 from model_trainer.tracking.runs import log_diagnosis_tags
 
@@ -126,9 +127,21 @@ def recommend(
     training_info: dict[str, Any],
     task: dict[str, Any],
     model_configuration: dict[str, Any],
+    leak_audit: dict[str, Any],
     settings: dict[str, Any],
 ) -> list[dict[str, str]]:
-    findings = reporting.recommendations(
+    """The leak audit's findings first (the report shows them under its headline), then the
+    rules' recommendations."""
+    findings = [
+        {
+            "finding": f"possible leak: {f['check'].replace('_', ' ')}",
+            "evidence": f["evidence"],
+            "advice": f["advice"],
+            "leak": True,
+        }
+        for f in leaks(leak_audit["findings"])
+    ]
+    findings += reporting.recommendations(
         model_configuration["metric"],
         task,
         test_metrics,
@@ -152,6 +165,7 @@ def record_decisions(
     training_info: dict[str, Any],
     tuning: dict[str, Any],
     metric: str,
+    leak_audit: dict[str, Any],
 ) -> list[dict[str, str]]:
     record = decision_record(
         task=task,
@@ -161,6 +175,7 @@ def record_decisions(
         training_info=training_info,
         tuning=tuning,
         metric_setting=metric,
+        leak_audit=leak_audit,
     )
     logger.info("Decision record: %d automatic decisions, each with its conf key.", len(record))
     return record
@@ -220,7 +235,8 @@ def render_report(
         search_figures=search_plots,
         feature_importance=feature_importance,
         worst_predictions=worst_predictions,
-        findings=recommendations,
+        leaks=[f for f in recommendations if f.get("leak")],
+        findings=[f for f in recommendations if not f.get("leak")],
         decisions=decisions,
         node_resources=node_resources,
         feature_types=feature_types,
