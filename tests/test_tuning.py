@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -255,6 +256,22 @@ def test_a_stored_study_resumes_up_to_its_total_trial_budget(tmp_path):
     with sqlite3.connect(database) as connection:
         names = connection.execute("SELECT study_name FROM studies").fetchall()
     assert names == [("resumable",)]
+
+
+def test_a_stored_study_names_its_metric_and_what_it_was_run_on_and_trials_show_the_clock(
+    tmp_path, caplog
+):
+    settings = {"n_trials": 2, "storage": f"sqlite:///{tmp_path / 's.db'}", "timeout": 600}
+    with caplog.at_level("INFO", logger="model_trainer.search.tuning"):
+        search(TWO_FAMILIES, settings, "described")
+    stored = optuna.load_study(study_name="described", storage=settings["storage"])
+    assert stored.metric_names == [TWO_FAMILIES["metric"]]  # what optuna-dashboard shows
+    attrs = stored.user_attrs
+    assert (attrs["target"], attrs["task"], attrs["rows"]) == ("Status", "classification", len(X))
+    assert attrs["features"] == list(X.columns) and attrs["cv"].startswith(f"{FOLDS}-fold")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Trial ")]
+    assert len(lines) == 2
+    assert all(re.search(r"; \d+ s elapsed, \d+ s of the budget left$", line) for line in lines)
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
@@ -40,7 +41,9 @@ def settle_stale_trials(
             running,
         )
     while True:
-        optuna.storages.fail_stale_trials(study)
+        with warnings.catch_warnings():  # experimental since Optuna 2.9, as its optimize knows
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
         remaining = deadline - time.monotonic()
         if not _count(study, TrialState.RUNNING) or remaining <= 0:
             break

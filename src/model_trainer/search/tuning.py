@@ -359,11 +359,14 @@ class TrialLogger:
         n_trials: int,
         mlflow_parent: Any | None,
         objectives: Sequence[str] = (),
+        budget: SearchBudget | None = None,
     ) -> None:
         self.metric = metric
         self.n_trials = n_trials
         self.parent = mlflow_parent
         self.objectives = list(objectives) or [metric]
+        self.budget = budget
+        self.started = time.monotonic()
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         counted = len(study.get_trials(deepcopy=False, states=COUNTED_STATES))
@@ -388,16 +391,48 @@ class TrialLogger:
         else:
             outcome = f"failed: {trial.user_attrs.get('error', 'see MLflow')}"
         logger.info(
-            "Trial %d [%d/%d] %s %s in %.1fs",
+            "Trial %d [%d/%d] %s %s in %.1fs; %s",
             trial.number,
             counted,
             self.n_trials,
             algorithm,
             outcome,
             duration,
+            self._clock(),
         )
         if self.parent is not None:
             log_trial_run(self.parent, trial, self.objectives)
+
+    def _clock(self) -> str:
+        """How far the search is: its elapsed time, and what is left of tuning.timeout."""
+        now = time.monotonic()
+        elapsed = f"{now - self.started:.0f} s elapsed"
+        if self.budget is None or self.budget.end is None:
+            return elapsed
+        return f"{elapsed}, {max(self.budget.end - now, 0.0):.0f} s of the budget left"
+
+
+def describe_study(
+    study: optuna.Study,
+    objectives: Sequence[str],
+    X: pd.DataFrame,
+    y: pd.Series,
+    task: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+) -> None:
+    """What the study optimises and what it was run on, where optuna-dashboard (which reads
+    the same storage) and a later reader of the study find them: its metric names and user
+    attributes for the target, task, rows, features and folds."""
+    study.set_metric_names(list(objectives))
+    for key, value in {
+        "target": str(y.name),
+        "task": task["type"],
+        "metric": configuration["metric"],
+        "rows": len(X),
+        "features": [str(c) for c in X.columns][:200],
+        "cv": f"{configuration['cv']['folds']}-fold {configuration['cv']['strategy']}",
+    }.items():
+        study.set_user_attr(key, value)
 
 
 def log_trial_run(parent: Any, trial: optuna.trial.FrozenTrial, objectives: Sequence[str]) -> None:
@@ -935,6 +970,7 @@ def run_study(
         load_if_exists=True,
     )
     study.set_user_attr("sampler", sampler_name)
+    describe_study(study, objectives, X, y, task, configuration)
     logger.info(
         "Search with the %s sampler (tuning.sampler: %s) for %s.",
         sampler_name,
@@ -993,7 +1029,7 @@ def run_study(
                 timeout=timeout,
                 callbacks=[
                     MaxTrialsCallback(n_trials, states=COUNTED_STATES),
-                    TrialLogger(metric.name, n_trials, mlflow_parent, objectives),
+                    TrialLogger(metric.name, n_trials, mlflow_parent, objectives, budget),
                     budget,
                 ],
                 n_jobs=int(settings.get("n_jobs", 1)),
