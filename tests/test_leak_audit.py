@@ -78,6 +78,19 @@ def test_time_and_group_overlaps_are_named() -> None:
     assert leak_audit.time_overlap(train, test.iloc[1:], "day") == []
 
 
+def test_times_with_changing_utc_offsets_are_read_and_a_time_split_has_no_group_finding() -> None:
+    """Summer time: the offsets change within the column, as the time-ordered split allows."""
+    days = ["2024-03-01T00:00+01:00", "2024-03-20T00:00+01:00", "2024-04-01T00:00+02:00"]
+    train = pd.DataFrame({"when": days[:2], "shop": ["a", "b"], "y": [0, 1]})
+    test = pd.DataFrame({"when": days[2:], "shop": ["a"], "y": [1]})
+    assert leak_audit.time_overlap(train, test, "when") == []
+    findings = leak_audit.audit(
+        train, test, target=None, task_type="clustering", feature_columns=["when", "shop"],
+        categorical=["shop"], time_column="when", group_column="shop", settings=SETTINGS,
+    )  # fmt: skip
+    assert findings == [], "split by time, a group on both sides is by design"
+
+
 def test_the_action_fails_drops_or_warns() -> None:
     findings = audited(pd.read_csv(CREDITCARD))
     with pytest.raises(DataValidationError, match="'expenditure' alone scores"):
@@ -89,6 +102,9 @@ def test_the_action_fails_drops_or_warns() -> None:
     unfinished = audited(pd.read_csv(CREDITCARD), max_seconds=0)
     assert [f["check"] for f in unfinished] == ["single_feature_unfinished"]
     assert leak_audit.act(unfinished, "fail") == []  # a note on the audit, not a leak
+    # what drop removes does not depend on the machine's speed: it checks every feature
+    every = audited(pd.read_csv(CREDITCARD), max_seconds=0, action="drop")
+    assert sorted(leak_audit.act(every, "drop")) == ["expenditure", "share"]
 
 
 @pytest.mark.e2e

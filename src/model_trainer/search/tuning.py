@@ -487,15 +487,20 @@ class SearchBudget:
     def deadline(self) -> float | None:
         return None if self.end is None else self.end - self.reserve_s
 
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        """An Optuna callback: update the reserve from the best trial, stop when time is up."""
-        if self.end is None:
-            return
+    def update_reserve(self, study: optuna.Study) -> bool:
+        """The reserve from the best trials; whether the study has a complete trial."""
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if complete:
             # The slowest fit on the Pareto front: any of them may be the final model.
             fold_fit_s = max(float(t.user_attrs.get("fold_fit_s", 0)) for t in study.best_trials)
             self.reserve_s = self.final_fit_factor * fold_fit_s
+        return bool(complete)
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """An Optuna callback: update the reserve from the best trial, stop when time is up."""
+        if self.end is None:
+            return
+        complete = self.update_reserve(study)
         if complete and time.monotonic() >= self.deadline():
             logger.info(
                 "Search stopped with %.0fs of tuning.timeout left for the final fits.",
@@ -649,6 +654,8 @@ def search(
         preprocessing={
             key: configuration.get(key) for key in ("encoding", "imbalance", "time_series")
         },
+        # the features the models get: a column the leak audit drops makes another study
+        features=sorted(feature_types["columns"]),
         **several,
     )
     ensemble_settings = settings.get("ensemble") or {}
@@ -1005,11 +1012,11 @@ def run_study(
         )
         remaining = 0
 
+    final_fit_factor = float(settings.get("final_fit_factor", 3.0)) + extra_reserve_factor
+
     def optimize(trials: int) -> None:
         timeout = search_seconds(settings) if enabled else None
-        budget = SearchBudget(
-            timeout, float(settings.get("final_fit_factor", 3.0)) + extra_reserve_factor
-        )
+        budget = SearchBudget(timeout, final_fit_factor)
         fold_jobs = max(1, int(settings.get("fold_jobs", 1)))
         objective = make_objective(
             X,
@@ -1037,13 +1044,17 @@ def run_study(
 
     if remaining > 0:
         optimize(remaining)
-    # Trials still running elsewhere get the grace period (within the budget) to finish or go
-    # stale; stale ones are failed, and retried while the trial budget lasts.
-    left = seconds_left(settings) if enabled else None
-    wait = grace_seconds(storage) if left is None else min(grace_seconds(storage), max(left, 0))
+    # Trials still running elsewhere get the grace period to finish or go stale, within what the
+    # search may still spend (the final fits' reserve kept); stale ones are failed, and retried
+    # while the trial and time budgets last.
+    budget = SearchBudget(seconds_left(settings) if enabled else None, final_fit_factor)
+    budget.update_reserve(study)
+    deadline = budget.deadline()
+    grace = grace_seconds(storage)
+    wait = grace if deadline is None else min(grace, max(deadline - time.monotonic(), 0.0))
     if settle_stale_trials(study, storage, wait) and settings.get("continue_search", True):
         retries = n_trials - len(study.get_trials(deepcopy=False, states=COUNTED_STATES))
-        if retries > 0 and (left is None or seconds_left(settings) > 0):
+        if retries > 0 and (deadline is None or time.monotonic() < deadline):
             optimize(retries)
     if out_of_fold is not None:
         # the trials of earlier runs and other workers are candidates for the ensemble too

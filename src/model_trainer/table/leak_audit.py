@@ -3,12 +3,14 @@
 Four checks, each naming what it found: a feature that alone all but decides the target (it is
 often recorded after the outcome: a card's spending says the card was granted), test rows that
 repeat training rows, test rows no later than training rows when a time column orders them, and
-groups on both sides of the split when a group column separates them. Only the training rows'
-labels are read; the test rows are compared with them by their features, times and groups.
+groups on both sides of the split when a group column separates them. The single-feature check
+reads the training rows' labels only; the repeated-rows check compares whole rows, target
+included, so it reads the test rows' labels to say that a row repeats, never to shape a model.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,6 +23,7 @@ from sklearn.preprocessing import TargetEncoder
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from model_trainer.errors import ConfigurationError, DataValidationError
+from model_trainer.table.splitting import time_values
 
 ACTIONS = ("warn", "drop", "fail")
 SHOWN_ROWS = 10  # row numbers listed per finding
@@ -49,7 +52,7 @@ def audit(
     findings += repeated_rows(train, test, columns, float(settings["duplicate_share_above"]))
     if time_column:
         findings += time_overlap(train, test, time_column)
-    if group_column:
+    elif group_column:  # with a time column too, the split is by time: groups cross it by design
         findings += group_overlap(train, test, group_column)
     return findings
 
@@ -72,7 +75,9 @@ def single_feature_leaks(
         if y.value_counts().min() < 3:
             return []  # too few rows of a class to cross-validate a score
     limit = float(settings["single_feature_score"])
-    deadline = time.monotonic() + float(settings["max_seconds"])
+    # What action drop removes must not depend on the machine's speed: it checks every feature.
+    seconds = math.inf if settings["action"] == "drop" else float(settings["max_seconds"])
+    deadline = time.monotonic() + seconds
     findings = []
     for checked, column in enumerate(feature_columns):
         if time.monotonic() > deadline:
@@ -166,9 +171,10 @@ def repeated_rows(
 
 
 def time_overlap(train: pd.DataFrame, test: pd.DataFrame, time_column: str) -> list[dict[str, Any]]:
-    """With a time column, every test row should come after every training row."""
-    latest = _times(train[time_column]).max()
-    times = _times(test[time_column])
+    """With a time column, every test row should come after every training row (times read as
+    the time-ordered split reads them: dates in text parsed, mixed UTC offsets included)."""
+    latest = time_values(train, time_column).max()
+    times = time_values(test, time_column)
     early = test.index[(times <= latest).to_numpy()]
     if not len(early):
         return []
@@ -239,12 +245,6 @@ def without(feature_types: Mapping[str, Any], dropped: Sequence[str]) -> dict[st
             **{name: "the leak audit: it alone all but decides the target" for name in dropped},
         },
     }
-
-
-def _times(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
-        return values
-    return pd.to_datetime(values, errors="coerce", format="mixed")
 
 
 def _listed(index: pd.Index) -> str:

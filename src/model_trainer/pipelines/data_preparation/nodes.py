@@ -162,7 +162,9 @@ def audit_leaks(
     )
     for finding in findings:
         logger.warning("Leak audit: %s. %s", finding["evidence"], finding["advice"])
+    log_leak_tags(findings)  # before action fail stops the run
     dropped = leak_audit.act(findings, settings["action"])
     feature_types = leak_audit.without(column_types, dropped)
-    log_leak_tags(findings)
+    if dropped:
+        check_usable_features(feature_types, f"'{dataset['path']}' after the leak audit's drop")
     return feature_types, {"action": settings["action"], "findings": findings, "dropped": dropped}
