@@ -269,6 +269,7 @@ def test_a_stored_study_names_its_metric_and_what_it_was_run_on_and_trials_show_
     attrs = stored.user_attrs
     assert (attrs["target"], attrs["task"], attrs["rows"]) == ("Status", "classification", len(X))
     assert attrs["features"] == list(X.columns) and attrs["cv"].startswith(f"{FOLDS}-fold")
+    assert "value" in tuning.trials_table(stored).columns  # not Optuna's value_<metric name>
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Trial ")]
     assert len(lines) == 2
     assert all(re.search(r"; \d+ s elapsed, \d+ s of the budget left$", line) for line in lines)

@@ -1169,14 +1169,17 @@ def ensemble_of_best_trials(
 
 
 def trials_table(study: optuna.Study, objectives: Sequence[str] = ()) -> pd.DataFrame:
-    """One row per trial: `value` is the metric, then a column per other objective."""
+    """One row per trial: `value` is the metric, then a column per other objective. Optuna
+    names the value columns by the study's metric names when it has them (`value_roc_auc`,
+    `values_latency`), else by position (`values_1`)."""
     table = study.trials_dataframe(attrs=("number", "value", "state", "duration", "params"))
-    table = table.rename(
-        columns={
-            "values_0": "value",
-            **{f"values_{i}": name for i, name in enumerate(objectives[1:], start=1)},
-        }
-    )
+    names = list(study.metric_names or objectives)
+    renames = {"values_0": "value"}
+    if names:
+        renames |= {f"value_{names[0]}": "value", f"values_{names[0]}": "value"}
+        renames |= {f"values_{name}": name for name in names[1:]}
+    renames |= {f"values_{i}": name for i, name in enumerate(objectives[1:], start=1)}
+    table = table.rename(columns=renames)
     table["algorithm"] = [
         t.params.get("algorithm") or t.user_attrs.get("algorithm") for t in study.trials
     ]
