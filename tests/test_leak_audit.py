@@ -91,6 +91,12 @@ def test_times_with_changing_utc_offsets_are_read_and_a_time_split_has_no_group_
     assert findings == [], "split by time, a group on both sides is by design"
 
 
+def test_an_infinite_value_does_not_stop_the_audit() -> None:
+    table = pd.read_csv(CREDITCARD)
+    table.loc[:5, "income"] = float("inf")
+    assert {f["subject"] for f in audited(table)} == {"expenditure", "share"}
+
+
 def test_the_action_fails_drops_or_warns() -> None:
     findings = audited(pd.read_csv(CREDITCARD))
     with pytest.raises(DataValidationError, match="'expenditure' alone scores"):

@@ -123,7 +123,9 @@ def _alone(column: pd.Series, y: pd.Series, classes: bool, categorical: bool) ->
         encoder = TargetEncoder(target_type="auto" if classes else "continuous", random_state=0)
         X = encoder.fit_transform(column.astype(str).to_frame(), y)
     else:
-        X = column.astype(float).to_numpy().reshape(-1, 1)
+        values = column.astype(float).to_numpy()
+        # trees take missing values, not infinite ones: an infinity is read as missing here
+        X = np.where(np.isinf(values), np.nan, values).reshape(-1, 1)
     fit_X, score_X, fit_y, score_y = train_test_split(
         X, y, test_size=1 / 3, random_state=0, stratify=y if classes else None
     )
