@@ -10,12 +10,15 @@ export KEDRO_LOGGING_CONFIG := conf/logging.yml
 
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: install agent-client train test test-fast docs lint format clean bench-envs bench \
+.PHONY: uv install agent-client train test test-fast docs lint format clean bench-envs bench \
 	bench-quick
 
-.venv/.installed: pyproject.toml uv.lock
+# uv itself, when the machine has none (the product's venv and the anchors' both need it).
+uv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet --user uv \
 		|| python3 -m pip install --quiet --user --break-system-packages uv
+
+.venv/.installed: pyproject.toml uv.lock | uv
 	$(UV) sync --frozen
 	@# MLflow migrates a new SQLite store on first use: do it now, not in the first run.
 	$(UV) run --frozen python -c "import mlflow; mlflow.MlflowClient('sqlite:///mlflow.db').search_experiments()"
@@ -45,7 +48,7 @@ docs: install
 	$(UV) run --frozen mkdocs build --strict --site-dir site
 
 # The anchors' own venvs (FLAML; AutoGluon without torch), never in the product's dependencies.
-bench-envs:
+bench-envs: uv
 	benchmarks/anchors_env.sh
 
 # The project beside FLAML, AutoGluon, Optuna+LightGBM, LightGBM, HistGB: 21 sets, 60 s (~2-2.5 h)

@@ -125,6 +125,19 @@ def test_smote_everywhere_when_asked_even_for_balanced_classes():
     assert configuration["imbalance"]["reason"] == "set by model.imbalance.strategy"
 
 
+def test_smote_gives_lightgbm_codes_not_categories_it_could_not_interpolate():
+    """mlc_churn's `state` (51 levels) reaches LightGBM as a category, unless SMOTE makes
+    synthetic rows between neighbours: then as the codes it interpolates."""
+    for strategy, categories in (("none", True), ("smote", False)):
+        task, feature_types, configuration, train, _, test = configured(
+            CHURN, TARGET, {"strategy": strategy}, ["lightgbm"]
+        )
+        model = fitted(task, feature_types, configuration, train, "lightgbm")
+        preprocess = model.named_steps["preprocess"]
+        assert isinstance(preprocess, Pipeline) == categories
+        assert len(model.predict(test.drop(columns=[TARGET]))) == len(test)
+
+
 def test_refuses_an_unknown_strategy_listing_the_allowed_ones():
     with pytest.raises(ConfigurationError) as caught:
         configured(CHURN, TARGET, {"strategy": "undersample"}, ["knn"])

@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline
 
 from model_trainer.models.ensemble import FoldBag, WeightedEnsemble
 from model_trainer.models.estimators import make_pipeline, with_decision_threshold
+from model_trainer.models.preprocessing import NativeCategories
 from model_trainer.serving.onnx_export import (
     CATEGORY,
     NUMBER,
@@ -234,3 +235,22 @@ def test_a_bag_of_an_ensemble_converts_with_its_labels_and_probabilities(credit:
 
     assert figures["rows_outside_tolerance"] == 0
     assert labels.tolist() == model.predict(X).tolist()
+
+
+@pytest.mark.parametrize("algorithm", ["lightgbm", "xgboost"])
+def test_many_level_categories_export_as_the_boosting_model_splits_on_them(algorithm: str):
+    """mlc_churn's `state` (51 levels) reaches LightGBM and XGBoost as a category; the graph
+    tests the same level sets on its codes, an unseen level included."""
+    churn = pd.read_csv(BENCH / "mlc_churn" / "train.csv")
+    model, X = fit_as_the_project_does(churn, "churn", algorithm)
+    assert isinstance(model.named_steps["preprocess"].named_steps["categories"], NativeCategories)
+    X = X.assign(state=X["state"].where(np.arange(len(X)) % 7 != 0, "Atlantis"))
+    figures = agreement(model, exported(model), X, True, **TOLERANCE)
+    assert figures["rows"] == len(X) and figures["rows_outside_tolerance"] == 0
+
+
+def test_hist_gradient_boosting_on_many_level_categories_is_not_convertible_and_says_why():
+    churn = pd.read_csv(BENCH / "mlc_churn" / "train.csv")
+    model, _ = fit_as_the_project_does(churn, "churn", "hist_gradient_boosting")
+    with pytest.raises(NotConvertible, match="high_cardinality: ordinal"):
+        exported(model)

@@ -137,6 +137,52 @@ def test_encodes_many_levels_as_ordinal_codes_with_unseen_as_minus_one():
     assert codes[2] == -1
 
 
+def test_many_levels_reach_the_boosting_families_as_categories_with_unseen_as_missing():
+    table = _high_cardinality_table().assign(few=lambda t: np.where(t["x"] > 0, "up", "down"))
+    types = infer_feature_types(table, "y")
+    preprocessor = build_preprocessor(
+        types, scale=False, impute=False, encoding=ENCODING, native_categories=True
+    )
+    frame = preprocessor.fit(table.drop(columns=["y"]), table["y"]).transform(
+        pd.DataFrame({"city": ["atlantis", "city_3", None], "x": [0.0, 1.0, np.nan]}).assign(
+            few=["up", "down", "up"]
+        )
+    )
+    names = list(preprocessor.get_feature_names_out())
+    assert names[0] == "categories__city" and "many_levels__city" not in names
+    assert "one_hot__few_up" in names  # few levels stay one-hot
+    city = frame.iloc[:, 0]
+    assert isinstance(city.dtype, pd.CategoricalDtype) and len(city.cat.categories) == 40
+    assert city.isna().tolist() == [True, False, True]
+    assert np.isnan(frame.iloc[2, names.index("numeric__x")])  # numbers untouched
+    assert all(pd.api.types.is_float_dtype(frame[c]) for c in frame.columns[1:])
+
+
+def test_many_levels_stay_codes_beyond_histgb_bins_or_when_ordinal_is_asked():
+    rng = np.random.default_rng(1)
+    wide = pd.DataFrame({"city": [f"c{i}" for i in rng.integers(0, 300, 3000)], "y": 0})
+    wide.loc[::2, "y"] = 1
+    for table, encoding in (
+        (wide, ENCODING),
+        (_high_cardinality_table(), {**ENCODING, "high_cardinality": "ordinal"}),
+    ):
+        types = infer_feature_types(table, "y")
+        preprocessor = build_preprocessor(
+            types, scale=False, impute=False, encoding=encoding, native_categories=True
+        )
+        preprocessor.fit(table.drop(columns=["y"]), table["y"])
+        assert "many_levels__city" in list(preprocessor.get_feature_names_out())
+
+
+def test_an_unknown_high_cardinality_encoding_names_the_key_and_the_choices():
+    types = infer_feature_types(_high_cardinality_table(), "y")
+    with pytest.raises(ConfigurationError, match="high_cardinality is 'onehot'") as error:
+        build_preprocessor(
+            types, scale=False, impute=False, encoding={**ENCODING, "high_cardinality": "onehot"}
+        )
+    assert "auto, native, target, ordinal" in str(error.value)
+
+
 def test_target_encodes_many_levels_for_scaled_models():
     table = _high_cardinality_table()
     types = infer_feature_types(table, "y")

@@ -167,6 +167,9 @@ def make_pipeline(
         impute=not entry.get("native_missing", False),
         encoding=encoding,
         task=task,
+        # SMOTE interpolates between rows: it has no meaning for a category
+        native_categories=bool(entry.get("native_categorical"))
+        and (imbalance or {}).get("by_algorithm", {}).get(name) != "smote",
     )
     if lagged:
         lag_step = TargetLagFeatures(

@@ -52,8 +52,10 @@ def decision_record(
                 configuration["encoding"].get("one_hot_max_categories", 15),
                 configuration["encoding"].get("high_cardinality", "auto"),
             ),
-            "auto = ordinal codes for trees, target encoding for other models (for ranking, "
-            "target encoding for all: an item's usual relevance is what its level says)",
+            "auto = categories for LightGBM, XGBoost and HistGradientBoosting, which split on "
+            "sets of levels (up to 255 levels; codes beyond), ordinal codes for other trees, "
+            "target encoding for other models (for ranking, target encoding for all: an item's "
+            "usual relevance is what its level says)",
             "model.encoding",
         ),
         _decision(

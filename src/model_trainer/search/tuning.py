@@ -654,6 +654,12 @@ def search(
         preprocessing={
             key: configuration.get(key) for key in ("encoding", "imbalance", "time_series")
         },
+        # families given many-level columns as categories rather than codes
+        native_categorical=sorted(
+            name
+            for name in configuration["algorithms"]
+            if configuration["registry"][name].get("native_categorical")
+        ),
         # the features the models get: a column the leak audit drops makes another study
         features=sorted(feature_types["columns"]),
         **several,

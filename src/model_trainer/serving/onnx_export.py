@@ -21,6 +21,7 @@ import pandas as pd
 from sklearn.base import is_classifier
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import VotingClassifier, VotingRegressor
+from sklearn.ensemble._hist_gradient_boosting.gradient_boosting import BaseHistGradientBoosting
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import IterativeImputer, MissingIndicator, SimpleImputer
@@ -32,7 +33,12 @@ from sklearn.preprocessing import FunctionTransformer, LabelEncoder, OneHotEncod
 from model_trainer.models.calibration import TemperatureScaledClassifier
 from model_trainer.models.ensemble import WeightedEnsemble
 from model_trainer.models.estimators import LabelEncodedClassifier, prediction_steps
-from model_trainer.models.preprocessing import DatetimeFeatures, to_category_strings, to_text
+from model_trainer.models.preprocessing import (
+    DatetimeFeatures,
+    NativeCategories,
+    to_category_strings,
+    to_text,
+)
 
 NUMBER, CATEGORY, TEXT = "number", "category", "text"
 ONNX_FILE = "model.onnx"  # saved as <models_dir>/model.onnx/<model version>/model.onnx
@@ -255,6 +261,14 @@ def _rewrite(step: Any) -> Any:
         return step
     if isinstance(step, FunctionTransformer) and step.func in (to_category_strings, to_text):
         return FunctionTransformer()
+    if isinstance(step, NativeCategories):  # the codes themselves: the trees test level sets
+        return FunctionTransformer()
+    if isinstance(step, BaseHistGradientBoosting) and np.any(step.is_categorical_):
+        raise NotConvertible(
+            "HistGradientBoosting splits on sets of a category's levels, which skl2onnx's "
+            "converter reads as thresholds on their codes (it predicts otherwise). "
+            "model.encoding.high_cardinality: ordinal trains a convertible model."
+        )
     if isinstance(step, SimpleImputer) and step.add_indicator:
         imputer = copy.copy(step)
         imputer.add_indicator = False
