@@ -4,6 +4,7 @@ convergence warnings, baselines, permutation importance and the held-out predict
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -398,6 +399,30 @@ def test_importance_for_rmse_is_a_positive_increase_in_error_for_useful_features
     assert table["feature"].iloc[0] in {"carat", "x", "y", "z"}
     assert table["importance"].iloc[0] > 500, "in price units: the rmse grows by dollars"
     assert abs(by_feature["noise"]) < 0.01 * table["importance"].iloc[0]
+
+
+def test_importance_of_a_slow_model_shuffles_fewer_rows_of_every_class(
+    credit, fitted_classifier, caplog
+):
+    """With no time to re-predict every held-out row per shuffle, fewer rows, each class kept."""
+    assert len(credit.X_test) > training.MIN_PERMUTATION_ROWS + 20
+    with caplog.at_level(logging.INFO, logger="model_trainer.training.final_fit"):
+        table = training.feature_importance(
+            fitted_classifier, credit.X_test, credit.y_test, "roc_auc", credit.task, 2, 0,
+            max_seconds=1e-6,
+        )  # fmt: skip
+    check_importance_table(table, credit.X_test)
+    rows = [r.getMessage() for r in caplog.records if "permutation_max_seconds" in r.getMessage()]
+    assert rows and f"of {len(credit.X_test)} held-out rows" in rows[0], rows
+    kept = int(rows[0].split()[3])  # "Permutation importance on N of ..."
+    assert abs(kept - training.MIN_PERMUTATION_ROWS) <= len(credit.task["classes"])
+    assert table["importance"].iloc[0] > 0.0  # both classes kept: roc_auc is defined
+    caplog.clear()
+    training.feature_importance(
+        fitted_classifier, credit.X_test, credit.y_test, "roc_auc", credit.task, 2, 0,
+        max_seconds=3600,
+    )  # fmt: skip
+    assert not [r for r in caplog.records if "permutation_max_seconds" in r.getMessage()]
 
 
 def test_importance_of_a_column_the_model_ignores_is_zero(diamonds):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -38,6 +39,7 @@ from model_trainer.training import checkpoints as checkpointing
 logger = logging.getLogger(__name__)
 
 PERMUTATION_BATCH_ROWS = 20_000
+MIN_PERMUTATION_ROWS = 200  # fewer held-out rows make the drops mostly noise
 THRESHOLD_OBJECTIVES = ("none", "f1", "balanced_accuracy")
 THRESHOLD_CANDIDATES = 101  # quantiles of the validation scores tried as cut-offs
 GREATER_IS_BETTER = ("auc", "aucpr", "average_precision", "map", "ndcg", "accuracy", "r2")
@@ -469,20 +471,41 @@ def feature_importance(
     repeats: int,
     seed: int,
     max_rows: int | None = None,
+    max_seconds: float | None = None,
 ) -> pd.DataFrame:
     """Permutation importance on held-out rows, per raw input column, in metric units: the drop
     in score when the column is shuffled. Shuffled copies are stacked and predicted in a few
-    large batches (a predict's fixed cost dominates on small tables); `max_rows` bounds it."""
+    large batches (a predict's fixed cost dominates on small tables); `max_rows` bounds it, and
+    `max_seconds` too: a model that predicts slowly (an ensemble, a bag, categorical splits) is
+    shuffled on fewer rows, as many as the baseline prediction's pace says fit in the time."""
     if max_rows and len(X) > max_rows:
         X = X.sample(max_rows, random_state=seed)
         y = y.loc[X.index]
     X, y = X.reset_index(drop=True), y.reset_index(drop=True)
     sign = 1.0 if get_metric(metric, task).greater_is_better else -1.0
-    groups = X[task["group_column"]].to_numpy() if task["type"] == "ranking" else None
-    baseline = score_output(predict_output(model, X, task), y, metric, task, groups)
-    rng = np.random.default_rng(seed)
+    ranking = task["type"] == "ranking"
     # The group column says which rows are ranked together: it is no feature to shuffle.
-    columns = [c for c in X.columns if groups is None or c != task["group_column"]]
+    columns = [c for c in X.columns if not ranking or c != task["group_column"]]
+    started = time.perf_counter()
+    output = predict_output(model, X, task)
+    seconds_per_row = (time.perf_counter() - started) / max(len(X), 1)
+    affordable = (
+        int(max_seconds / (seconds_per_row * len(columns) * repeats))
+        if max_seconds and columns and seconds_per_row > 0
+        else len(X)
+    )
+    if not ranking and affordable < len(X):  # a ranking's rows are sampled by whole groups only
+        kept = _stratified_rows(y, max(affordable, MIN_PERMUTATION_ROWS), task, seed)
+        logger.info(
+            "Permutation importance on %d of %d held-out rows, to keep within "
+            "training.permutation_max_seconds (%gs): the model predicts %.0f rows a second.",
+            len(kept), len(X), max_seconds, 1.0 / seconds_per_row,
+        )  # fmt: skip
+        X, y, output = X.iloc[kept].reset_index(drop=True), y.iloc[kept], output[kept]
+        y = y.reset_index(drop=True)
+    groups = X[task["group_column"]].to_numpy() if ranking else None
+    baseline = score_output(output, y, metric, task, groups)
+    rng = np.random.default_rng(seed)
     shuffles = [(column, rng.permutation(len(X))) for column in columns for _ in range(repeats)]
     per_batch = max(1, PERMUTATION_BATCH_ROWS // len(X))
     drops: dict[str, list[float]] = {column: [] for column in columns}
@@ -505,6 +528,20 @@ def feature_importance(
         }
     )
     return table.sort_values("importance", ascending=False).reset_index(drop=True)
+
+
+def _stratified_rows(y: pd.Series, rows: int, task: Mapping[str, Any], seed: int) -> np.ndarray:
+    """About `rows` positions of y in order, drawn at random; for classes, from every class in
+    proportion (at least one row each), so a rare class's score is still defined."""
+    rng = np.random.default_rng(seed)
+    if task["type"] != "classification":
+        return np.sort(rng.choice(len(y), size=min(rows, len(y)), replace=False))
+    share = min(rows / len(y), 1.0)
+    kept = [
+        rng.choice(positions, size=max(1, round(share * len(positions))), replace=False)
+        for positions in (np.flatnonzero(y.to_numpy() == label) for label in y.unique())
+    ]
+    return np.sort(np.concatenate(kept))
 
 
 def holdout_metrics(

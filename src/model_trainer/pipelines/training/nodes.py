@@ -160,6 +160,7 @@ def compute_feature_importance(
         int(settings["permutation_repeats"]),
         model_configuration["seed"],
         settings.get("permutation_max_rows"),
+        settings.get("permutation_max_seconds"),
     )
 
 
