@@ -592,6 +592,25 @@ def test_bagging_is_chosen_when_the_rows_and_the_time_left_allow_it_and_says_why
     assert "3 rows" in _bagging(y=rare)["reason"]
 
 
+def test_the_best_trials_bag_replaces_an_ensemble_whose_bag_does_not_fit_the_time_left():
+    study = search(TWO_FAMILIES, {"n_trials": 2, "sampler": "random", "pruner": "none"})
+    best = study.best_trial.number
+    members = [{"trial": t.number, "weight": 0.5} for t in study.trials]
+    summary = {"best_trial": best, "ensemble": {"members": members}}
+    settings = {"folds": 5, "jobs": 2}
+    per_fit = tuning.bag_fits(settings)
+    single = per_fit * study.trials[best].user_attrs["fold_fit_s"]
+    both = per_fit * sum(t.user_attrs["fold_fit_s"] for t in study.trials)
+    between = (single + both) / 2
+    chosen = tuning.chosen_bagging(settings, None, summary, study, between)
+    assert chosen["folds"] == 5 and chosen["replaces_ensemble"]
+    assert "ensemble's bag" in chosen["reason"]
+    roomy = tuning.chosen_bagging(settings, None, summary, study, both * 2)
+    assert roomy["folds"] == 5 and "replaces_ensemble" not in roomy
+    neither = tuning.chosen_bagging(settings, None, summary, study, single / 2)
+    assert neither["folds"] == 1 and "replaces_ensemble" not in neither
+
+
 @pytest.mark.parametrize(
     ("calibration", "bagging", "key"),
     [

@@ -310,4 +310,6 @@ def _why_final(study_summary: Mapping[str, Any], ensemble: Any, task_type: str) 
             f"{study_summary['metric']} {score:.5g} beat the best single trial's {single:.5g} "
             f"(chosen the same way; {best})"
         )
+    if (study_summary.get("bagging") or {}).get("replaces_ensemble"):
+        return f"{best}; an ensemble beat it, but only this trial's bag fitted in the time left"
     return best
