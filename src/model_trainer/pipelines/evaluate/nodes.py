@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from model_trainer.datasets.figure_dataset import SavableFigure
 from model_trainer.evaluation import holdout as evaluation
 from model_trainer.reporting import report as reporting
 from model_trainer.serving.model_store import StoredModel, load_stored_model
 from model_trainer.training import final_fit as training
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +95,7 @@ def plot_evaluation_charts(
     evaluation_predictions: pd.DataFrame,
     evaluation_error_patterns: pd.DataFrame,
     evaluation_stored_model: StoredModel,
-) -> dict[str, Figure]:
+) -> dict[str, SavableFigure]:
     from model_trainer.reporting.plots import (
         error_analysis_figures,  # matplotlib loads with the first plot
     )

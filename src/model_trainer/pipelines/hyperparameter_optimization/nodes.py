@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 import pandas as pd
 
+from model_trainer.datasets.figure_dataset import SavableFigure
 from model_trainer.search import tuning
 from model_trainer.tasks import clustering
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +57,7 @@ def optimize_hyperparameters(
 
 def plot_search(
     study: optuna.Study, study_summary: dict[str, Any]
-) -> tuple[dict[str, Figure], dict[str, float]]:
+) -> tuple[dict[str, SavableFigure], dict[str, float]]:
     """With several objectives, the Pareto front too, the chosen trial marked."""
     from model_trainer.reporting.plots import search_figures  # matplotlib loads with the first plot
 

@@ -6,17 +6,15 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from model_trainer.datasets.figure_dataset import SavableFigure
 from model_trainer.evaluation import drift
 from model_trainer.evaluation import holdout as evaluation
 from model_trainer.reporting import report as reporting
 from model_trainer.serving.model_store import StoredModel, load_stored_model
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +107,9 @@ def mlflow_name(name: str) -> str:
     return re.sub(r"[^\w\-. ]", "_", name)
 
 
-def plot_drift(inference_drift: dict[str, Any], settings: dict[str, Any]) -> dict[str, Figure]:
+def plot_drift(
+    inference_drift: dict[str, Any], settings: dict[str, Any]
+) -> dict[str, SavableFigure]:
     from model_trainer.reporting.plots import drift_figures  # matplotlib loads with the first plot
 
     return drift_figures(inference_drift, int(settings["drift"]["plots"]))

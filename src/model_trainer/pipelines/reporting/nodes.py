@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from model_trainer.datasets.figure_dataset import SavableFigure
 from model_trainer.evaluation import holdout as evaluation
 from model_trainer.reporting import report as reporting
 from model_trainer.reporting.decisions import decision_record
 from model_trainer.table.leak_audit import leaks
 from model_trainer.tasks import clustering
 from model_trainer.tracking.runs import log_diagnosis_tags
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +64,7 @@ def plot_evaluation(
     feature_importance: pd.DataFrame,
     task: dict[str, Any],
     training_info: dict[str, Any],
-) -> dict[str, Figure]:
+) -> dict[str, SavableFigure]:
     from model_trainer.reporting.plots import (
         evaluation_figures,  # matplotlib loads with the first plot
     )
