@@ -21,7 +21,7 @@ from model_trainer.models.calibration import (
     with_temperature,
 )
 from model_trainer.models.ensemble import OutOfFoldPredictions
-from model_trainer.search import tuning
+from model_trainer.search import final_model
 from model_trainer.serving import onnx_export
 from tests.conftest import BENCH, require_bench_data
 
@@ -99,7 +99,9 @@ def _chosen(setting: str, metric: str = "log_loss", task_type: str = "classifica
     task = {"type": task_type, "classes": CLASSES}
     summary = {"best_trial": 7, "ensemble": None}
     folds = list(np.array_split(np.arange(1000), 5))
-    return tuning.chosen_calibration(setting, summary, store, y, task, {"metric": metric}, folds)
+    return final_model.chosen_calibration(
+        setting, summary, store, y, task, {"metric": metric}, folds
+    )
 
 
 def test_auto_scales_an_over_confident_log_loss_model_and_says_by_how_much():
@@ -119,7 +121,7 @@ def test_auto_leaves_a_search_of_another_metric_and_none_leaves_all():
 
 def test_an_unknown_setting_is_refused_with_the_accepted_values():
     with pytest.raises(ConfigurationError, match=r"training\.calibration") as error:
-        tuning.check_final_model_settings("isotonic", {})
+        final_model.check_final_model_settings("isotonic", {})
     assert "auto, temperature, none" in str(error.value.remediation)
 
 
@@ -130,7 +132,7 @@ def test_auto_leaves_a_bag_alone_whose_averaged_probabilities_are_softer():
     summary = {"best_trial": 7, "ensemble": None, "bagging": {"folds": 5}}
     folds = list(np.array_split(np.arange(1000), 5))
     task = {"type": "classification", "classes": CLASSES}
-    chosen = tuning.chosen_calibration(
+    chosen = final_model.chosen_calibration(
         "auto", summary, store, y, task, {"metric": "log_loss"}, folds
     )
     assert chosen["method"] == "none" and "bag of 5" in chosen["reason"]

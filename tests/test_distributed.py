@@ -19,8 +19,8 @@ from kedro.config import OmegaConfigLoader
 from optuna.trial import TrialState
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.search import tuning
-from model_trainer.search.tuning import redact
+from model_trainer.search import storage
+from model_trainer.search.storage import redact
 from model_trainer.settings import CONFIG_LOADER_ARGS
 from tests.conftest import KEDRO, ROOT, copy_project, query, run_kedro
 
@@ -63,7 +63,7 @@ def fresh_database(server: pgserver.PostgresServer, name: str) -> str:
 def open_storage(url: str, barrier: multiprocessing.Barrier, outcomes: multiprocessing.Queue):
     barrier.wait()
     try:
-        tuning.make_storage({"storage": url})
+        storage.make_storage({"storage": url})
         outcomes.put("opened")
     except Exception as exc:  # the outcome is the test's assertion
         outcomes.put(f"{type(exc).__name__}: {exc}")
@@ -132,10 +132,10 @@ def test_the_distributed_environment_reads_the_storage_url_from_the_environment(
     assert tuning_params["n_trials"] == base["tuning"]["n_trials"]  # soft merge keeps base
 
     monkeypatch.setenv("MODEL_TRAINER_OPTUNA_STORAGE", "sqlite:///:memory:")
-    assert tuning.storage_url(tuning_params["storage"]) == "sqlite:///:memory:"
+    assert storage.storage_url(tuning_params["storage"]) == "sqlite:///:memory:"
 
 
 def test_a_storage_named_by_an_unset_environment_variable_is_a_configuration_error(monkeypatch):
     monkeypatch.delenv("MODEL_TRAINER_OPTUNA_STORAGE", raising=False)
     with pytest.raises(ConfigurationError, match="MODEL_TRAINER_OPTUNA_STORAGE is not set"):
-        tuning.make_storage({"storage": "env:MODEL_TRAINER_OPTUNA_STORAGE"})
+        storage.make_storage({"storage": "env:MODEL_TRAINER_OPTUNA_STORAGE"})

@@ -16,7 +16,7 @@ from optuna.trial import TrialState, create_trial
 
 from model_trainer.errors import ConfigurationError
 from model_trainer.reporting.plots import search_figures
-from model_trainer.search import tuning
+from model_trainer.search import samplers, trial_records, tuning
 from tests.conftest import run_kedro
 from tests.test_tuning import FEATURE_TYPES, TASK, TWO_FAMILIES, X, Y, configuration
 
@@ -43,30 +43,30 @@ def run(config: dict, settings: dict) -> tuple[optuna.Study, dict]:
 
 def test_auto_picks_grid_for_a_small_discrete_space_that_the_budget_covers():
     metric = [ONE_SMALL_FAMILY["metric"]]
-    name, grid = tuning.choose_sampler({"n_trials": 6}, ONE_SMALL_FAMILY, metric)
+    name, grid = samplers.choose_sampler({"n_trials": 6}, ONE_SMALL_FAMILY, metric)
     assert name == "grid"
     assert grid == {
         "logistic_regression__C": [0.1, 1.0, 10.0],
         "logistic_regression__class_weight": [None, "balanced"],
     }
-    assert tuning.choose_sampler({"n_trials": 5}, ONE_SMALL_FAMILY, metric)[0] == "tpe"
-    assert tuning.choose_sampler({"n_trials": 6, "grid_max_points": 4}, ONE_SMALL_FAMILY, metric)[
+    assert samplers.choose_sampler({"n_trials": 5}, ONE_SMALL_FAMILY, metric)[0] == "tpe"
+    assert samplers.choose_sampler({"n_trials": 6, "grid_max_points": 4}, ONE_SMALL_FAMILY, metric)[
         0
     ] == ("tpe")
 
 
 def test_auto_picks_tpe_for_several_families_and_nsga2_for_several_objectives():
     metric = TWO_FAMILIES["metric"]
-    assert tuning.choose_sampler({"n_trials": 500}, TWO_FAMILIES, [metric]) == ("tpe", None)
-    assert tuning.choose_sampler({}, ONE_SMALL_FAMILY, [metric, "latency"]) == ("nsga2", None)
+    assert samplers.choose_sampler({"n_trials": 500}, TWO_FAMILIES, [metric]) == ("tpe", None)
+    assert samplers.choose_sampler({}, ONE_SMALL_FAMILY, [metric, "latency"]) == ("nsga2", None)
 
 
 def test_a_small_int_range_is_discretised_but_a_float_or_log_range_is_not():
     spaces = {"knn": {"n_neighbors": {"type": "int", "low": 1, "high": 4}}}
-    assert tuning.grid_space(["knn"], spaces, 64) == {"knn__n_neighbors": [1, 2, 3, 4]}
+    assert samplers.grid_space(["knn"], spaces, 64) == {"knn__n_neighbors": [1, 2, 3, 4]}
     spaces["knn"]["n_neighbors"]["log"] = True
-    assert tuning.grid_space(["knn"], spaces, 64) is None
-    assert tuning.grid_space(["lightgbm"], NUMERIC_ONE_FAMILY["search_space"], 64) is None
+    assert samplers.grid_space(["knn"], spaces, 64) is None
+    assert samplers.grid_space(["lightgbm"], NUMERIC_ONE_FAMILY["search_space"], 64) is None
 
 
 @pytest.mark.parametrize(
@@ -81,27 +81,27 @@ def test_a_small_int_range_is_discretised_but_a_float_or_log_range_is_not():
 def test_a_sampler_that_cannot_search_the_configuration_is_a_configuration_error(
     settings, config, words
 ):
-    objectives = tuning.objectives_of(settings, config["metric"])
+    objectives = samplers.objectives_of(settings, config["metric"])
     with pytest.raises(ConfigurationError) as caught:
-        tuning.choose_sampler(settings, config, objectives)
+        samplers.choose_sampler(settings, config, objectives)
     for word in words:
         assert word in caught.value.message
     assert caught.value.remediation
 
 
 def test_objectives_are_a_list_or_a_plus_joined_string_with_the_metric_first():
-    assert tuning.objectives_of({}, "roc_auc") == ["roc_auc"]
-    assert tuning.objectives_of({"objectives": "metric+latency"}, "roc_auc") == [
+    assert samplers.objectives_of({}, "roc_auc") == ["roc_auc"]
+    assert samplers.objectives_of({"objectives": "metric+latency"}, "roc_auc") == [
         "roc_auc",
         "latency",
     ]
-    assert tuning.objectives_of({"objectives": ["roc_auc", "model_size"]}, "roc_auc") == [
+    assert samplers.objectives_of({"objectives": ["roc_auc", "model_size"]}, "roc_auc") == [
         "roc_auc",
         "model_size",
     ]
     for wrong in (["latency", "metric"], ["metric", "speed"], "metric+latency+latency"):
         with pytest.raises(ConfigurationError) as caught:
-            tuning.objectives_of({"objectives": wrong}, "roc_auc")
+            samplers.objectives_of({"objectives": wrong}, "roc_auc")
         assert "latency, model_size" in caught.value.remediation
 
 
@@ -163,12 +163,12 @@ def test_the_pareto_rule_takes_the_lowest_other_objective_within_tolerance_of_th
     # trial 0 best roc_auc; trial 1 within 1% and faster; trial 2 fastest but 5% worse.
     study = two_objective_study([(0.90, 5.0), (0.895, 2.0), (0.85, 1.0), (0.80, 9.0)], "maximize")
     assert sorted(t.number for t in study.best_trials) == [0, 1, 2]
-    assert tuning.chosen_trial(study, 0.01).number == 1
-    assert tuning.chosen_trial(study, 0.0).number == 0
-    assert tuning.chosen_trial(study, 0.10).number == 2
+    assert trial_records.chosen_trial(study, 0.01).number == 1
+    assert trial_records.chosen_trial(study, 0.0).number == 0
+    assert trial_records.chosen_trial(study, 0.10).number == 2
     # a metric to minimise (rmse): within 1% means at most 1% above the front's lowest
     rmse = two_objective_study([(10.0, 5.0), (10.09, 3.0), (10.2, 1.0)], "minimize")
-    assert tuning.chosen_trial(rmse, 0.01).number == 1
+    assert trial_records.chosen_trial(rmse, 0.01).number == 1
 
 
 @pytest.mark.slow
@@ -201,7 +201,7 @@ def test_nsga2_with_roc_auc_and_latency_gives_a_pareto_front_and_the_rule_picks_
     assert "ensemble" not in summary, "the ensemble optimises the metric alone"
     json.dumps(summary)  # the MLflow artifact
 
-    table = tuning.trials_table(study, summary["objectives"])
+    table = trial_records.trials_table(study, summary["objectives"])
     assert {"value", "latency", "algorithm"} <= set(table.columns)
     figures = search_figures(study, summary["objectives"], summary["best_trial"])
     pareto = figures["pareto_front.png"]

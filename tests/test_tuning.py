@@ -20,7 +20,16 @@ from optuna.trial import TrialState
 from model_trainer.errors import ConfigurationError, ModelTrainerError
 from model_trainer.models.ensemble import OutOfFoldPredictions
 from model_trainer.pipelines.model_configuration.nodes import configure_model
-from model_trainer.search import study_predictions, tuning
+from model_trainer.search import (
+    budget,
+    final_model,
+    samplers,
+    space,
+    storage,
+    study_predictions,
+    trial_records,
+    tuning,
+)
 from model_trainer.table.feature_types import infer_feature_types
 from model_trainer.tasks.detection import detect_task
 
@@ -151,7 +160,7 @@ def test_the_data_fingerprint_changes_when_a_column_is_renamed():
 
 
 def test_the_portfolio_tries_each_familys_first_configuration_before_any_second_one():
-    trials = tuning.portfolio_trials(["lightgbm", "xgboost", "logistic_regression"], REGISTRY)
+    trials = space.portfolio_trials(["lightgbm", "xgboost", "logistic_regression"], REGISTRY)
     assert [t["algorithm"] for t in trials] == [
         "lightgbm",
         "xgboost",
@@ -174,7 +183,7 @@ def test_the_portfolio_tries_each_familys_first_configuration_before_any_second_
 
 
 def test_a_single_family_portfolio_has_no_algorithm_choice():
-    trials = tuning.portfolio_trials(["lightgbm"], REGISTRY)
+    trials = space.portfolio_trials(["lightgbm"], REGISTRY)
     assert len(trials) == len(REGISTRY["lightgbm"]["portfolio"])
     for trial, config in zip(trials, REGISTRY["lightgbm"]["portfolio"], strict=True):
         assert "algorithm" not in trial
@@ -187,12 +196,12 @@ def test_suggested_parameters_are_named_by_algorithm_and_split_back():
     seen = set()
     for _ in range(12):
         trial = study.ask()
-        algorithm, params = tuning.suggest(trial, TWO_FAMILIES["algorithms"], spaces)
+        algorithm, params = space.suggest(trial, TWO_FAMILIES["algorithms"], spaces)
         seen.add(algorithm)
         assert set(params) == set(spaces[algorithm])
         assert trial.params["algorithm"] == algorithm
         assert set(trial.params) - {"algorithm"} == {f"{algorithm}__{k}" for k in params}
-        assert tuning.split_params(trial.params, TWO_FAMILIES["algorithms"]) == (algorithm, params)
+        assert space.split_params(trial.params, TWO_FAMILIES["algorithms"]) == (algorithm, params)
         study.tell(trial, 0.5)
     assert seen == {"lightgbm", "logistic_regression"}
 
@@ -200,23 +209,23 @@ def test_suggested_parameters_are_named_by_algorithm_and_split_back():
 def test_a_single_family_search_has_no_algorithm_parameter():
     spaces = {"lightgbm": TWO_FAMILIES["search_space"]["lightgbm"]}
     trial = optuna.create_study().ask()
-    algorithm, params = tuning.suggest(trial, ["lightgbm"], spaces)
+    algorithm, params = space.suggest(trial, ["lightgbm"], spaces)
     assert algorithm == "lightgbm"
     assert "algorithm" not in trial.params
-    assert tuning.split_params(trial.params, ["lightgbm"]) == ("lightgbm", params)
+    assert space.split_params(trial.params, ["lightgbm"]) == ("lightgbm", params)
 
 
 def test_an_unknown_search_space_type_is_a_configuration_error():
     trial = optuna.create_study().ask()
     with pytest.raises(ConfigurationError) as caught:
-        tuning.suggest(trial, ["ridge"], {"ridge": {"alpha": {"type": "loguniform"}}})
+        space.suggest(trial, ["ridge"], {"ridge": {"alpha": {"type": "loguniform"}}})
     assert "model.algorithms.ridge.search_space.alpha" in caught.value.message
 
 
 @pytest.mark.parametrize("name", ["annealing", "TPE", ""])
 def test_an_unknown_sampler_is_a_configuration_error(name):
     with pytest.raises(ConfigurationError) as caught:
-        tuning.make_sampler(name, 0)
+        samplers.make_sampler(name, 0)
     assert f"'{name}'" in caught.value.message
     assert "tpe" in caught.value.remediation and "random" in caught.value.remediation
 
@@ -224,7 +233,7 @@ def test_an_unknown_sampler_is_a_configuration_error(name):
 @pytest.mark.parametrize("name", ["asha", "Median"])
 def test_an_unknown_pruner_is_a_configuration_error(name):
     with pytest.raises(ConfigurationError) as caught:
-        tuning.make_pruner(name)
+        samplers.make_pruner(name)
     assert f"'{name}'" in caught.value.message
     assert "median" in caught.value.remediation and "hyperband" in caught.value.remediation
 
@@ -236,7 +245,7 @@ def test_an_unknown_pruner_is_a_configuration_error(name):
 def test_a_stored_study_resumes_up_to_its_total_trial_budget(tmp_path):
     database = tmp_path / "optuna" / "studies.db"  # the folder does not exist yet
     settings = {"n_trials": 2, "storage": f"sqlite:///{database}", "sampler": "tpe"}
-    portfolio = tuning.portfolio_trials(TWO_FAMILIES["algorithms"], TWO_FAMILIES["registry"])
+    portfolio = space.portfolio_trials(TWO_FAMILIES["algorithms"], TWO_FAMILIES["registry"])
 
     first = search(TWO_FAMILIES, settings, "resumable")
     assert database.is_file()
@@ -269,7 +278,7 @@ def test_a_stored_study_names_its_metric_and_what_it_was_run_on_and_trials_show_
     attrs = stored.user_attrs
     assert (attrs["target"], attrs["task"], attrs["rows"]) == ("Status", "classification", len(X))
     assert attrs["features"] == list(X.columns) and attrs["cv"].startswith(f"{FOLDS}-fold")
-    assert "value" in tuning.trials_table(stored).columns  # not Optuna's value_<metric name>
+    assert "value" in trial_records.trials_table(stored).columns  # not Optuna's value_<metric name>
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Trial ")]
     assert len(lines) == 2
     assert all(re.search(r"; \d+ s elapsed, \d+ s of the budget left$", line) for line in lines)
@@ -314,7 +323,7 @@ def test_with_tuning_disabled_one_trial_runs_and_nothing_is_stored(tmp_path):
     assert len(study.trials) == 1
     assert study.trials[0].state == TrialState.COMPLETE
     # the first portfolio configuration is the single trial
-    portfolio = tuning.portfolio_trials(TWO_FAMILIES["algorithms"], TWO_FAMILIES["registry"])
+    portfolio = space.portfolio_trials(TWO_FAMILIES["algorithms"], TWO_FAMILIES["registry"])
     assert study.trials[0].params == portfolio[0]
     assert not database.exists()
 
@@ -322,7 +331,7 @@ def test_with_tuning_disabled_one_trial_runs_and_nothing_is_stored(tmp_path):
 def test_with_tuning_disabled_the_summary_says_the_study_is_in_memory(tmp_path):
     settings = {"enabled": False, "storage": f"sqlite:///{tmp_path / 'studies.db'}"}
     study = search(TWO_FAMILIES, settings)
-    summary = tuning.summarize_study(study, TWO_FAMILIES, settings)
+    summary = trial_records.summarize_study(study, TWO_FAMILIES, settings)
     assert summary["storage"] == "in-memory"
 
 
@@ -331,7 +340,7 @@ def test_with_tuning_disabled_the_summary_says_the_study_is_in_memory(tmp_path):
 
 @pytest.mark.slow
 def test_the_summary_gives_the_best_trials_parameters_without_prefix(three_trials):
-    summary = tuning.summarize_study(three_trials, TWO_FAMILIES, {})
+    summary = trial_records.summarize_study(three_trials, TWO_FAMILIES, {})
     best = three_trials.best_trial
     algorithm = best.params["algorithm"]
     assert summary["algorithm"] == algorithm
@@ -353,7 +362,7 @@ def test_the_summary_gives_the_best_trials_parameters_without_prefix(three_trial
 
 @pytest.mark.slow
 def test_the_trials_table_has_one_row_per_trial_with_its_algorithm(three_trials):
-    table = tuning.trials_table(three_trials)
+    table = trial_records.trials_table(three_trials)
     assert list(table["number"]) == [0, 1, 2]
     assert list(table["algorithm"]) == [t.user_attrs["algorithm"] for t in three_trials.trials]
     assert (table["duration"] > 0).all()
@@ -362,8 +371,8 @@ def test_the_trials_table_has_one_row_per_trial_with_its_algorithm(three_trials)
 @pytest.mark.slow
 def test_parameter_importances_need_three_complete_trials(three_trials):
     two = search(TWO_FAMILIES, {"n_trials": 2, "pruner": "none"})
-    assert tuning.param_importances(two) == {}
-    importances = tuning.param_importances(three_trials)
+    assert trial_records.param_importances(two) == {}
+    importances = trial_records.param_importances(three_trials)
     assert importances
     assert set(importances) <= {
         "algorithm",
@@ -378,15 +387,15 @@ def test_parameter_importances_need_three_complete_trials(three_trials):
 
 def test_a_password_in_a_storage_url_is_hidden():
     url = "postgresql://optuna:s3cr3t@db.example.com:5432/studies"
-    assert tuning.redact(url) == "postgresql://***@db.example.com:5432/studies"
-    assert tuning.redact("sqlite:///data/06_models/optuna_studies.db") == (
+    assert storage.redact(url) == "postgresql://***@db.example.com:5432/studies"
+    assert storage.redact("sqlite:///data/06_models/optuna_studies.db") == (
         "sqlite:///data/06_models/optuna_studies.db"
     )
 
 
 def test_a_storage_that_cannot_be_opened_is_named_without_its_password():
     with pytest.raises(ModelTrainerError) as caught:
-        tuning.make_storage({"storage": "nosuchdb://optuna:s3cr3t@db.example.com/studies"})
+        storage.make_storage({"storage": "nosuchdb://optuna:s3cr3t@db.example.com/studies"})
     assert "nosuchdb://***@db.example.com/studies" in str(caught.value)
     assert "s3cr3t" not in str(caught.value)
 
@@ -400,7 +409,7 @@ def test_a_storage_that_cannot_be_opened_is_named_without_its_password():
     ids=["missing-colon", "query-password"],
 )
 def test_a_password_is_hidden_whatever_the_url_shape(url):
-    assert "s3cr3t" not in tuning.redact(url)
+    assert "s3cr3t" not in storage.redact(url)
 
 
 @pytest.mark.slow
@@ -408,7 +417,7 @@ def test_past_the_deadline_a_trial_stops_at_its_next_fold_once_a_trial_has_compl
     study = optuna.create_study(direction="maximize")
     objective = tuning.make_objective(
         X, Y, task=TASK, feature_types=FEATURE_TYPES, configuration=TWO_FAMILIES,
-        budget=tuning.SearchBudget(timeout=1e-6, final_fit_factor=0.0),
+        budget=budget.SearchBudget(timeout=1e-6, final_fit_factor=0.0),
     )  # fmt: skip
     study.optimize(objective, n_trials=2)
     first, second = study.trials
@@ -420,18 +429,23 @@ def test_past_the_deadline_a_trial_stops_at_its_next_fold_once_a_trial_has_compl
 
 @pytest.mark.slow
 def test_the_search_leaves_time_for_the_final_fits_of_its_best_trial():
-    budget = tuning.SearchBudget(timeout=3600.0, final_fit_factor=3.0)
+    search_budget = budget.SearchBudget(timeout=3600.0, final_fit_factor=3.0)
     study = optuna.create_study(direction="maximize")
     objective = tuning.make_objective(
-        X, Y, task=TASK, feature_types=FEATURE_TYPES, configuration=TWO_FAMILIES, budget=budget
+        X,
+        Y,
+        task=TASK,
+        feature_types=FEATURE_TYPES,
+        configuration=TWO_FAMILIES,
+        budget=search_budget,
     )
-    study.optimize(objective, n_trials=2, callbacks=[budget])
+    study.optimize(objective, n_trials=2, callbacks=[search_budget])
     fold_fit = study.best_trial.user_attrs["fold_fit_s"]
     assert fold_fit > 0
-    assert budget.reserve_s == pytest.approx(3.0 * fold_fit)
-    assert budget.deadline() == pytest.approx(budget.end - 3.0 * fold_fit)
-    budget.end = time.monotonic()  # time is up: the next trial's end stops the study
-    study.optimize(objective, n_trials=5, callbacks=[budget])
+    assert search_budget.reserve_s == pytest.approx(3.0 * fold_fit)
+    assert search_budget.deadline() == pytest.approx(search_budget.end - 3.0 * fold_fit)
+    search_budget.end = time.monotonic()  # time is up: the next trial's end stops the study
+    study.optimize(objective, n_trials=5, callbacks=[search_budget])
     assert len(study.trials) == 3
 
 
@@ -563,11 +577,11 @@ def test_stored_predictions_decode_to_the_same_numbers():
 
 def test_a_budget_counted_from_the_commands_start_leaves_the_search_what_start_up_did_not_use():
     started = time.time() - 100
-    from_start = tuning.search_seconds({"timeout": 3600, "started_at": started})
+    from_start = budget.search_seconds({"timeout": 3600, "started_at": started})
     assert from_start == pytest.approx(3500, abs=1)
-    assert tuning.search_seconds({"timeout": 3600}) == 3600
-    assert tuning.search_seconds({"timeout": 50, "started_at": started}) == 1.0
-    assert tuning.search_seconds({"timeout": None}) is None
+    assert budget.search_seconds({"timeout": 3600}) == 3600
+    assert budget.search_seconds({"timeout": 50, "started_at": started}) == 1.0
+    assert budget.search_seconds({"timeout": None}) is None
 
 
 def _bagging(folds=5, seconds_left=None, strategy="stratified", y=Y, objectives=("metric",)):
@@ -575,8 +589,8 @@ def _bagging(folds=5, seconds_left=None, strategy="stratified", y=Y, objectives=
     summary = {"best_trial": study.best_trial.number, "ensemble": None}
     configuration = {**TWO_FAMILIES, "cv": {**TWO_FAMILIES["cv"], "strategy": strategy}}
     settings = {"folds": folds, "jobs": 2}
-    refusal = tuning.bagging_refusal(settings, TASK, configuration, objectives, y)
-    return tuning.chosen_bagging(settings, refusal, summary, study, seconds_left)
+    refusal = final_model.bagging_refusal(settings, TASK, configuration, objectives, y)
+    return final_model.chosen_bagging(settings, refusal, summary, study, seconds_left)
 
 
 def test_bagging_is_chosen_when_the_rows_and_the_time_left_allow_it_and_says_why_not_else():
@@ -598,16 +612,16 @@ def test_the_best_trials_bag_replaces_an_ensemble_whose_bag_does_not_fit_the_tim
     members = [{"trial": t.number, "weight": 0.5} for t in study.trials]
     summary = {"best_trial": best, "ensemble": {"members": members}}
     settings = {"folds": 5, "jobs": 2}
-    per_fit = tuning.bag_fits(settings)
+    per_fit = final_model.bag_fits(settings)
     single = per_fit * study.trials[best].user_attrs["fold_fit_s"]
     both = per_fit * sum(t.user_attrs["fold_fit_s"] for t in study.trials)
     between = (single + both) / 2
-    chosen = tuning.chosen_bagging(settings, None, summary, study, between)
+    chosen = final_model.chosen_bagging(settings, None, summary, study, between)
     assert chosen["folds"] == 5 and chosen["replaces_ensemble"]
     assert "ensemble's bag" in chosen["reason"]
-    roomy = tuning.chosen_bagging(settings, None, summary, study, both * 2)
+    roomy = final_model.chosen_bagging(settings, None, summary, study, both * 2)
     assert roomy["folds"] == 5 and "replaces_ensemble" not in roomy
-    neither = tuning.chosen_bagging(settings, None, summary, study, single / 2)
+    neither = final_model.chosen_bagging(settings, None, summary, study, single / 2)
     assert neither["folds"] == 1 and "replaces_ensemble" not in neither
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import yaml
 
 from model_trainer.pipelines.model_configuration.nodes import configure_model
-from model_trainer.search import tuning
+from model_trainer.search import trial_records, tuning
 from model_trainer.table.feature_types import infer_feature_types
 from model_trainer.table.splitting import split_holdout
 from model_trainer.tasks.detection import detect_task
@@ -67,7 +67,7 @@ def search_and_fit(
         settings=settings,
         study_name="trained",
     )
-    summary = tuning.summarize_study(study, configuration, settings)
+    summary = trial_records.summarize_study(study, configuration, settings)
     pipeline, info = training.build_final_pipeline(
         summary, task, feature_types, configuration, train, validation, {}
     )

@@ -21,7 +21,7 @@ from kedro_mlflow.framework.hooks.utils import _flatten_dict
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.search.tuning import redact
+from model_trainer.search.storage import redact
 from model_trainer.tracking import failures
 from model_trainer.tracking.runs import build_package_map
 

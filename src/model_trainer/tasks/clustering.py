@@ -37,17 +37,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from model_trainer.errors import ConfigurationError, ModelTrainerError
 from model_trainer.models.estimators import instantiate
 from model_trainer.models.preprocessing import build_preprocessor
-from model_trainer.search.tuning import (
-    TrialLogger,
-    data_fingerprint,
-    make_sampler,
-    make_storage,
-    portfolio_trials,
-    redact,
-    split_params,
-    study_name_for,
-    suggest,
-)
+from model_trainer.search.samplers import make_sampler
+from model_trainer.search.space import portfolio_trials, split_params, suggest
+from model_trainer.search.storage import make_storage, redact
+from model_trainer.search.trial_records import TrialLogger
+from model_trainer.search.tuning import data_fingerprint, study_name_for
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +49,7 @@ NOISE = -1
 TASK = "clustering"
 
 # The registry, in the shape of conf's `model.algorithms` (class path under the task's key,
-# fixed defaults, search space in `tuning.suggest`'s format, a portfolio tried first), so it can
+# fixed defaults, search space in `space.suggest`'s format, a portfolio tried first), so it can
 # move to conf unchanged. `predict: nearest_training_point` wraps an estimator that cannot assign
 # new rows; `max_fit_rows` caps the rows such an estimator is fit on (agglomerative needs memory
 # quadratic in rows): the other rows take their nearest fitted row's cluster.
@@ -414,9 +408,10 @@ def search_clustering(
     with its reason in `user_attrs["invalid"]`: TPE ranks pruned trials below every completed
     one, and no made-up score enters the study. A trial that raises is FAILED (one log line).
     `n_trials` counts the whole study, so a stored study (`storage`, e.g.
-    tuning.make_storage(settings)) resumes. `y_true` is only reported (ARI/NMI), never optimised.
-    The summary has tuning.summarize_study's keys, `cross_validation` being `fold_stability` of
-    the best configuration. `callbacks` are Optuna's (one line and an MLflow run per trial)."""
+    storage.make_storage(settings)) resumes. `y_true` is only reported (ARI/NMI), never optimised.
+    The summary has trial_records.summarize_study's keys, `cross_validation` being
+    `fold_stability` of the best configuration. `callbacks` are Optuna's (one line and an MLflow
+    run per trial)."""
     registry = CLUSTERING_ALGORITHMS if registry is None else registry
     names = resolve_algorithms(algorithms, registry)
     if metric not in INTERNAL_METRICS:

@@ -9,7 +9,7 @@ import optuna
 import pandas as pd
 
 from model_trainer.datasets.figure_dataset import SavableFigure
-from model_trainer.search import tuning
+from model_trainer.search import trial_records, tuning
 from model_trainer.tasks import clustering
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def optimize_hyperparameters(
         summary["metric"],
         summary["best_value"],
     )
-    return study, summary, tuning.trials_table(study, summary["objectives"])
+    return study, summary, trial_records.trials_table(study, summary["objectives"])
 
 
 def plot_search(
@@ -62,4 +62,4 @@ def plot_search(
     from model_trainer.reporting.plots import search_figures  # matplotlib loads with the first plot
 
     figures = search_figures(study, study_summary["objectives"], study_summary["best_trial"])
-    return figures, tuning.param_importances(study)
+    return figures, trial_records.param_importances(study)
