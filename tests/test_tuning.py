@@ -449,6 +449,37 @@ def test_the_search_leaves_time_for_the_final_fits_of_its_best_trial():
     assert len(study.trials) == 3
 
 
+def test_a_trial_whose_first_batch_would_end_past_the_deadline_does_not_start():
+    """Its family's earlier first batches, per boosting round, times its rounds: 50 times the
+    rounds of the first trial cannot fit in what is left, 1 times can."""
+    space = {"n_estimators": {"type": "int", "low": 10, "high": 5000}}
+    config = configuration(["lightgbm"], lightgbm={"search_space": space})
+    search_budget = budget.SearchBudget(timeout=3600.0, final_fit_factor=0.0)
+    objective = tuning.make_objective(
+        X, Y, task=TASK, feature_types=FEATURE_TYPES, configuration=config,
+        budget=search_budget,
+    )  # fmt: skip
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"lightgbm__n_estimators": 10})
+    study.optimize(objective, n_trials=1)
+    first = study.trials[0]
+    assert first.user_attrs["rounds"] == 10 and first.user_attrs["first_batch_s"] > 0
+    per_round = first.user_attrs["first_batch_s"] / 10
+    assert budget.expected_batch_seconds(study, "lightgbm", {"n_estimators": 500}) == (
+        pytest.approx(500 * per_round)
+    )
+    # time left: 20 rounds' worth
+    search_budget.end = time.monotonic() + 20 * per_round
+    for rounds in (500, 10):
+        study.enqueue_trial({"lightgbm__n_estimators": rounds})
+        study.optimize(objective, n_trials=1)
+    too_long, short = study.trials[1:]
+    assert too_long.state == optuna.trial.TrialState.PRUNED
+    assert too_long.user_attrs["stopped"] == "tuning.timeout reached"
+    assert "first_batch_s" not in too_long.user_attrs  # no fold was fit
+    assert "first_batch_s" in short.user_attrs
+
+
 @pytest.mark.slow
 def test_folds_fit_side_by_side_give_the_same_scores_and_predictions_as_one_by_one():
     results = []

@@ -40,8 +40,10 @@ from model_trainer.models.metrics import get_metric
 from model_trainer.search import study_predictions
 from model_trainer.search.budget import (
     SearchBudget,
+    expected_batch_seconds,
     has_complete,
     past_deadline,
+    rounds_of,
     search_seconds,
     seconds_left,
 )
@@ -134,12 +136,14 @@ def make_objective(
         scores: list[float] = []
         fold_seconds: list[float] = []
         fold_measures: list[dict[str, float]] = []
-        batch_wall = 0.0
+        trial.set_user_attr("rounds", rounds_of(params))
+        # each batch judged by the one before it; the first by the family's earlier trials
+        batch_wall = expected_batch_seconds(trial.study, algorithm, params)
         oof: np.ndarray | None = None
         deadline = budget.deadline() if budget is not None else None
         try:
             for start in range(0, len(folds), fold_jobs):
-                if start and past_deadline(trial, deadline, batch_wall):
+                if past_deadline(trial, deadline, batch_wall):
                     trial.set_user_attr("stopped", "tuning.timeout reached")
                     raise optuna.TrialPruned()
                 batch = folds[start : start + fold_jobs]
@@ -148,6 +152,8 @@ def make_objective(
                     warnings.simplefilter("ignore", ConvergenceWarning)
                     results = list(pool.map(lambda f, p=pipeline: fit_and_predict(p, *f), batch))
                 batch_wall = time.monotonic() - batch_started
+                if not start:
+                    trial.set_user_attr("first_batch_s", batch_wall)
                 fold_seconds += [seconds for _, seconds, _ in results]
                 fold_measures += [measures for _, _, measures in results]
                 outputs = [output for output, _, _ in results]
