@@ -318,8 +318,9 @@ def sample_for_search(
     seed: int,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """At most `rows` rows for the search on a big table (the final model is still refit on
-    every row): stratified by class for classification, the latest rows for time-ordered folds,
-    whole groups for ranking, else at random. The study's fingerprint is the sample's, so it
+    every row) or for a slow model's permutation importance: stratified by class for
+    classification, the latest rows for time-ordered folds, whole groups for ranking, else at
+    random. The study's fingerprint is the sample's, so it
     differs from a full search."""
     if not rows or len(X) <= int(rows):
         return X, y

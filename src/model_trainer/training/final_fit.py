@@ -32,6 +32,7 @@ from model_trainer.models.estimators import (
     with_decision_threshold,
 )
 from model_trainer.models.metrics import classification_metrics, evaluate, get_metric
+from model_trainer.search.tuning import sample_for_search
 from model_trainer.tasks.forecasting import SarimaxForecaster, SeasonalNaiveForecaster
 from model_trainer.tasks.ranking import RankingPipeline, by_group, misplacement, rank_within_groups
 from model_trainer.training import checkpoints as checkpointing
@@ -494,15 +495,16 @@ def feature_importance(
         if max_seconds and columns and seconds_per_row > 0
         else len(X)
     )
-    if not ranking and affordable < len(X):  # a ranking's rows are sampled by whole groups only
-        kept = _stratified_rows(y, max(affordable, MIN_PERMUTATION_ROWS), task, seed)
+    rows = max(affordable, MIN_PERMUTATION_ROWS)
+    if rows < len(X):  # stratified by class; a ranking's whole groups
+        held_out = len(X)
+        X, y = sample_for_search(X, y, rows, task, {}, seed)
+        output = predict_output(model, X, task)
         logger.info(
             "Permutation importance on %d of %d held-out rows, to keep within "
             "training.permutation_max_seconds (%gs): the model predicts %.0f rows a second.",
-            len(kept), len(X), max_seconds, 1.0 / seconds_per_row,
+            len(X), held_out, max_seconds, 1.0 / seconds_per_row,
         )  # fmt: skip
-        X, y, output = X.iloc[kept].reset_index(drop=True), y.iloc[kept], output[kept]
-        y = y.reset_index(drop=True)
     groups = X[task["group_column"]].to_numpy() if ranking else None
     baseline = score_output(output, y, metric, task, groups)
     rng = np.random.default_rng(seed)
@@ -528,20 +530,6 @@ def feature_importance(
         }
     )
     return table.sort_values("importance", ascending=False).reset_index(drop=True)
-
-
-def _stratified_rows(y: pd.Series, rows: int, task: Mapping[str, Any], seed: int) -> np.ndarray:
-    """About `rows` positions of y in order, drawn at random; for classes, from every class in
-    proportion (at least one row each), so a rare class's score is still defined."""
-    rng = np.random.default_rng(seed)
-    if task["type"] != "classification":
-        return np.sort(rng.choice(len(y), size=min(rows, len(y)), replace=False))
-    share = min(rows / len(y), 1.0)
-    kept = [
-        rng.choice(positions, size=max(1, round(share * len(positions))), replace=False)
-        for positions in (np.flatnonzero(y.to_numpy() == label) for label in y.unique())
-    ]
-    return np.sort(np.concatenate(kept))
 
 
 def holdout_metrics(
