@@ -425,6 +425,21 @@ def test_importance_of_a_slow_model_shuffles_fewer_rows_of_every_class(
     assert not [r for r in caplog.records if "permutation_max_seconds" in r.getMessage()]
 
 
+def test_importance_past_its_time_bound_starts_no_further_repeat(credit, fitted_classifier, caplog):
+    """The bound holds when copying the shuffled tables, not predicting, takes the time: a
+    batch of shuffles once every column has one is the last; each column keeps as many."""
+    with caplog.at_level(logging.INFO, logger="model_trainer.training.final_fit"):
+        table = training.feature_importance(
+            fitted_classifier, credit.X_test, credit.y_test, "roc_auc", credit.task, 50, 0,
+            max_seconds=1e-6,
+        )  # fmt: skip
+    check_importance_table(table, credit.X_test)
+    stopped = [r.getMessage() for r in caplog.records if "repeats" in r.getMessage()]
+    assert stopped, "20,000 rows a batch: 50 repeats of every column take several batches"
+    done = int(stopped[0].split("after ")[1].split()[0])
+    assert 1 <= done < 50 and "of 50 repeats" in stopped[0]
+
+
 def test_importance_of_a_column_the_model_ignores_is_zero(diamonds):
     feature_types = infer_feature_types(
         diamonds.table, "price", declared={"noise": "drop", "depth": "drop"}

@@ -32,6 +32,7 @@ from model_trainer.search import (
 )
 from model_trainer.table.feature_types import infer_feature_types
 from model_trainer.tasks.detection import detect_task
+from tests.conftest import BENCH
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
@@ -569,6 +570,22 @@ def test_a_sample_for_the_search_keeps_the_class_proportions():
         Y.value_counts(normalize=True).to_dict(), abs=0.01
     )
     assert X_sample.equals(tuning.sample_for_search(X, Y, 300, TASK, {}, 0)[0])  # repeatable
+
+
+def test_a_sample_leaving_out_fewer_rows_than_classes_keeps_every_class():
+    """chile's 203 held-out rows, 4 classes, sampled to 200 for permutation importance: a
+    stratified split refuses to leave out 3 rows of 4 classes."""
+    chile = pd.read_csv(BENCH / "chile" / "train.csv").sample(203, random_state=0)
+    y = chile["vote"].reset_index(drop=True)
+    task = detect_task(y, {})
+    assert y.nunique() == 4 and y.value_counts().min() >= 2
+    X_sample, y_sample = tuning.sample_for_search(
+        chile.drop(columns=["vote"]).reset_index(drop=True), y, 200, task, {}, 0
+    )
+    assert len(X_sample) == len(y_sample) == 200
+    assert set(y_sample) == set(y)
+    largest = y.value_counts().idxmax()
+    assert (y_sample == largest).sum() == (y == largest).sum() - 3
 
 
 def test_a_sample_for_a_time_ordered_search_is_the_latest_rows_in_order():

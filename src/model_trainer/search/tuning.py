@@ -331,9 +331,19 @@ def sample_for_search(
     elif task["type"] == "ranking":
         keep = sample_groups(X[task["group_column"]], rows, seed)
     else:
-        stratify = y if task["type"] == "classification" and y.value_counts().min() >= 2 else None
-        keep, _ = train_test_split(positions, train_size=rows, stratify=stratify, random_state=seed)
-        keep = np.sort(keep)
+        counts = y.value_counts()
+        stratify = y if task["type"] == "classification" and counts.min() >= 2 else None
+        if stratify is not None and len(X) - rows < len(counts):
+            # fewer rows to leave out than classes, which a stratified split refuses: they
+            # come from the largest class (chile: 3 of 203 held-out rows, 4 classes)
+            largest = positions[(y == counts.idxmax()).to_numpy()]
+            dropped = np.random.default_rng(seed).choice(largest, len(X) - rows, replace=False)
+            keep = np.setdiff1d(positions, dropped)
+        else:
+            keep, _ = train_test_split(
+                positions, train_size=rows, stratify=stratify, random_state=seed
+            )
+            keep = np.sort(keep)
     return X.iloc[keep].reset_index(drop=True), y.iloc[keep].reset_index(drop=True)
 
 

@@ -508,10 +508,15 @@ def feature_importance(
     groups = X[task["group_column"]].to_numpy() if ranking else None
     baseline = score_output(output, y, metric, task, groups)
     rng = np.random.default_rng(seed)
-    shuffles = [(column, rng.permutation(len(X))) for column in columns for _ in range(repeats)]
+    # repeat by repeat, so that stopping at the time bound leaves every column shuffled alike
+    shuffles = [(column, rng.permutation(len(X))) for _ in range(repeats) for column in columns]
     per_batch = max(1, PERMUTATION_BATCH_ROWS // len(X))
     drops: dict[str, list[float]] = {column: [] for column in columns}
     for start in range(0, len(shuffles), per_batch):
+        # copying the shuffled tables costs what the prediction pace does not show: past the
+        # bound, once every column has been shuffled, no further batch starts
+        if max_seconds and start >= len(columns) and time.perf_counter() - started > max_seconds:
+            break
         batch = shuffles[start : start + per_batch]
         copies = []
         for column, order in batch:
@@ -522,6 +527,14 @@ def feature_importance(
         for index, (column, _) in enumerate(batch):
             output = outputs[index * len(X) : (index + 1) * len(X)]
             drops[column].append(sign * (baseline - score_output(output, y, metric, task, groups)))
+    done = min((len(v) for v in drops.values()), default=repeats)
+    if done < repeats:
+        logger.info(
+            "Permutation importance stopped after %d of %d repeats, at %.1f s: over "
+            "training.permutation_max_seconds (%gs).",
+            done, repeats, time.perf_counter() - started, max_seconds,
+        )  # fmt: skip
+        drops = {column: values[:done] for column, values in drops.items()}
     table = pd.DataFrame(
         {
             "feature": list(drops),
