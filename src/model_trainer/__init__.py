@@ -14,3 +14,13 @@ for _pattern in (
 from model_trainer import moved_modules  # noqa: E402  (models saved before the packages load)
 
 moved_modules.install()
+
+
+def __getattr__(name: str) -> object:  # PEP 562: the Python API, imported when first used
+    """`from model_trainer import train, evaluate` without importing Kedro and MLflow for every
+    user of the package (a saved model unpickles its classes from it)."""
+    if name in ("train", "evaluate"):
+        from model_trainer import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'model_trainer' has no attribute '{name}'")

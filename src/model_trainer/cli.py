@@ -99,7 +99,6 @@ def command_start() -> float:
 def run_task_json(input_json: Path, output: str | None, env: str | None, project: Path) -> None:
     """Validate the JSON, run the task's pipeline in `project`, write the result (and exit
     non-zero on failure). Relative paths in the JSON start at the JSON's folder."""
-    started = time.perf_counter()
     input_json = input_json.expanduser().resolve()
     output_path = Path(output).expanduser().resolve() if output else None
     try:
@@ -114,12 +113,20 @@ def run_task_json(input_json: Path, output: str | None, env: str | None, project
             output_path,
         )
         return
-    os.chdir(project)  # conf's relative paths (data/, mlflow.db, the study) are the project's
+    _finish(run_task(spec, input_json.parent, env, project), output_path)
+
+
+def run_task(spec: Any, base: Path, env: str | None, project: Path) -> dict[str, Any]:
+    """The task JSON `spec` run in `project` (its working directory from then on: conf's
+    relative paths are the project's), relative paths in it starting at `base`: the result
+    JSON, a failure's too (`success` false, the error, how to fix it, what was kept)."""
+    started = time.perf_counter()
+    os.chdir(project)
     _log_into(project)
     try:
         request = task_contract.parse_request(spec)
         params = task_contract.runtime_params(
-            request, input_json.parent, task_contract.ml_task_of(request, input_json.parent)
+            request, base, task_contract.ml_task_of(request, base)
         )
         if isinstance(request, task_contract.TrainRequest):
             params["tuning"]["started_at"] = command_start()
@@ -133,7 +140,7 @@ def run_task_json(input_json: Path, output: str | None, env: str | None, project
                 known = session.load_context().params["model"]["algorithms"]
                 task_contract.check_algorithms(request, [*known, *CLUSTERING_ALGORITHMS])
             session.run(pipeline_names=[pipeline], runner=SequentialRunner())
-        result = _task_result(request, time.perf_counter() - started)
+        return _task_result(request, time.perf_counter() - started)
     except Exception as exc:
         user_error = find_model_trainer_error(exc)
         message = user_error.message if user_error else f"{type(exc).__name__}: {exc}"
@@ -143,9 +150,7 @@ def run_task_json(input_json: Path, output: str | None, env: str | None, project
             else "See info.log and the failed MLflow run for details, fix the cause and rerun: "
             "the study and the saved splits are reused."
         )
-        _finish(task_contract.failure_output(message, remediation, _saved_files()), output_path)
-        return
-    _finish(result, output_path)
+        return task_contract.failure_output(message, remediation, _saved_files())
 
 
 def _log_into(project: Path) -> None:
