@@ -272,7 +272,7 @@ def test_a_stored_study_names_its_metric_and_what_it_was_run_on_and_trials_show_
     tmp_path, caplog
 ):
     settings = {"n_trials": 2, "storage": f"sqlite:///{tmp_path / 's.db'}", "timeout": 600}
-    with caplog.at_level("INFO", logger="model_trainer.search.tuning"):
+    with caplog.at_level("INFO", logger="model_trainer.search"):
         search(TWO_FAMILIES, settings, "described")
     stored = optuna.load_study(study_name="described", storage=settings["storage"])
     assert stored.metric_names == [TWO_FAMILIES["metric"]]  # what optuna-dashboard shows

@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 
 from model_trainer.errors import ConfigurationError
 from model_trainer.models.calibration import TemperatureScaledClassifier, with_temperature
+from model_trainer.models.early_stopping import fit_stopping_early, watched_curve, watched_metric
 from model_trainer.models.ensemble import (
     FoldBag,
     WeightedEnsemble,
@@ -26,7 +27,6 @@ from model_trainer.models.ensemble import (
     score_output,
 )
 from model_trainer.models.estimators import (
-    LabelEncodedClassifier,
     pipeline_from_configuration,
     predicted_labels,
     with_decision_threshold,
@@ -43,7 +43,6 @@ PERMUTATION_BATCH_ROWS = 20_000
 MIN_PERMUTATION_ROWS = 200  # fewer held-out rows make the drops mostly noise
 THRESHOLD_OBJECTIVES = ("none", "f1", "balanced_accuracy")
 THRESHOLD_CANDIDATES = 101  # quantiles of the validation scores tried as cut-offs
-GREATER_IS_BETTER = ("auc", "aucpr", "average_precision", "map", "ndcg", "accuracy", "r2")
 
 
 def fit_quietly(
@@ -115,15 +114,6 @@ def _checkpointed_fit(
     return fitted
 
 
-# The tuned metric in each library's own words, so early stopping watches what the search
-# optimised; a metric without an equivalent (accuracy, f1, r2, a multiclass roc_auc for
-# LightGBM) leaves the library's loss (logloss, l2), which log_loss and rmse are anyway.
-BOOSTING_METRICS = {
-    "lightgbm": {"roc_auc": "auc", "pr_auc": "average_precision", "rmse": "rmse", "mae": "l1"},
-    "xgboost": {"roc_auc": "auc", "pr_auc": "aucpr", "rmse": "rmse", "mae": "mae"},
-}
-
-
 def validation_fit(
     pipeline: Pipeline,
     style: str,
@@ -152,63 +142,22 @@ def validation_fit(
             fit_args = {"group": sizes[0], "eval_group": sizes, "eval_at": [k]}
         else:
             fit_args = {"qid": train_codes, "eval_qid": [train_codes, validation_codes]}
-    # fit_transform, as Pipeline.fit does: the TargetEncoder cross-fits the training rows, where
-    # fit then transform would encode each with its own label (a noise target: CV AUC 0.90)
-    preprocessor = clone(pipeline.named_steps["preprocess"])
-    train_matrix = preprocessor.fit_transform(X_train, y_train)
-    validation_matrix = preprocessor.transform(X_validation)
-    if "balance" in pipeline.named_steps:  # SMOTE: the training rows only, as in the pipeline
-        sampler = clone(pipeline.named_steps["balance"])
-        train_matrix, y_train = sampler.fit_resample(train_matrix, y_train)
-    estimator = clone(pipeline.named_steps["model"])
-    inner = estimator.estimator if isinstance(estimator, LabelEncodedClassifier) else estimator
-    # the train set first: LightGBM never stops on it, XGBoost stops on the last set
-    eval_set = [(train_matrix, y_train), (validation_matrix, y_validation)]
-    rounds = None
-    binary = len(np.unique(y_train)) == 2
-    watched = BOOSTING_METRICS.get(style, {}).get(metric or "")
-    if style == "lightgbm" and watched == "auc" and not binary:
-        watched = None  # LightGBM's auc is binary only
+    watched = watched_metric(style, metric, y_train)
     if fit_args:  # a ranker: NDCG at the task's k (LightGBM names it from eval_at)
         watched = f"ndcg@{k}"
-    if style == "lightgbm":
-        import lightgbm
-
-        callbacks = (
-            [lightgbm.early_stopping(patience, first_metric_only=True, verbose=False)]
-            if patience
-            else []
-        )
-        estimator.fit(
-            train_matrix,
-            y_train,
-            eval_set=eval_set,
-            eval_metric=None if fit_args else watched,
-            callbacks=callbacks,
-            **fit_args,
-        )
-        fitted = getattr(estimator, "estimator_", estimator)
-        if patience:
-            rounds = int(fitted.best_iteration_) or None
-        history = list(fitted.evals_result_.values())
-    elif style == "xgboost":
-        inner.set_params(early_stopping_rounds=patience)
-        if watched:
-            inner.set_params(eval_metric=watched)
-        estimator.fit(train_matrix, y_train, eval_set=eval_set, verbose=False, **fit_args)
-        fitted = getattr(estimator, "estimator_", estimator)
-        if patience:
-            rounds = int(fitted.best_iteration) + 1
-        history = list(fitted.evals_result().values())
-    else:
-        raise ConfigurationError(
-            f"Unknown early_stopping style '{style}' in model.algorithms.",
-            "Use lightgbm or xgboost, or remove the early_stopping key.",
-        )
-    # the watched metric: LightGBM lists eval_metric first, XGBoost stops on the last one
-    name = watched or list(history[0])[0 if style == "lightgbm" else -1]
-    train_values, validation_values = (list(map(float, h[name])) for h in history)
-    greater = name.split("@")[0] in GREATER_IS_BETTER
+    _, rounds, history = fit_stopping_early(
+        pipeline,
+        style,
+        X_train,
+        y_train,
+        [(X_validation, y_validation)],
+        patience,
+        None if fit_args and style == "lightgbm" else watched,
+        fit_args,
+        train_first=True,
+    )
+    name, train_values, greater = watched_curve(history[0], style, watched)
+    validation_values = watched_curve(history[1], style, watched)[1]
     curve = learning_curve(
         "boosting round",
         (name, train_values, greater),
