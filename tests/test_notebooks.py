@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -36,8 +37,11 @@ def test_the_notebook_is_saved_without_outputs(path: Path):
 @pytest.mark.e2e
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
 def test_the_notebook_runs_on_the_trained_project(
-    path: Path, trained_project: Path, monkeypatch: pytest.MonkeyPatch
+    path: Path, trained_project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
+    # a copy: a notebook may train (train_from_python), and the serving tests that share the
+    # trained project expect its model and registered version unchanged
+    trained_project = Path(shutil.copytree(trained_project, tmp_path / "project", symlinks=True))
     for name, value in {
         "KEDRO_DISABLE_TELEMETRY": "1",
         "MLFLOW_DISABLE_TELEMETRY": "true",

@@ -4,6 +4,7 @@ the caller's working directory, warning filters and garbage collector as they we
 from __future__ import annotations
 
 import gc
+import os
 import warnings
 from pathlib import Path
 
@@ -25,8 +26,23 @@ def project(tmp_path_factory) -> Path:
     return copy_project(tmp_path_factory.mktemp("api") / "project")
 
 
+def caller_state() -> tuple:
+    """What a call must leave as it found it: working directory, environment, warning filters,
+    frozen objects, MLflow's tracking URI, registry URI and active experiment."""
+    from mlflow.tracking import fluent
+    from mlflow.tracking._model_registry import utils as registry
+    from mlflow.tracking._tracking_service import utils as tracking
+
+    return (
+        Path.cwd(), dict(os.environ), list(warnings.filters), gc.get_freeze_count(),
+        tracking._tracking_uri, registry._registry_uri, fluent._active_experiment_id,
+    )  # fmt: skip
+
+
 def test_train_twice_and_evaluate_in_one_process_leave_the_caller_as_it_was(project, tmp_path):
-    cwd, filters, frozen = Path.cwd(), list(warnings.filters), gc.get_freeze_count()
+    import mlflow
+
+    before = caller_state()
     first = train(
         TRAIN, "Status", project=project, algorithm="lightgbm", n_trials=2, timeout=60,
         metric="roc_auc", experiment_name="python_api",
@@ -35,7 +51,7 @@ def test_train_twice_and_evaluate_in_one_process_leave_the_caller_as_it_was(proj
     assert Path(first["modelPath"]).is_file()
     assert 0.6 < first["metrics"]["roc_auc"] <= 1.0
     assert first["bestParams"]["algorithm"] in ("lightgbm", "ensemble")  # of lightgbm trials
-    assert (Path.cwd(), list(warnings.filters), gc.get_freeze_count()) == (cwd, filters, frozen)
+    assert caller_state() == before
 
     path = tmp_path / "train.csv"
     TRAIN.to_csv(path, index=False)
@@ -49,7 +65,15 @@ def test_train_twice_and_evaluate_in_one_process_leave_the_caller_as_it_was(proj
     assert scored["metrics"]["roc_auc"] == pytest.approx(second["metrics"]["roc_auc"], abs=0.15), (
         "the latest model, scored on rows of the same table"
     )
-    assert (Path.cwd(), list(warnings.filters), gc.get_freeze_count()) == (cwd, filters, frozen)
+    assert caller_state() == before
+    # the project's active experiment left in place made this fail: "No Experiment with id=4"
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mine.db'}")
+    try:
+        with mlflow.start_run() as run:
+            mlflow.log_metric("mine", 1.0)
+        assert mlflow.get_run(run.info.run_id).data.metrics == {"mine": 1.0}
+    finally:
+        mlflow.set_tracking_uri(before[4])
 
 
 def test_a_failed_run_returns_the_error_and_how_to_fix_it(project):

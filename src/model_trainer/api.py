@@ -8,7 +8,8 @@ subprocess.
     result["metrics"], result["modelPath"]
 
 The options are the task JSON's, in snake_case. A call leaves the caller's working directory,
-warning filters and garbage collector as they were, so it can be made again and again.
+environment, MLflow tracking settings, warning filters and garbage collector as they were, so it
+can be made again and again.
 """
 
 from __future__ import annotations
@@ -144,14 +145,25 @@ def _run(spec: Mapping[str, Any], root: Path, env: str | None) -> dict[str, Any]
 
 @contextmanager
 def _callers_state_kept() -> Iterator[None]:
-    """The run changes the working directory (conf's paths are the project's), warning filters
-    (Kedro's and the libraries') and the garbage collector's frozen objects
-    (hooks.FrozenImports): all are put back as they were."""
-    cwd, frozen = Path.cwd(), gc.get_freeze_count()
+    """The run changes the working directory (conf's paths are the project's), environment
+    variables and MLflow's tracking URI, registry URI and active experiment (kedro-mlflow sets
+    them), warning filters (Kedro's and the libraries') and the garbage collector's frozen
+    objects (hooks.FrozenImports): all are put back as they were. Left in place, the active
+    experiment of the project's store made the caller's next `mlflow.start_run()` on another
+    store fail ("No Experiment with id=4 exists")."""
+    cwd, frozen, environ = Path.cwd(), gc.get_freeze_count(), dict(os.environ)
     with warnings.catch_warnings():
+        from mlflow.tracking import fluent
+        from mlflow.tracking._model_registry import utils as registry
+        from mlflow.tracking._tracking_service import utils as tracking
+
+        uris = (tracking._tracking_uri, registry._registry_uri, fluent._active_experiment_id)
         try:
             yield
         finally:
             os.chdir(cwd)
+            os.environ.clear()
+            os.environ.update(environ)
+            tracking._tracking_uri, registry._registry_uri, fluent._active_experiment_id = uris
             if not frozen:
                 gc.unfreeze()
