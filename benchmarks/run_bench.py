@@ -296,12 +296,17 @@ def project_git() -> dict[str, object]:
     return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(changed)}
 
 
-def run_project(data: Path, spec: dict, budget: float | None, keep: Path | None = None) -> dict:
+def run_project(
+    data: Path, spec: dict, budget: float | None, keep: Path | None = None, root: Path = ROOT
+) -> dict:
     """One `kedro task` on `data` in a fresh project copy: its result line. With `keep`, the
-    copy (its study, runs and model) is kept as keep/<data set>, for benchmarks/reselect.py."""
+    copy (its study, runs and model) is kept as keep/<data set>, for benchmarks/reselect.py.
+    `root` is the version of the project to run (another checkout's src/ first on PYTHONPATH,
+    its conf copied), this checkout by default."""
     with tempfile.TemporaryDirectory(prefix=f"bench_{spec['name']}_") as folder:
-        workdir = project_copy(Path(folder))
-        result, wall, peak_mb = run_task(data, spec, budget, workdir)
+        workdir = project_copy(Path(folder), root)
+        env = None if root == ROOT else {"PYTHONPATH": str(root / "src")}
+        result, wall, peak_mb = run_task(data, spec, budget, workdir, env=env)
         if keep is not None:
             shutil.copytree(workdir, keep / spec["name"], dirs_exist_ok=True)
         line: dict = {"wall_s": wall, "peak_mb": peak_mb}
