@@ -4,7 +4,7 @@ scikit-learn estimators (the checks seed only a top-level `random_state`). A Wei
 or a FoldBag is a classifier or a regressor as its members are, so both kinds are checked.
 
 What an estimator does not take is declared in its `__sklearn_tags__`, not skipped: a wrapper
-(LabelEncodedClassifier, TemperatureScaledClassifier, the ensembles) takes sparse data or
+(LabelEncodedClassifier, CalibratedClassifier, the ensembles) takes sparse data or
 missing values when all it wraps does; DatetimeFeatures and the time-column estimators take
 text and missing values. The checks feed numpy arrays: our estimators read a DataFrame's
 columns by name and an array's by position, so the forecasters are given `time_column=0`.
@@ -26,7 +26,7 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from model_trainer.models.calibration import TemperatureScaledClassifier
+from model_trainer.models.calibration import CalibratedClassifier, Temperature
 from model_trainer.models.ensemble import FoldBag, WeightedEnsemble
 from model_trainer.models.estimators import LabelEncodedClassifier
 from model_trainer.models.preprocessing import (
@@ -43,7 +43,7 @@ from model_trainer.tasks.forecasting import (
 
 ESTIMATORS = [
     LabelEncodedClassifier(DecisionTreeClassifier(max_depth=3, random_state=0)),
-    TemperatureScaledClassifier(GaussianNB(), temperature=2.0),
+    CalibratedClassifier(GaussianNB(), Temperature(2.0)),
     WeightedEnsemble(
         [GaussianNB(), DecisionTreeClassifier(max_depth=3, random_state=0)], [0.7, 0.3]
     ),

@@ -54,7 +54,7 @@ def test_default_metric_is_roc_auc_log_loss_or_rmse_by_task():
 
 def test_every_metric_knows_its_direction():
     assert {name for name, m in METRICS.items() if not m.greater_is_better} == {
-        "log_loss", "rmse", "mae", "davies_bouldin",
+        "log_loss", "brier", "rmse", "mae", "davies_bouldin",
     }  # fmt: skip
     assert is_better(METRICS["roc_auc"], 0.9, 0.8)
     assert not is_better(METRICS["roc_auc"], 0.8, 0.9)

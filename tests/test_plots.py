@@ -88,7 +88,9 @@ def legend(figure: Figure) -> list[str]:
 
 
 @pytest.mark.slow
-def test_binary_classification_gets_confusion_matrix_roc_pr_and_importance(classification):
+def test_binary_classification_gets_confusion_matrix_roc_pr_reliability_and_importance(
+    classification,
+):
     figures = evaluation_figures(
         classification["predictions"], classification["importance"], classification["task"]
     )
@@ -96,6 +98,7 @@ def test_binary_classification_gets_confusion_matrix_roc_pr_and_importance(class
         "confusion_matrix.png",
         "roc_curve.png",
         "pr_curve.png",
+        "calibration.png",
         "feature_importance.png",
     }
     for figure in figures.values():

@@ -678,7 +678,7 @@ def test_the_best_trials_bag_replaces_an_ensemble_whose_bag_does_not_fit_the_tim
 @pytest.mark.parametrize(
     ("calibration", "bagging", "key"),
     [
-        ("isotonic", {}, "training.calibration"),
+        ("platt", {}, "training.calibration"),
         ("auto", {"folds": "five"}, "training.bagging.folds"),
         ("auto", {"folds": 5, "jobs": 0}, "training.bagging.jobs"),
         ("auto", {"max_overrun": -1}, "training.bagging.max_overrun"),

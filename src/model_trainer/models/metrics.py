@@ -27,6 +27,7 @@ METRICS = {
     for m in (
         Metric("roc_auc", True, True),
         Metric("log_loss", False, True),
+        Metric("brier", False, True),
         Metric("accuracy", True, False),
         Metric("balanced_accuracy", True, False),
         Metric("f1", True, False),
@@ -54,6 +55,7 @@ CLASSIFICATION_REPORT = (
     "f1",
     "roc_auc",
     "log_loss",
+    "brier",
     "pr_auc",
 )
 REGRESSION_REPORT = ("rmse", "mae", "r2")
@@ -167,6 +169,8 @@ def classification_metrics(
             # a label that is no class had probability 0 (clipped by sklearn): the worst loss
             scored = np.column_stack([proba, np.zeros(len(actual))])
             value = skm.log_loss(actual, scored, labels=list(range(k + 1)))
+        elif name == "brier":
+            value = brier_score(actual, proba)
         elif name == "roc_auc":
             value = _roc_auc(actual, proba, k, positive)
         else:  # pr_auc
@@ -192,6 +196,17 @@ def _balanced_accuracy(actual: np.ndarray, guessed: np.ndarray) -> float:
     sklearn's warning about predicted codes that never occur."""
     present = np.unique(actual)
     return float(np.mean([(guessed[actual == code] == code).mean() for code in present]))
+
+
+def brier_score(actual: np.ndarray, proba: np.ndarray) -> float:
+    """Mean squared distance of the probabilities to the one-hot truth of the class codes
+    `actual` (code k, a label that is no class, is a column no probability reaches), halved for
+    two classes: the usual binary Brier score, the positive class's, as scikit-learn's
+    brier_score_loss scales it."""
+    k = proba.shape[1]
+    truth = np.eye(k + 1)[actual]
+    squared = ((np.column_stack([proba, np.zeros(len(actual))]) - truth) ** 2).sum(axis=1)
+    return float(squared.mean() / (2.0 if k == 2 else 1.0))
 
 
 def _roc_auc(actual: np.ndarray, proba: np.ndarray, k: int, positive: int | None) -> float:

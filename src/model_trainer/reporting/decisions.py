@@ -186,17 +186,22 @@ def decision_record(
 
 
 def _calibration_decision(calibration: Mapping[str, Any]) -> dict[str, str]:
-    if calibration["method"] != "temperature":
+    held_out = calibration.get("held_out") or {}
+    tried = "; held-out " + calibration["loss"] + " " + ", ".join(
+        f"{method} {value:.5g}" for method, value in held_out.items()
+    ) if held_out else ""  # fmt: skip
+    if calibration["method"] == "none":
         return _decision(
-            "probability calibration", "none", calibration["reason"], "training.calibration"
+            "probability calibration",
+            "none",
+            calibration["reason"] + tried,
+            "training.calibration",
         )
-    figures = calibration["held_out_log_loss"]
     return _decision(
         "probability calibration",
-        f"temperature scaling, T = {calibration['temperature']:.3g}",
-        "fitted on the chosen model's out-of-fold predictions; fitted on the other folds, the "
-        f"held-out log loss is {figures['calibrated']:.5g} ({figures['uncalibrated']:.5g} "
-        "unscaled)",
+        calibration["description"],
+        "fitted on the chosen model's out-of-fold predictions; each method fitted on all folds "
+        f"but one and scored on that one{tried}",
         "training.calibration",
     )
 

@@ -20,6 +20,7 @@ import numpy as np
 import optuna
 import pandas as pd
 from matplotlib.figure import Figure
+from sklearn.calibration import CalibrationDisplay
 from sklearn.metrics import (
     ConfusionMatrixDisplay,
     PrecisionRecallDisplay,
@@ -109,6 +110,9 @@ def prediction_figures(
                 axes.set_title(f"{name.replace('_', ' ').upper()} ({data_label})")
                 figure.tight_layout()
                 figures[f"{name}.png"] = figure
+        reliability = reliability_figure(predictions, task, data_label)
+        if reliability is not None:
+            figures["calibration.png"] = reliability
     else:
         residuals = predictions["actual"] - predictions["predicted"]
         figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5))
@@ -123,6 +127,40 @@ def prediction_figures(
         figure.tight_layout()
         figures["residuals.png"] = figure
     return figures
+
+
+def reliability_figure(
+    predictions: pd.DataFrame, task: Mapping[str, Any], data_label: str
+) -> Figure | None:
+    """The reliability diagram: in bins of equal rows, the mean predicted probability against
+    the observed frequency (on the diagonal when calibrated), and how many rows fall where. For
+    two classes, of the positive class; for more, of each row's most probable class (its
+    confidence against its accuracy). None when the rows carry no probabilities."""
+    classes = list(task["classes"])
+    columns = [f"proba_{c}" for c in classes]
+    if not set(columns) <= set(predictions) or len(predictions) < 2:
+        return None
+    actual = predictions["actual"].astype(str).to_numpy()
+    if len(classes) == 2:
+        positive = task.get("positive_class")
+        positive = positive if f"proba_{positive}" in predictions else classes[1]
+        probability = predictions[f"proba_{positive}"].to_numpy(dtype=float)
+        happened, what = actual == str(positive), f"P(class {positive})"
+    else:
+        proba = predictions[columns].to_numpy(dtype=float)
+        probability = proba.max(axis=1)
+        happened = np.asarray(classes, dtype=str)[proba.argmax(axis=1)] == actual
+        what = "the most probable class's probability"
+    figure, (curve, counts) = plt.subplots(2, 1, figsize=(5, 6), height_ratios=(3, 1), sharex=True)
+    bins = int(min(10, max(2, len(predictions) // 20)))
+    CalibrationDisplay.from_predictions(
+        happened, probability, n_bins=bins, strategy="quantile", ax=curve, name="model"
+    )
+    curve.set(xlabel="", ylabel="observed frequency", title=f"Reliability ({data_label})")
+    counts.hist(probability, bins=20, range=(0, 1), color="#4c72b0")
+    counts.set(xlabel=f"predicted {what}", ylabel="rows")
+    figure.tight_layout()
+    return figure
 
 
 def clusters_figure(predictions: pd.DataFrame, data_label: str) -> Figure:

@@ -12,7 +12,12 @@ import optuna
 import pandas as pd
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.models.calibration import fit_temperature, held_out_temperature
+from model_trainer.models.calibration import (
+    CALIBRATORS,
+    LOSSES,
+    fit_calibrator,
+    held_out_losses,
+)
 from model_trainer.models.ensemble import (
     OutOfFoldPredictions,
     held_out_choice,
@@ -24,7 +29,10 @@ from model_trainer.search.space import split_params
 logger = logging.getLogger(__name__)
 
 
-CALIBRATIONS = ("auto", "temperature", "none")
+CALIBRATIONS = ("auto", *CALIBRATORS, "none")
+# auto tries isotonic calibration from this many out-of-fold rows; sigmoid and temperature, with
+# two and one parameters, from any number
+ISOTONIC_MIN_ROWS = 1000
 
 
 BAGGED_TASKS = ("classification", "regression")
@@ -140,10 +148,11 @@ def chosen_calibration(
     configuration: Mapping[str, Any],
     held_out_rows: Sequence[np.ndarray],
 ) -> dict[str, Any]:
-    """training.calibration: `temperature` scales the chosen model's probabilities by the T
-    that fits its out-of-fold predictions best; `auto` does so for a log_loss search whose model
-    is not bagged when, fitted on the other folds, it lowers the log loss of each held-out fold
-    on average; else none."""
+    """training.calibration: a method by name maps the chosen model's probabilities by its fit
+    to the out-of-fold predictions. `auto`, for a log_loss or brier search whose model is not
+    bagged, fits each method on all folds but one and scores it on that one, and keeps the one
+    that lowers the held-out loss most, or none when none lowers it. Isotonic is tried from
+    ISOTONIC_MIN_ROWS rows: with fewer its steps follow the noise."""
     metric = configuration["metric"]
     bag = int((summary.get("bagging") or {}).get("folds", 1))
     ensemble = summary.get("ensemble")
@@ -151,10 +160,10 @@ def chosen_calibration(
     reason = (
         "training.calibration is none" if setting == "none"
         else "not a classification" if task["type"] != "classification"
-        else f"auto calibrates a log_loss search; this one optimised {metric}"
-        if setting == "auto" and metric != "log_loss"
+        else f"auto calibrates a search scored by {' or '.join(LOSSES)}; this one optimised "
+        f"{metric}" if setting == "auto" and metric not in LOSSES
         else f"the model is a bag of {bag} fits, whose averaged probabilities are softer than "
-        "the out-of-fold ones a temperature would be fitted on"
+        "the out-of-fold ones a calibration would be fitted on"
         if setting == "auto" and bag > 1
         else "fewer than two folds to fit it on and check it on" if len(held_out_rows) < 2
         else "no out-of-fold predictions of the chosen model were kept to fit it on"
@@ -169,24 +178,36 @@ def chosen_calibration(
         else kept[summary["best_trial"]]
     )
     classes = list(task["classes"])
-    held_out = held_out_temperature(oof, y, classes, held_out_rows)
-    before, after = (float(np.mean(held_out[k])) for k in ("uncalibrated", "calibrated"))
-    figures = {"held_out_log_loss": {"uncalibrated": before, "calibrated": after}}
-    if setting == "auto" and after >= before:
+    covered = out_of_fold.covered
+    methods = (
+        [setting] if setting != "auto"
+        else [m for m in CALIBRATORS if m != "isotonic" or len(covered) >= ISOTONIC_MIN_ROWS]
+    )  # fmt: skip
+    loss = metric if metric in LOSSES else "log_loss"
+    held_out = {
+        method: float(np.mean(losses))
+        for method, losses in held_out_losses(oof, y, classes, held_out_rows, methods, loss).items()
+    }
+    figures = {"loss": loss, "held_out": held_out}
+    best = min(methods, key=held_out.__getitem__)
+    before = held_out["uncalibrated"]
+    if setting == "auto" and held_out[best] >= before:
         return {
             "method": "none",
-            "reason": f"it did not lower the held-out log loss ({after:.5g}, not {before:.5g})",
+            "reason": f"none of {', '.join(methods)} lowered the held-out {loss}",
             **figures,
         }
-    covered = out_of_fold.covered
-    temperature = fit_temperature(oof[covered], y.iloc[covered], classes)
+    calibrator = fit_calibrator(best, oof[covered], y.iloc[covered], classes)
     logger.info(
-        "Probabilities scaled by temperature %.3g: held-out log loss %.5g instead of %.5g.",
-        temperature,
-        after,
-        before,
-    )
-    return {"method": "temperature", "temperature": temperature, **figures}
+        "Probabilities calibrated by %s: held-out %s %.5g instead of %.5g.",
+        calibrator, loss, held_out[best], before,
+    )  # fmt: skip
+    return {
+        "method": best,
+        "parameters": calibrator.parameters(),
+        "description": str(calibrator),
+        **figures,
+    }
 
 
 def ensemble_of_best_trials(

@@ -30,7 +30,7 @@ from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer, LabelEncoder, OneHotEncoder
 
-from model_trainer.models.calibration import TemperatureScaledClassifier
+from model_trainer.models.calibration import CalibratedClassifier
 from model_trainer.models.ensemble import WeightedEnsemble
 from model_trainer.models.estimators import LabelEncodedClassifier, prediction_steps
 from model_trainer.models.preprocessing import (
@@ -221,7 +221,7 @@ def _every_step(model: Any) -> Iterator[Any]:
         inner = [step for _, step in model.transformer_list]
     elif isinstance(model, (WeightedEnsemble, VotingClassifier, VotingRegressor)):
         inner = list(model.estimators_)
-    elif isinstance(model, (FixedThresholdClassifier, TemperatureScaledClassifier)):
+    elif isinstance(model, (FixedThresholdClassifier, CalibratedClassifier)):
         inner = [model.estimator_]
     for step in inner:
         if not isinstance(step, str):
@@ -242,9 +242,9 @@ def _rewrite(step: Any) -> Any:
         return FunctionTransformer() if step == "passthrough" else step
     if isinstance(step, Pipeline):
         return Pipeline([(name, _rewrite(inner)) for name, inner in prediction_steps(step).steps])
-    if isinstance(step, TemperatureScaledClassifier):
+    if isinstance(step, CalibratedClassifier):
         raise NotConvertible(
-            f"The model's probabilities are temperature-scaled (T = {step.temperature:.4g}, "
+            f"The model's probabilities are calibrated ({step.calibrator}, "
             "training.calibration); skl2onnx has no converter for that. "
             "training.calibration: none trains a convertible model."
         )

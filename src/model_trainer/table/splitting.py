@@ -38,7 +38,7 @@ CV_STRATEGIES = (
     "loo",
 )
 # The metrics whose mean over one-row folds is the metric itself: leave-one-out can score them.
-PER_ROW_METRICS = ("accuracy", "log_loss", "mae")
+PER_ROW_METRICS = ("accuracy", "log_loss", "brier", "mae")
 
 
 def split_holdout(

@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.models.calibration import TemperatureScaledClassifier, with_temperature
+from model_trainer.models.calibration import CALIBRATORS, CalibratedClassifier, calibrated
 from model_trainer.models.early_stopping import fit_stopping_early, watched_curve, watched_metric
 from model_trainer.models.ensemble import (
     FoldBag,
@@ -75,7 +75,7 @@ def _checkpointed_fit(
     if isinstance(wrapper, FixedThresholdClassifier):
         wrapper.estimator_ = _checkpointed_fit(clone(wrapper.estimator), X, y, checkpoints)
         return model
-    if isinstance(wrapper, TemperatureScaledClassifier):
+    if isinstance(wrapper, CalibratedClassifier):
         wrapper.estimator_ = _checkpointed_fit(clone(wrapper.estimator), X, y, checkpoints)
         wrapper.classes_ = np.asarray(wrapper.estimator_.classes_)
         return model
@@ -233,7 +233,7 @@ def build_final_pipeline(
     settings: Mapping[str, Any],
 ) -> tuple[Pipeline, dict[str, Any]]:
     """The best trial's configuration, or the ensemble of trials when it scored better in CV,
-    its probabilities temperature-scaled when the search chose so (`calibration`). `info` names
+    its probabilities calibrated when the search chose so (`calibration`). `info` names
     the (heaviest) family and its parameters, and the members with their weights."""
     members = (best.get("ensemble") or {}).get("members") or [
         {"algorithm": best["algorithm"], "params": best["best_params"], "weight": 1.0}
@@ -261,9 +261,11 @@ def build_final_pipeline(
     if int(bagging.get("folds", 1)) > 1:
         bag = FoldBag(pipeline, bagging["folds"], int(configuration["seed"]), bagging["jobs"])
         pipeline = Pipeline([("bag", bag)])
-    info["calibration"] = best.get("calibration")
-    if (best.get("calibration") or {}).get("method") == "temperature":
-        pipeline = with_temperature(pipeline, best["calibration"]["temperature"])
+    calibration = best.get("calibration") or {}
+    info["calibration"] = calibration or None
+    if calibration.get("method", "none") != "none":
+        calibrator = CALIBRATORS[calibration["method"]](**calibration["parameters"])
+        pipeline = calibrated(pipeline, calibrator)
     return pipeline, info
 
 
