@@ -330,6 +330,29 @@ def test_the_server_answers_as_the_saved_model(
 
 
 @pytest.mark.e2e
+def test_the_server_explains_records_of_the_trained_model_adding_up_to_its_probabilities(
+    servers: dict, trained_project: Path, credit_rows: pd.DataFrame
+):
+    saved = load_stored_model(None, trained_project / "data" / "06_models")
+    features = credit_rows[saved.card["input_columns"]].head(3)
+    response = httpx.post(
+        f"{servers['latest']}/explain", json={"records": _records(features)}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    positive = saved.card["positive_class"]
+    assert answer["outputs"] == [positive]
+    column = list(saved.model.classes_).index(positive)
+    for explained, probability in zip(
+        answer["explanations"], saved.model.predict_proba(features)[:, column], strict=True
+    ):
+        contributions = explained["contributions"][positive]
+        assert set(contributions) == set(saved.card["features"])
+        total = explained["base_value"][positive] + sum(contributions.values())
+        assert total == pytest.approx(probability, abs=1e-6)
+
+
+@pytest.mark.e2e
 def test_the_server_checks_requests_against_the_training_schema(
     servers: dict, credit_rows: pd.DataFrame
 ):

@@ -221,6 +221,85 @@ def importance_figure(importance: pd.DataFrame, top: int = 20) -> Figure:
     return figure
 
 
+def explanation_figures(model_explanation: Mapping[str, Any], top: int = 15) -> dict[str, Figure]:
+    """SHAP's summary of the explained rows (shap's beeswarm for one output: a dot per row and
+    feature, coloured by the feature's value; mean |SHAP| per class for several) and the
+    partial-dependence curves of the top features. None when the model was not explained."""
+    explanation = model_explanation.get("explanation")
+    if explanation is None:
+        return {}
+    figures = {"shap_summary.png": shap_summary_figure(explanation, top)}
+    if model_explanation.get("partial_dependence"):
+        figures["partial_dependence.png"] = partial_dependence_figure(
+            model_explanation["partial_dependence"]
+        )
+    return figures
+
+
+def shap_summary_figure(explanation: Any, top: int) -> Figure:
+    shown = explanation.importance().head(top)
+    if len(explanation.outputs) > 1:
+        figure, axes = plt.subplots(figsize=(7, 0.3 * len(shown) + 1.8))
+        left = np.zeros(len(shown))
+        for output in explanation.outputs:
+            widths = shown[f"mean_abs_shap_{output}"].to_numpy()[::-1] / len(explanation.outputs)
+            axes.barh(shown["feature"].iloc[::-1], widths, left=left, label=output)
+            left += widths
+        axes.legend(title="class", fontsize="small")
+        axes.set(xlabel="mean |SHAP| (probability), averaged over classes")
+    else:
+        import shap  # 2 s of imports (numba): only when a report is drawn
+
+        index = [explanation.columns.index(f) for f in shown["feature"]]
+        numbers = explanation.rows[shown["feature"]].apply(
+            lambda column: (
+                pd.to_numeric(column, errors="coerce")
+                if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+                else pd.Series(np.nan, index=column.index)
+            )
+        )
+        summary = shap.Explanation(
+            values=explanation.values[:, index, 0],
+            base_values=explanation.base_values[:, 0],
+            data=numbers.to_numpy(dtype=float),
+            feature_names=list(shown["feature"]),
+        )
+        figure = plt.figure(figsize=(7, 0.3 * len(shown) + 1.8))
+        with warnings.catch_warnings():  # a text column has no numbers to colour by: grey dots
+            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+            shap.plots.beeswarm(summary, max_display=top, show=False, plot_size=None)
+        axes = figure.axes[0]
+        axes.set_xlabel(f"SHAP value (impact on {explanation.outputs[0]})")
+    axes.set_title(f"SHAP values ({len(explanation.rows)} test rows)")
+    figure.tight_layout()
+    return figure
+
+
+def partial_dependence_figure(curves: Sequence[Mapping[str, Any]]) -> Figure:
+    """One panel per feature: the model's mean output with the feature set to each value."""
+    figure, panels = plt.subplots(
+        1, len(curves), figsize=(4 * len(curves), 3.6), squeeze=False, sharey=True
+    )
+    for axes, curve in zip(panels[0], curves, strict=True):
+        positions = np.arange(len(curve["grid"]))
+        for output, average in zip(curve["outputs"], curve["average"], strict=True):
+            if curve["categorical"]:
+                axes.plot(positions, average, marker="o", linestyle="", label=output)
+            else:
+                axes.plot(curve["grid"], average, label=output)
+        if curve["categorical"]:
+            axes.set_xticks(positions, [str(v)[:12] for v in curve["grid"]], rotation=45)
+        axes.set(xlabel=curve["feature"])
+    panels[0][0].set_ylabel(
+        "mean prediction" if curves[0]["outputs"] == ["prediction"] else "mean probability"
+    )
+    if len(curves[0]["outputs"]) > 1:
+        panels[0][-1].legend(fontsize="small")
+    figure.suptitle("Partial dependence (test rows)")
+    figure.tight_layout()
+    return figure
+
+
 def error_analysis_figures(
     predictions: pd.DataFrame,
     patterns: pd.DataFrame,

@@ -39,6 +39,7 @@ from typing_extensions import TypedDict
 
 from model_trainer.models.ensemble import WeightedEnsemble
 from model_trainer.models.estimators import prediction_steps
+from model_trainer.serving.explaining import MAX_EXPLAINED_RECORDS, Explanations, explainer
 from model_trainer.serving.model_store import StoredModel
 from model_trainer.tasks.ranking import rank_within_groups
 
@@ -162,7 +163,7 @@ def build_app(
     # More throughput is more processes (replicas); see benchmarks/serving.md.
     one_at_a_time = anyio.CapacityLimiter(1)
 
-    def answer(records: list[dict[str, Any]]) -> dict[str, Any]:
+    def frame_of(records: list[dict[str, Any]]) -> pd.DataFrame:
         frame = pd.DataFrame(
             {
                 name: build([record.get(name) for record in records])
@@ -171,6 +172,10 @@ def build_app(
             copy=False,
         )
         _check_datetimes(frame, datetime_columns)
+        return frame
+
+    def answer(records: list[dict[str, Any]]) -> dict[str, Any]:
+        frame = frame_of(records)
         predictions, probabilities = score(frame)
         grouped = group_column is not None and frame[group_column].notna().all()
         return {
@@ -195,6 +200,31 @@ def build_app(
             latency_ms = (time.perf_counter() - request.scope["state"][ARRIVED]) * 1000
             log.write(version, len(body.records), latency_ms, result["predictions"])
         return result
+
+    explained, unexplainable = explainer(stored.model, card, frame_of)
+
+    @app.post("/explain", response_model=Explanations, dependencies=key_schemes)
+    async def explain(body: request_model) -> Any:
+        """Each record's SHAP values per input column (at most MAX_EXPLAINED_RECORDS)."""
+        if explained is None:
+            return JSONResponse(
+                status_code=409,
+                content={"error": f"This model cannot be explained: {unexplainable}.",
+                         "remediation": "Retrain it with this version to explain it."},
+            )  # fmt: skip
+        if len(body.records) > MAX_EXPLAINED_RECORDS:
+            return JSONResponse(
+                status_code=422,
+                content={
+                    "error": f"records holds {len(body.records)} records; /explain takes at "
+                    f"most {MAX_EXPLAINED_RECORDS} per request.",
+                    "remediation": "Send them in smaller requests.",
+                },
+            )
+        result = await anyio.to_thread.run_sync(
+            lambda: explained(frame_of(body.records)), limiter=one_at_a_time
+        )
+        return {**result, "model_version": version}
 
     @app.get("/health")
     async def health() -> dict[str, str]:

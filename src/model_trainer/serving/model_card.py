@@ -30,6 +30,7 @@ def model_card(
     refit_on_all_rows: bool,
     registered_model_name: str | None,
     model_sha256: str,
+    explanation_background: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     columns = feature_types["columns"]
     return {
@@ -57,6 +58,8 @@ def model_card(
         "refit_on_all_rows": refit_on_all_rows,
         "registered_model_name": registered_model_name,
         CARD_KEY: model_sha256,
+        # training rows SHAP values are computed against (POST /explain)
+        "explanation_background": explanation_background,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "requirements": pinned_requirements(),

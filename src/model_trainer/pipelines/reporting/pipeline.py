@@ -2,6 +2,7 @@ from kedro.pipeline import Node, Pipeline
 
 from .nodes import (
     compare_with_previous_version,
+    explain_model,
     plot_evaluation,
     profile_clusters,
     recommend,
@@ -40,8 +41,28 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="profile_clusters_node",
             ),
             Node(
+                func=explain_model,
+                inputs=[
+                    "evaluation_model",
+                    "train_split",
+                    "test_split",
+                    "task",
+                    "feature_types",
+                    "model_configuration",
+                    "params:reporting.explanations",
+                ],
+                outputs=["model_explanation", "shap_importance", "shap_metrics"],
+                name="explain_model_node",
+            ),
+            Node(
                 func=plot_evaluation,
-                inputs=["test_predictions", "feature_importance", "task", "training_info"],
+                inputs=[
+                    "test_predictions",
+                    "feature_importance",
+                    "model_explanation",
+                    "task",
+                    "training_info",
+                ],
                 outputs="evaluation_plots",
                 name="plot_evaluation_node",
             ),
@@ -93,6 +114,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "evaluation_plots",
                     "search_plots",
                     "feature_importance",
+                    "shap_importance",
                     "worst_predictions",
                     "recommendations",
                     "decisions",

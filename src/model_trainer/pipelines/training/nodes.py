@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 from sklearn.base import clone
 
+from model_trainer.evaluation import explanations
 from model_trainer.search.tuning import data_fingerprint
 from model_trainer.serving.integrity import joblib_file
 from model_trainer.serving.model_card import model_card
@@ -199,8 +200,20 @@ def describe_model(
     model_sha256: str,
     settings: dict[str, Any],
     dataset: dict[str, Any],
+    explanation_settings: dict[str, Any],
 ) -> dict[str, Any]:
+    """The card, with the training rows that /explain explains against (none for a task that
+    is not explained)."""
     rows = pd.concat([train_split, validation_split, test_split], ignore_index=True)
+    background = (
+        explanations.sample_rows(
+            train_split.drop(columns=[feature_types["target"]]),
+            int(explanation_settings["background_rows"]),
+            int(model_configuration["seed"]),
+        )
+        if explanations.explainable(task) is None
+        else pd.DataFrame()
+    )
     return model_card(
         task=task,
         feature_types=feature_types,
@@ -215,6 +228,9 @@ def describe_model(
         refit_on_all_rows=bool(settings.get("refit_on_all_rows", True)),
         registered_model_name=registry_name(settings["registered_model_name"], dataset),
         model_sha256=model_sha256,
+        explanation_background=explanations.background_records(background)
+        if len(background)
+        else None,
     )
 
 

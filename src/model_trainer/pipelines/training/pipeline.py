@@ -72,6 +72,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "model_sha256",
                     "params:training",
                     "params:dataset",
+                    "params:reporting.explanations",
                 ],
                 outputs="model_card",
                 name="describe_model_node",

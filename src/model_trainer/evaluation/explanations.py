@@ -1,0 +1,313 @@
+"""SHAP values of a model's predictions, per raw input column, and partial dependence.
+
+The model is explained as it is served: the whole Pipeline, from the raw columns to the
+probabilities (or predictions), with shap's permutation explainer. So every family, ensemble,
+bag and calibration is explained alike, and a column's value is the contribution of the column
+as the user gave it (its one-hot or encoded columns taken together), not of the model's
+internal features. The values are interventional: a column is "absent" when it takes the values
+of background rows (a sample of training rows), and each row's contributions add up to its
+prediction minus the mean prediction over the background.
+
+shap's maskers compare numbers, so non-numeric columns travel as codes into a vocabulary of
+the values seen and are decoded, with their dtypes, before the model sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+EXPLAINED_TASKS = ("classification", "regression")
+# As shap's PermutationExplainer by default: about 500 evaluations per row, at least two
+# permutations (one forward and back is exact for an additive model, not for interactions)
+MAX_EVALUATIONS = 500
+MAX_PERMUTATIONS = 10
+MAX_SAMPLES_PER_CALL = 200_000  # masked rows per model call: memory, and a look at the clock
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """values[row, column, output]: the column's contribution to that output of that row;
+    base_values[row, output]: the mean output over the background."""
+
+    rows: pd.DataFrame
+    columns: list[str]
+    outputs: list[str]
+    values: np.ndarray
+    base_values: np.ndarray
+
+    def importance(self) -> pd.DataFrame:
+        """Mean |SHAP| per column (averaged over outputs too), largest first, with each
+        output's own mean |SHAP| beside it when there are several."""
+        magnitude = np.abs(self.values).mean(axis=0)  # columns x outputs
+        table = pd.DataFrame({"feature": self.columns, "mean_abs_shap": magnitude.mean(axis=1)})
+        if len(self.outputs) > 1:
+            for index, output in enumerate(self.outputs):
+                table[f"mean_abs_shap_{output}"] = magnitude[:, index]
+        return table.sort_values("mean_abs_shap", ascending=False, ignore_index=True)
+
+    def per_row(self) -> list[dict[str, Any]]:
+        """Each row's base value and contributions per output, as JSON answers them."""
+        return [
+            {
+                "base_value": dict(
+                    zip(self.outputs, map(float, self.base_values[row]), strict=True)
+                ),
+                "contributions": {
+                    output: dict(
+                        zip(self.columns, map(float, self.values[row, :, index]), strict=True)
+                    )
+                    for index, output in enumerate(self.outputs)
+                },
+            }
+            for row in range(len(self.rows))
+        ]
+
+
+class _Codec:
+    """Numbers as they are; every other column (text, categories, booleans, dates) as its
+    value's position in a vocabulary of the values seen, missing values as NaN."""
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        self.columns = list(table.columns)
+        self.dtypes = table.dtypes.to_dict()
+        self.vocabularies = {
+            column: pd.Index(table[column].dropna().unique())
+            for column in self.columns
+            if not _is_number(table[column])
+        }
+
+    def encode(self, table: pd.DataFrame) -> np.ndarray:
+        encoded = np.empty((len(table), len(self.columns)), dtype=float)
+        for index, column in enumerate(self.columns):
+            values = table[column]
+            if column in self.vocabularies:
+                codes = self.vocabularies[column].get_indexer(values).astype(float)
+                codes[codes < 0] = np.nan
+                encoded[:, index] = codes
+            else:
+                encoded[:, index] = values.to_numpy(dtype=float, na_value=np.nan)
+        return encoded
+
+    def decode(self, encoded: np.ndarray) -> pd.DataFrame:
+        decoded = {}
+        for index, column in enumerate(self.columns):
+            values = encoded[:, index]
+            if column in self.vocabularies:
+                vocabulary = self.vocabularies[column]
+                known = ~np.isnan(values)
+                positions = np.where(known, values, 0).astype(int)
+                taken = vocabulary.take(positions) if len(vocabulary) else [None] * len(values)
+                column_values = pd.Series(taken, dtype=object).where(known, None)
+                decoded[column] = column_values.astype(self.dtypes[column])
+            else:
+                decoded[column] = pd.Series(values).astype(self.dtypes[column])
+        return pd.DataFrame(decoded)
+
+
+def _is_number(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def model_output(
+    model: Any, task: Mapping[str, Any]
+) -> tuple[Callable[[pd.DataFrame], np.ndarray], list[str]]:
+    """What is explained, and its outputs' names: the positive class's probability for two
+    classes, each class's for more, the prediction for a regression."""
+    if task["type"] == "regression":
+        return lambda table: np.asarray(model.predict(table), dtype=float)[:, None], ["prediction"]
+    classes = list(model.classes_)
+    if len(classes) == 2:
+        positive = task.get("positive_class")
+        column = classes.index(positive) if positive in classes else 1
+        return (
+            lambda table: np.asarray(model.predict_proba(table), dtype=float)[:, [column]],
+            [str(classes[column])],
+        )
+    return lambda table: np.asarray(model.predict_proba(table), dtype=float), list(
+        map(str, classes)
+    )
+
+
+def explain(
+    model: Any,
+    rows: pd.DataFrame,
+    background: pd.DataFrame,
+    task: Mapping[str, Any],
+    seed: int = 0,
+    max_seconds: float | None = None,
+    columns: Sequence[str] | None = None,
+) -> Explanation:
+    """SHAP values of `rows` against `background` by antithetic permutation sampling, the
+    estimator of shap's PermutationExplainer: along a random order of the columns, each column
+    is switched from the background's values to the row's and back, and its contribution is the
+    change in the mean output over the background rows. Every row's masked copies go to the
+    model in one call per chunk (shap calls it once per row and permutation, which costs more
+    than the predictions on a Pipeline). The contributions of a row add up to its output minus
+    the background's mean output. Only `columns` (default: all) are attributed; the others
+    keep the row's values (columns the model ignores need no permutations). Past
+    `max_seconds` no further chunk starts."""
+    predict, outputs = model_output(model, task)
+    codec = _Codec(pd.concat([background, rows], ignore_index=True))
+    encoded, reference = codec.encode(rows), codec.encode(background)
+    attributed = [codec.columns.index(c) for c in (columns or codec.columns)]
+    n, n_background = len(attributed), len(reference)
+    states = 2 * n + 1
+    permutations = max(2, min(MAX_PERMUTATIONS, MAX_EVALUATIONS // states))
+    orders = [np.random.default_rng(seed + p).permutation(n) for p in range(permutations)]
+    masks = np.ones((permutations * states, len(codec.columns)), dtype=bool)
+    masks[:, attributed] = np.concatenate([_sweep(order) for order in orders])
+    chunk = max(1, MAX_SAMPLES_PER_CALL // (len(masks) * n_background))
+    started = time.perf_counter()
+    values, base_values = [], []
+    for start in range(0, len(rows), chunk):
+        if values and max_seconds is not None and time.perf_counter() - started > max_seconds:
+            logger.info("SHAP values of %d of %d rows, within %g s.", start, len(rows), max_seconds)
+            break
+        batch = encoded[start : start + chunk]
+        # rows x masks x background x columns: the row's value where the mask is on
+        samples = np.where(masks[None, :, None, :], batch[:, None, None, :], reference[None, None])
+        output = predict(codec.decode(samples.reshape(-1, len(codec.columns))))
+        mean = output.reshape(len(batch), permutations, states, n_background, -1).mean(axis=3)
+        by_permutation = [_contributions(mean[:, p], orders[p]) for p in range(permutations)]
+        values.append(np.mean(by_permutation, axis=0))
+        base_values.append(mean[:, 0, 0])
+    explained = np.concatenate(values)
+    return Explanation(
+        rows=rows.iloc[: len(explained)].reset_index(drop=True),
+        columns=[codec.columns[i] for i in attributed],
+        outputs=outputs,
+        values=explained,
+        base_values=np.concatenate(base_values),
+    )
+
+
+def _sweep(order: np.ndarray) -> np.ndarray:
+    """The 2M + 1 masks of one permutation: none on, then the columns switched on in `order`
+    one by one (all on), then switched off in the same order (none on again)."""
+    n = len(order)
+    masks = np.zeros((2 * n + 1, n), dtype=bool)
+    for step, column in enumerate(order):
+        masks[step + 1 :, column] = True
+        masks[n + step + 1 :, column] = False
+    return masks
+
+
+def _contributions(mean: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """rows x states x outputs -> rows x columns x outputs: each column's change of the output
+    when switched on, and when switched off (antithetic), averaged."""
+    n = len(order)
+    on = mean[:, 1 : n + 1] - mean[:, :n]
+    off = mean[:, n : 2 * n] - mean[:, n + 1 :]
+    values = np.empty((mean.shape[0], n, mean.shape[2]))
+    values[:, order] = (on + off) / 2
+    return values
+
+
+def sample_rows(table: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    """At most `rows` rows, drawn at random (all when there are fewer)."""
+    if len(table) <= rows:
+        return table.reset_index(drop=True)
+    return table.sample(rows, random_state=seed).reset_index(drop=True)
+
+
+def partial_dependences(
+    model: Any,
+    rows: pd.DataFrame,
+    features: list[str],
+    feature_types: Mapping[str, Any],
+    outputs: list[str],
+) -> list[dict[str, Any]]:
+    """scikit-learn's partial dependence of each output on each feature (the mean output over
+    `rows` with the feature set to each grid value), as lists for plotting; a feature whose
+    grid cannot be made (too few distinct values, say) is left out with its reason logged."""
+    from sklearn.inspection import partial_dependence
+
+    categorical = [name for name in features if feature_types["columns"][name]["type"] != "numeric"]
+    classes = [str(c) for c in getattr(model, "classes_", [])]
+    # scikit-learn refuses integer columns (its grid would be rounded): the model takes floats
+    integers = [
+        name
+        for name in features
+        if name not in categorical and pd.api.types.is_integer_dtype(rows[name])
+    ]
+    rows = rows.astype(dict.fromkeys(integers, float))
+    curves = []
+    for feature in features:
+        try:
+            result = partial_dependence(
+                model,
+                rows,
+                [feature],
+                categorical_features=categorical or None,
+                grid_resolution=20,
+                kind="average",
+            )
+        except (ValueError, TypeError) as error:
+            logger.info("No partial dependence on %s: %s", feature, error)
+            continue
+        average = np.asarray(result["average"], dtype=float)
+        if len(classes) == 2:  # scikit-learn gives the second class's; the output may be the first
+            average = average if outputs[0] == classes[1] else 1.0 - average
+        elif classes:
+            average = average[[classes.index(o) for o in outputs]]
+        curves.append(
+            {
+                "feature": feature,
+                "categorical": feature in categorical,
+                "grid": [_plain(v) for v in result["grid_values"][0]],
+                "average": average.tolist(),
+                "outputs": outputs,
+            }
+        )
+    return curves
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def dependence_features(
+    explanation: Explanation, feature_types: Mapping[str, Any], top: int
+) -> list[str]:
+    """The `top` columns by mean |SHAP| that a partial-dependence plot can vary: numbers and
+    categories (not dates or free text, whose grid of values means nothing)."""
+    kinds = {name: info["type"] for name, info in feature_types["columns"].items()}
+    ranked = explanation.importance()["feature"]
+    return [c for c in ranked if kinds.get(c) in ("numeric", "categorical", "boolean")][:top]
+
+
+def explanation_metrics(importance: pd.DataFrame, top: int) -> dict[str, dict[str, float]]:
+    """The `top` columns' mean |SHAP| as MLflow metrics (`shap.<column>`)."""
+    return {
+        _metric_name(row.feature): {"value": float(row.mean_abs_shap), "step": 0}
+        for row in importance.head(top).itertuples()
+    }
+
+
+def _metric_name(column: str) -> str:
+    """MLflow accepts letters, digits, _ - . / and spaces in a metric's name."""
+    return "".join(c if c.isalnum() or c in "_-./ " else "_" for c in str(column))
+
+
+def explainable(task: Mapping[str, Any]) -> str | None:
+    """Why the model is not explained, or None: clustering and ranking answer other questions
+    (a cluster, an order within a group) than a contribution to one output."""
+    if task["type"] not in EXPLAINED_TASKS:
+        return f"a {task['type']} model is not explained by SHAP values here"
+    return None
+
+
+def background_records(background: pd.DataFrame) -> list[dict[str, Any]]:
+    """The background rows as JSON records (dates as ISO text, missing as null), for the model
+    card, from which the serving app explains posted rows against them."""
+    return json.loads(background.to_json(orient="records", date_format="iso"))

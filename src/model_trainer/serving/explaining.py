@@ -1,0 +1,59 @@
+"""POST /explain: each posted record's SHAP values, per input column, against the training rows
+the model card keeps as the background (`reporting.explanations.background_rows`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from model_trainer.evaluation.explanations import explain, explainable
+
+# Records per request: each costs about 500 model evaluations on every background row.
+MAX_EXPLAINED_RECORDS = 100
+
+
+class RowExplanation(BaseModel):
+    base_value: dict[str, float] = Field(
+        description="Per output, the mean output over the background rows."
+    )
+    contributions: dict[str, dict[str, float]] = Field(
+        description="Per output, each input column's contribution; with base_value they add up "
+        "to the record's output."
+    )
+
+
+class Explanations(BaseModel):
+    outputs: list[str] = Field(
+        description="What is explained: the positive class's probability (two classes), each "
+        "class's (more), or 'prediction' (regression)."
+    )
+    explanations: list[RowExplanation]
+    model_version: str
+
+
+def explainer(
+    model: Any, card: dict[str, Any], to_frame: Callable[[list[dict[str, Any]]], pd.DataFrame]
+) -> tuple[Callable[[pd.DataFrame], dict[str, Any]] | None, str | None]:
+    """The function explaining a checked frame of records, or why this model cannot be
+    explained here (its task, or a card without background rows)."""
+    task = {key: card.get(key) for key in ("classes", "positive_class")}
+    task["type"] = card["task"]
+    reason = explainable(task)
+    if reason is None and not card.get("explanation_background"):
+        reason = (
+            "the model card keeps no background rows to explain against (a model trained "
+            "before /explain, or with reporting.explanations.background_rows 0)"
+        )
+    if reason:
+        return None, reason
+    background = to_frame(card["explanation_background"])
+    columns = list(card["features"])
+
+    def explained(frame: pd.DataFrame) -> dict[str, Any]:
+        explanation = explain(model, frame, background, task, columns=columns)
+        return {"outputs": explanation.outputs, "explanations": explanation.per_row()}
+
+    return explained, None
