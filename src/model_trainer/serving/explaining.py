@@ -1,5 +1,5 @@
 """POST /explain: each posted record's SHAP values, per input column, against the training rows
-the model card keeps as the background (`reporting.explanations.background_rows`)."""
+the model card keeps as the background (`training.explanations.background_rows`)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def explainer(
     if reason is None and not card.get("explanation_background"):
         reason = (
             "the model card keeps no background rows to explain against (a model trained "
-            "before /explain, or with reporting.explanations.background_rows 0)"
+            "before /explain, or with training.explanations.in_model_card false)"
         )
     if reason:
         return None, reason

@@ -9,7 +9,6 @@ from typing import Any
 import pandas as pd
 
 from model_trainer.datasets.figure_dataset import SavableFigure
-from model_trainer.evaluation import explanations
 from model_trainer.evaluation import holdout as evaluation
 from model_trainer.reporting import report as reporting
 from model_trainer.reporting.decisions import decision_record
@@ -78,45 +77,6 @@ def plot_evaluation(
         ),
         **explanation_figures(model_explanation),
     }
-
-
-def explain_model(
-    evaluation_model: Any,
-    train_split: pd.DataFrame,
-    test_split: pd.DataFrame,
-    task: dict[str, Any],
-    feature_types: dict[str, Any],
-    model_configuration: dict[str, Any],
-    settings: dict[str, Any],
-) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
-    """SHAP values of test rows against training rows (both sampled, within a time bound), the
-    partial dependence of the top features, and their mean |SHAP| as a table and as MLflow
-    metrics (`shap.<column>`)."""
-    reason = explanations.explainable(task)
-    if reason:
-        logger.info("No SHAP values: %s.", reason)
-        return {"reason": reason}, pd.DataFrame({"feature": [], "mean_abs_shap": []}), {}
-    target, seed = feature_types["target"], int(model_configuration["seed"])
-    explanation = explanations.explain(
-        evaluation_model,
-        explanations.sample_rows(test_split.drop(columns=[target]), settings["rows"], seed),
-        explanations.sample_rows(
-            train_split.drop(columns=[target]), settings["background_rows"], seed
-        ),
-        task,
-        seed,
-        settings["max_seconds"],
-        columns=list(feature_types["columns"]),
-    )
-    importance = explanation.importance()
-    features = explanations.dependence_features(
-        explanation, feature_types, settings["dependence_features"]
-    )
-    dependence = explanations.partial_dependences(
-        evaluation_model, explanation.rows, features, feature_types, explanation.outputs
-    )
-    metrics = explanations.explanation_metrics(importance, settings["logged_features"])
-    return {"explanation": explanation, "partial_dependence": dependence}, importance, metrics
 
 
 def select_worst_predictions(

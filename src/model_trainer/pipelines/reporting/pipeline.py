@@ -2,7 +2,6 @@ from kedro.pipeline import Node, Pipeline
 
 from .nodes import (
     compare_with_previous_version,
-    explain_model,
     plot_evaluation,
     profile_clusters,
     recommend,
@@ -39,20 +38,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["test_predictions", "task", "feature_types"],
                 outputs="cluster_profiles",
                 name="profile_clusters_node",
-            ),
-            Node(
-                func=explain_model,
-                inputs=[
-                    "evaluation_model",
-                    "train_split",
-                    "test_split",
-                    "task",
-                    "feature_types",
-                    "model_configuration",
-                    "params:reporting.explanations",
-                ],
-                outputs=["model_explanation", "shap_importance", "shap_metrics"],
-                name="explain_model_node",
             ),
             Node(
                 func=plot_evaluation,

@@ -165,6 +165,45 @@ def compute_feature_importance(
     )
 
 
+def explain_model(
+    evaluation_model: Any,
+    train_split: pd.DataFrame,
+    test_split: pd.DataFrame,
+    task: dict[str, Any],
+    feature_types: dict[str, Any],
+    model_configuration: dict[str, Any],
+    settings: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
+    """SHAP values of test rows against training rows (both sampled, within a time bound), the
+    partial dependence of the top features, and their mean |SHAP| as a table and as MLflow
+    metrics (`shap.<column>`)."""
+    reason = explanations.explainable(task)
+    if reason:
+        logger.info("No SHAP values: %s.", reason)
+        return {"reason": reason}, pd.DataFrame({"feature": [], "mean_abs_shap": []}), {}
+    target, seed = feature_types["target"], int(model_configuration["seed"])
+    explanation = explanations.explain(
+        evaluation_model,
+        explanations.sample_rows(test_split.drop(columns=[target]), settings["rows"], seed),
+        explanations.sample_rows(
+            train_split.drop(columns=[target]), settings["background_rows"], seed
+        ),
+        task,
+        seed,
+        settings["max_seconds"],
+        columns=list(feature_types["columns"]),
+    )
+    importance = explanation.importance()
+    features = explanations.dependence_features(
+        explanation, feature_types, settings["dependence_features"]
+    )
+    dependence = explanations.partial_dependences(
+        evaluation_model, explanation.rows, features, feature_types, explanation.outputs
+    )
+    metrics = explanations.explanation_metrics(importance, settings["logged_features"])
+    return {"explanation": explanation, "partial_dependence": dependence}, importance, metrics
+
+
 def refit_on_all_rows(
     evaluation_model: Any,
     train_split: pd.DataFrame,
@@ -200,18 +239,18 @@ def describe_model(
     model_sha256: str,
     settings: dict[str, Any],
     dataset: dict[str, Any],
-    explanation_settings: dict[str, Any],
 ) -> dict[str, Any]:
     """The card, with the training rows that /explain explains against (none for a task that
-    is not explained)."""
+    is not explained, or when training.explanations.in_model_card is false)."""
     rows = pd.concat([train_split, validation_split, test_split], ignore_index=True)
+    explanation_settings = settings["explanations"]
     background = (
         explanations.sample_rows(
             train_split.drop(columns=[feature_types["target"]]),
             int(explanation_settings["background_rows"]),
             int(model_configuration["seed"]),
         )
-        if explanations.explainable(task) is None
+        if explanations.explainable(task) is None and explanation_settings["in_model_card"]
         else pd.DataFrame()
     )
     return model_card(

@@ -3,6 +3,7 @@ from kedro.pipeline import Node, Pipeline
 from .nodes import (
     compute_feature_importance,
     describe_model,
+    explain_model,
     fit_evaluation_model,
     log_model_to_mlflow,
     refit_on_all_rows,
@@ -46,6 +47,20 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="compute_feature_importance_node",
             ),
             Node(
+                func=explain_model,
+                inputs=[
+                    "evaluation_model",
+                    "train_split",
+                    "test_split",
+                    "task",
+                    "feature_types",
+                    "model_configuration",
+                    "params:training.explanations",
+                ],
+                outputs=["model_explanation", "shap_importance", "shap_metrics"],
+                name="explain_model_node",
+            ),
+            Node(
                 func=refit_on_all_rows,
                 inputs=[
                     "evaluation_model",
@@ -72,7 +87,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "model_sha256",
                     "params:training",
                     "params:dataset",
-                    "params:reporting.explanations",
                 ],
                 outputs="model_card",
                 name="describe_model_node",
