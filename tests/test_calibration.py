@@ -23,6 +23,7 @@ from model_trainer.models.calibration import (
     Temperature,
     TemperatureScaledClassifier,
     calibrated,
+    calibrator_from,
     fit_calibrator,
     fit_temperature,
     held_out_losses,
@@ -248,3 +249,35 @@ def test_the_reliability_diagram_is_drawn_for_two_classes_and_for_more(classes):
     x, observed = (np.asarray(v) for v in curve.lines[-1].get_data())
     gap = float(np.mean(observed - x))
     assert gap == pytest.approx(0.4, abs=0.1) if len(classes) == 2 else abs(gap) < 0.1
+
+
+def test_a_summary_saved_before_sigmoid_and_isotonic_still_gives_its_temperature():
+    former = {"method": "temperature", "temperature": 2.5, "held_out_log_loss": {}}
+    assert isinstance(calibrator_from(former), Temperature)
+    assert calibrator_from(former).temperature == 2.5
+    assert calibrator_from({"method": "none", "reason": "x"}) is None
+    from model_trainer.reporting.decisions import _calibration_decision
+
+    assert "T = 2.5" in _calibration_decision(former)["choice"]
+
+
+def test_the_decision_record_says_what_was_tried_skipped_and_when_a_named_method_hurt():
+    from model_trainer.reporting.decisions import _calibration_decision
+
+    few = _calibration_decision(_chosen("auto", n=500))
+    assert few["choice"].startswith("temperature scaling")
+    assert "isotonic (fewer than 1000 out-of-fold rows) not tried" in few["why"]
+    assert "temperature" in few["why"] and "sigmoid" in few["why"]
+    # an over-confident model by a common factor: isotonic by name is worse than temperature;
+    # against a well calibrated one, a named method raises the loss and the record says so
+    probabilities, y = _sampled(1.0, n=400)
+    store = OutOfFoldPredictions(keep=3, greater_is_better=False, covered=np.arange(400))
+    store.add(7, 0.5, probabilities)
+    named = final_model.chosen_calibration(
+        "isotonic", {"best_trial": 7, "ensemble": None}, store, y,
+        {"type": "classification", "classes": CLASSES}, {"metric": "log_loss"},
+        list(np.array_split(np.arange(400), 5)),
+    )  # fmt: skip
+    record = _calibration_decision(named)
+    assert "training.calibration names it" in record["why"]
+    assert "it raised the held-out loss" in record["why"]

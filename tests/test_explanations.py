@@ -151,6 +151,10 @@ def test_partial_dependence_follows_the_feature_and_metrics_are_named_for_mlflow
     assert len(gentoo) == len(flipper["grid"])
     assert gentoo[-1] > gentoo[0] and adelie[-1] < adelie[0]  # long flippers: Gentoo
     assert set(island["grid"]) == set(X["island"].dropna())
+    # a categorical column with missing values gets its panel: the grid is its values seen
+    assert X["sex"].isna().any()
+    (sex,) = partial_dependences(model, X, ["sex"], FEATURE_TYPES, ["Gentoo"])
+    assert set(sex["grid"]) == set(X["sex"].dropna())
     importance = pd.DataFrame({"feature": ["bill length (mm)", "x"], "mean_abs_shap": [0.2, 0.1]})
     assert explanation_metrics(importance, 1) == {"bill length _mm_": {"value": 0.2, "step": 0}}
 

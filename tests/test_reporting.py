@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from model_trainer.datasets import FigureDataset
+from model_trainer.evaluation.explanations import explain
 from model_trainer.pipelines.reporting.nodes import render_report
 from model_trainer.reporting import report as reporting
 from model_trainer.reporting.decisions import decision_record
@@ -286,6 +287,7 @@ def report_inputs(tmp_path_factory) -> dict:
     X_test, y_test = trained.X_test, trained.y_test
     predictions = training.predictions_table(model, X_test, y_test, task)
     importance = training.feature_importance(model, X_test, y_test, "roc_auc", task, 2, 0)
+    explanation = explain(model, X_test.head(12), X_test.tail(10), task, columns=list(X_test))
     evaluation = FigureDataset(str(tmp_path_factory.mktemp("evaluation")))
     evaluation.save(evaluation_figures(predictions, importance, task))
     searched = FigureDataset(str(tmp_path_factory.mktemp("search")))
@@ -300,6 +302,7 @@ def report_inputs(tmp_path_factory) -> dict:
         "evaluation_plots": evaluation.load(),
         "search_plots": searched.load(),
         "feature_importance": importance,
+        "shap_importance": explanation.importance(),
         "worst_predictions": predictions.head(REPORTING["worst_predictions"]),
         "recommendations": [],
         "decisions": decision_record(
@@ -385,6 +388,10 @@ def test_the_report_describes_every_feature_and_the_worst_predictions(report_inp
     assert len(worst) == REPORTING["worst_predictions"]
     assert "Worst predictions (test split)" in html
     assert html.count("proba_bad") == 1  # the column header of the worst predictions table
+    # the importance table gives each feature's mean |SHAP| beside its permutation importance
+    assert "<th>mean_abs_shap</th>" in html
+    top = report_inputs["shap_importance"].iloc[0]
+    assert f"{top.mean_abs_shap:.4g}" in html
 
 
 @pytest.mark.slow

@@ -61,12 +61,12 @@ def test_a_model_whose_card_has_no_background_says_why_it_cannot_explain():
         assert client.post("/predict", json={"records": _records(TABLE.iloc[:1])}).is_success
     assert response.status_code == 409
     assert "no background rows" in response.json()["error"]
-    assert "Retrain" in response.json()["remediation"]
+    assert "in_model_card true" in response.json()["remediation"]
 
 
 def test_too_many_records_and_a_mistyped_value_are_refused_naming_the_limit_and_the_column():
     stored = _explainable("classification")
-    many = _records(pd.concat([TABLE] * 13, ignore_index=True))
+    many = _records(pd.concat([TABLE] * 3, ignore_index=True))
     assert len(many) > MAX_EXPLAINED_RECORDS
     with TestClient(build_app(stored)) as client:
         too_many = client.post("/explain", json={"records": many})

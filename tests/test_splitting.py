@@ -309,7 +309,7 @@ def test_refuses_declared_leave_one_out_for_a_metric_undefined_on_one_row():
     with pytest.raises(ConfigurationError) as caught:
         choose_cv(REGRESSION, {"strategy": "loo"}, None, None, n_rows=40, metric="rmse")
     assert "cannot score rmse" in caught.value.message
-    assert "accuracy, log_loss, mae" in caught.value.remediation
+    assert "accuracy, log_loss, brier, mae" in caught.value.remediation
 
 
 def test_time_and_group_structure_win_over_small_data():

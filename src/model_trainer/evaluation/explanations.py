@@ -163,6 +163,12 @@ def explain(
     n, n_background = len(attributed), len(reference)
     states = 2 * n + 1
     permutations = max(2, min(MAX_PERMUTATIONS, MAX_EVALUATIONS // states))
+    if permutations * states * n_background > MAX_SAMPLES_PER_CALL:
+        n_background = max(1, MAX_SAMPLES_PER_CALL // (permutations * states))
+        logger.info(
+            "SHAP's background cut to %d of %d rows (memory).", n_background, len(reference)
+        )
+        reference = reference[:n_background]
     orders = [np.random.default_rng(seed + p).permutation(n) for p in range(permutations)]
     masks = np.ones((permutations * states, len(codec.columns)), dtype=bool)
     masks[:, attributed] = np.concatenate([_sweep(order) for order in orders])
@@ -243,17 +249,21 @@ def partial_dependences(
     rows = rows.astype(dict.fromkeys(integers, float))
     curves = []
     for feature in features:
+        # scikit-learn's grid refuses a column mixing missing values and text: the grid of a
+        # categorical feature is its values seen, the missing one left out
+        grid = {feature: rows[feature].dropna().unique()} if feature in categorical else None
         try:
             result = partial_dependence(
                 model,
                 rows,
                 [feature],
                 categorical_features=categorical or None,
+                custom_values=grid,
                 grid_resolution=20,
                 kind="average",
             )
         except (ValueError, TypeError) as error:
-            logger.info("No partial dependence on %s: %s", feature, error)
+            logger.warning("No partial dependence on %s: %s", feature, error)
             continue
         average = np.asarray(result["average"], dtype=float)
         if len(classes) == 2:  # scikit-learn gives the second class's; the output may be the first

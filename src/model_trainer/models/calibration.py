@@ -17,7 +17,7 @@ row the model was fit on; whether one is applied, and which, is decided out of s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -83,6 +83,9 @@ class Temperature:
     def __str__(self) -> str:
         return f"temperature scaling, T = {self.temperature:.3g}"
 
+    def __repr__(self) -> str:
+        return f"Temperature(temperature={self.temperature!r})"
+
 
 class Sigmoid:
     """Platt scaling: per class, p' = 1 / (1 + exp(-(a * logit(p) + b))); one map (a, b) for
@@ -117,6 +120,9 @@ class Sigmoid:
         slopes = ", ".join(f"{slope:.3g}" for slope, _ in self.maps)
         return f"sigmoid (Platt) scaling, slope {slopes}"
 
+    def __repr__(self) -> str:
+        return f"Sigmoid(maps={self.maps!r})"
+
 
 class Isotonic:
     """Per class, a non-decreasing step map of its probability, fitted by isotonic regression
@@ -149,6 +155,9 @@ class Isotonic:
 
     def __str__(self) -> str:
         return f"isotonic regression ({sum(len(x) for x, _ in self.steps)} steps)"
+
+    def __repr__(self) -> str:
+        return f"Isotonic(<{sum(len(x) for x, _ in self.steps)} steps>)"
 
 
 CALIBRATORS: dict[str, Any] = {
@@ -190,6 +199,16 @@ def fit_calibrator(
 def fit_temperature(probabilities: np.ndarray, y: pd.Series, classes: Sequence[Any]) -> float:
     """The T that minimises the log loss of `probabilities` (columns in `classes` order) on y."""
     return fit_calibrator("temperature", probabilities, y, classes).temperature
+
+
+def calibrator_from(calibration: Mapping[str, Any]) -> Any | None:
+    """The fitted map a search summary's `calibration` describes, or None. A summary saved
+    before sigmoid and isotonic (2026-12-07) holds its temperature at the top level."""
+    method = calibration.get("method", "none")
+    if method == "none":
+        return None
+    parameters = calibration.get("parameters") or {"temperature": calibration["temperature"]}
+    return CALIBRATORS[method](**parameters)
 
 
 def held_out_losses(

@@ -187,21 +187,36 @@ def decision_record(
 
 def _calibration_decision(calibration: Mapping[str, Any]) -> dict[str, str]:
     held_out = calibration.get("held_out") or {}
-    tried = "; held-out " + calibration["loss"] + " " + ", ".join(
-        f"{method} {value:.5g}" for method, value in held_out.items()
-    ) if held_out else ""  # fmt: skip
-    if calibration["method"] == "none":
-        return _decision(
-            "probability calibration",
-            "none",
-            calibration["reason"] + tried,
-            "training.calibration",
+    figures = (
+        "; held-out " + calibration["loss"] + ": "
+        + ", ".join(f"{method} {value:.5g}" for method, value in held_out.items())
+        + (f" ({calibration['skipped']} not tried)" if calibration.get("skipped") else "")
+        if held_out else ""
+    )  # fmt: skip
+    method = calibration["method"]
+    if method == "none":
+        why = calibration["reason"] + figures
+    elif calibration.get("setting", "auto") == "auto":
+        why = (
+            "the lowest held-out loss of the methods tried, each fitted on the chosen model's "
+            "out-of-fold predictions of all folds but one and scored on that one" + figures
         )
+    else:
+        worse = held_out and held_out.get(method, 0.0) > held_out.get("uncalibrated", 0.0)
+        why = (
+            "training.calibration names it; fitted on the chosen model's out-of-fold "
+            "predictions" + figures
+            + (": it raised the held-out loss, auto would not have calibrated" if worse else "")
+        )  # fmt: skip
+    # summaries saved before sigmoid and isotonic have no description
+    choice = (
+        calibration.get("description")
+        or f"temperature scaling, T = {calibration.get('temperature', 1.0):.3g}"
+    )
     return _decision(
         "probability calibration",
-        calibration["description"],
-        "fitted on the chosen model's out-of-fold predictions; each method fitted on all folds "
-        f"but one and scored on that one{tried}",
+        "none" if method == "none" else choice,
+        why,
         "training.calibration",
     )
 

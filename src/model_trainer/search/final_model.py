@@ -188,7 +188,9 @@ def chosen_calibration(
         method: float(np.mean(losses))
         for method, losses in held_out_losses(oof, y, classes, held_out_rows, methods, loss).items()
     }
-    figures = {"loss": loss, "held_out": held_out}
+    figures = {"setting": setting, "loss": loss, "held_out": held_out}
+    if setting == "auto" and "isotonic" not in methods:
+        figures["skipped"] = f"isotonic (fewer than {ISOTONIC_MIN_ROWS} out-of-fold rows)"
     best = min(methods, key=held_out.__getitem__)
     before = held_out["uncalibrated"]
     if setting == "auto" and held_out[best] >= before:

@@ -206,7 +206,7 @@ def search(
 ) -> tuple[optuna.Study, dict[str, Any]]:
     """The whole search: the study named by the job's fingerprint (unless tuning.study_name
     names it), filled up to its budget, summarized, with the ensemble of its best trials, the
-    temperature its probabilities are scaled by (`calibration`: training.calibration) and the
+    calibration of its probabilities (`calibration`: training.calibration) and the
     k-fold bagging of the final model (`bagging`: training.bagging)."""
     all_rows = len(X)
     X, y = sample_for_search(

@@ -201,7 +201,10 @@ def build_app(
             log.write(version, len(body.records), latency_ms, result["predictions"])
         return result
 
-    explained, unexplainable = explainer(stored.model, card, frame_of)
+    explained, refusal = explainer(stored.model, card, frame_of)
+    unexplainable, remedy = refusal or (None, None)
+    # Explanations queue on their own: a slow one must not hold up the predictions behind it.
+    one_explanation_at_a_time = anyio.CapacityLimiter(1)
 
     @app.post("/explain", response_model=Explanations, dependencies=key_schemes)
     async def explain(body: request_model) -> Any:
@@ -210,7 +213,7 @@ def build_app(
             return JSONResponse(
                 status_code=409,
                 content={"error": f"This model cannot be explained: {unexplainable}.",
-                         "remediation": "Retrain it with this version to explain it."},
+                         "remediation": remedy},
             )  # fmt: skip
         if len(body.records) > MAX_EXPLAINED_RECORDS:
             return JSONResponse(
@@ -222,7 +225,7 @@ def build_app(
                 },
             )
         result = await anyio.to_thread.run_sync(
-            lambda: explained(frame_of(body.records)), limiter=one_at_a_time
+            lambda: explained(frame_of(body.records)), limiter=one_explanation_at_a_time
         )
         return {**result, "model_version": version}
 

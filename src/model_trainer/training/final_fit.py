@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.models.calibration import CALIBRATORS, CalibratedClassifier, calibrated
+from model_trainer.models.calibration import CalibratedClassifier, calibrated, calibrator_from
 from model_trainer.models.early_stopping import fit_stopping_early, watched_curve, watched_metric
 from model_trainer.models.ensemble import (
     FoldBag,
@@ -263,8 +263,8 @@ def build_final_pipeline(
         pipeline = Pipeline([("bag", bag)])
     calibration = best.get("calibration") or {}
     info["calibration"] = calibration or None
-    if calibration.get("method", "none") != "none":
-        calibrator = CALIBRATORS[calibration["method"]](**calibration["parameters"])
+    calibrator = calibrator_from(calibration)
+    if calibrator is not None:
         pipeline = calibrated(pipeline, calibrator)
     return pipeline, info
 

@@ -246,7 +246,7 @@ def describe_model(
     explanation_settings = settings["explanations"]
     background = (
         explanations.sample_rows(
-            train_split.drop(columns=[feature_types["target"]]),
+            train_split[list(feature_types["columns"])],  # not the columns the model ignores
             int(explanation_settings["background_rows"]),
             int(model_configuration["seed"]),
         )
