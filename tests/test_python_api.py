@@ -34,7 +34,7 @@ def caller_state() -> tuple:
     from mlflow.tracking._tracking_service import utils as tracking
 
     return (
-        Path.cwd(), dict(os.environ), list(warnings.filters), gc.get_freeze_count(),
+        Path.cwd(), dict(os.environ), list(warnings.filters), gc.get_freeze_count() > 0,
         tracking._tracking_uri, registry._registry_uri, fluent._active_experiment_id,
     )  # fmt: skip
 

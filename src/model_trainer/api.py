@@ -165,5 +165,9 @@ def _callers_state_kept() -> Iterator[None]:
             os.environ.clear()
             os.environ.update(environ)
             tracking._tracking_uri, registry._registry_uri, fluent._active_experiment_id = uris
-            if not frozen:
+            # the run unfreezes what it froze (hooks.FrozenImports), and with it what the caller
+            # had frozen: that is frozen again (with what is alive now), the exact set being lost
+            if frozen:
+                gc.freeze()
+            else:
                 gc.unfreeze()

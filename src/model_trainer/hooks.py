@@ -45,6 +45,7 @@ from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH  # noqa: E402
 from model_trainer.errors import ConfigurationError  # noqa: E402
 from model_trainer.search.storage import redact  # noqa: E402
 from model_trainer.tracking import failures  # noqa: E402
+from model_trainer.tracking.project_lock import ProjectLock  # noqa: E402
 from model_trainer.tracking.runs import build_package_map  # noqa: E402
 
 logger = logging.getLogger("model_trainer")
@@ -92,6 +93,26 @@ def check_tracking_server(uri: str, timeout: float = 5.0) -> None:
         "or point experimentTracking.trackingUri / --params=tracking_uri at a running server, "
         "or leave it out for the local store sqlite:///mlflow.db.",
     )
+
+
+class OneRunAtATime:
+    """The project lock (tracking.project_lock) from before the run starts (first: before the
+    MLflow run is opened) to after it ends or fails."""
+
+    def __init__(self) -> None:
+        self.lock = ProjectLock()
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        self.lock.acquire(Path(run_params["project_path"]), run_params.get("pipeline_names") or [])
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self.lock.release()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self.lock.release()
 
 
 # The libraries whose deprecation notices and advice fill a run's log with lines a user cannot

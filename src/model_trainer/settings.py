@@ -8,12 +8,14 @@ from model_trainer.hooks import (
     FailureReport,
     FrozenImports,
     NodeResources,
+    OneRunAtATime,
     QuietRunHooks,
     TrackingServerCheck,
 )
 
 HOOKS = (
     FrozenImports(),
+    OneRunAtATime(),
     TrackingServerCheck(),
     QuietRunHooks(),
     ARTIFACT_RECORDER,
