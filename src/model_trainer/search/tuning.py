@@ -55,6 +55,7 @@ from model_trainer.search.final_model import (
     chosen_calibration,
     ensemble_of_best_trials,
 )
+from model_trainer.search.progress import search_progress
 from model_trainer.search.samplers import choose_sampler, make_pruner, make_sampler, objectives_of
 from model_trainer.search.space import portfolio_trials, suggest
 from model_trainer.search.stale_trials import grace_seconds, settle_stale_trials
@@ -447,7 +448,10 @@ def run_study(
             fold_jobs=fold_jobs,
             objectives=objectives,
         )
-        with threadpool_limits(limits=1 if fold_jobs > 1 else None, user_api="openmp"):
+        with (
+            threadpool_limits(limits=1 if fold_jobs > 1 else None, user_api="openmp"),
+            search_progress(n_trials, timeout, metric.name) as bar,
+        ):
             study.optimize(
                 objective,
                 n_trials=trials,
@@ -456,6 +460,7 @@ def run_study(
                     MaxTrialsCallback(n_trials, states=COUNTED_STATES),
                     TrialLogger(metric.name, n_trials, mlflow_parent, objectives, budget),
                     budget,
+                    *([bar] if bar else []),
                 ],
                 n_jobs=int(settings.get("n_jobs", 1)),
             )
