@@ -76,17 +76,21 @@ def log_model(
     """Log the fitted Pipeline to the active run (and register it); the package travels with it
     so custom transformers load anywhere."""
     import mlflow
-    from mlflow.models import infer_signature
+    from mlflow.models import Model, infer_signature
+
+    from model_trainer.tracking import served_model
 
     run = mlflow.active_run()
     if run is None:
         return {"logged": False, "reason": "no active MLflow run"}
     example = input_example.head(5)
-    info = mlflow.sklearn.log_model(
-        model,
+    info = Model.log(
+        artifact_path=None,  # deprecated in favour of name, yet positional
         name="model",
+        flavor=served_model,  # sklearn's flavor; its pyfunc answers probabilities too
+        sk_model=model,
         serialization_format="cloudpickle",
-        signature=infer_signature(example, model.predict(example)),
+        signature=infer_signature(example, served_model.served_output(model, example)),
         input_example=example,
         pip_requirements=pinned_requirements(),
         code_paths=[str(Path(__file__).parents[1])],  # the whole model_trainer package
