@@ -143,8 +143,9 @@ def test_partial_dependence_follows_the_feature_and_metrics_are_named_for_mlflow
     # integer columns, which scikit-learn's partial dependence refuses, are given as floats
     rows = X.iloc[:100].dropna().astype({"flipper_length_mm": "int64"})
     curves = partial_dependences(
-        model, rows, ["flipper_length_mm", "island"], FEATURE_TYPES, ["Gentoo", "Adelie"]
-    )
+        model, rows, ["flipper_length_mm", "island"], FEATURE_TYPES, ["Gentoo", "Adelie"],
+        {"type": "classification", "classes": list(model.classes_)},
+    )  # fmt: skip
     flipper, island = curves
     assert not flipper["categorical"] and island["categorical"]
     gentoo, adelie = (np.asarray(a) for a in flipper["average"])
@@ -153,8 +154,20 @@ def test_partial_dependence_follows_the_feature_and_metrics_are_named_for_mlflow
     assert set(island["grid"]) == set(X["island"].dropna())
     # a categorical column with missing values gets its panel: the grid is its values seen
     assert X["sex"].isna().any()
-    (sex,) = partial_dependences(model, X, ["sex"], FEATURE_TYPES, ["Gentoo"])
+    task = {"type": "classification", "classes": list(model.classes_)}
+    (sex,) = partial_dependences(model, X, ["sex"], FEATURE_TYPES, ["Gentoo"], task)
     assert set(sex["grid"]) == set(X["sex"].dropna())
+    # scikit-learn's partial dependence on the same grid gives the same curve
+    from sklearn.inspection import partial_dependence
+
+    reference = partial_dependence(  # which refuses integer columns: the same rows as floats
+        model,
+        rows.astype({"flipper_length_mm": float}),
+        ["flipper_length_mm"],
+        custom_values={"flipper_length_mm": flipper["grid"]},
+    )
+    gentoo_column = list(model.classes_).index("Gentoo")
+    np.testing.assert_allclose(gentoo, reference["average"][gentoo_column])
     importance = pd.DataFrame({"feature": ["bill length (mm)", "x"], "mean_abs_shap": [0.2, 0.1]})
     assert explanation_metrics(importance, 1) == {"bill length _mm_": {"value": 0.2, "step": 0}}
 
@@ -170,7 +183,7 @@ def test_the_summary_and_dependence_figures_are_drawn(binary):
     task = {"type": "classification", "classes": classes, "positive_class": classes[0]}
     explanation = explain(model, X.iloc[:30], X.iloc[60:70], task)
     curves = partial_dependences(
-        model, explanation.rows, ["bill_length_mm"], FEATURE_TYPES, explanation.outputs
+        model, explanation.rows, ["bill_length_mm"], FEATURE_TYPES, explanation.outputs, task
     )
     figures = explanation_figures({"explanation": explanation, "partial_dependence": curves})
     assert set(figures) == {"shap_summary.png", "partial_dependence.png"}

@@ -172,14 +172,12 @@ def explain(
     orders = [np.random.default_rng(seed + p).permutation(n) for p in range(permutations)]
     masks = np.ones((permutations * states, len(codec.columns)), dtype=bool)
     masks[:, attributed] = np.concatenate([_sweep(order) for order in orders])
-    chunk = max(1, MAX_SAMPLES_PER_CALL // (len(masks) * n_background))
+    limit = max(1, MAX_SAMPLES_PER_CALL // (len(masks) * n_background))
     started = time.perf_counter()
     values, base_values = [], []
-    for start in range(0, len(rows), chunk):
-        if values and max_seconds is not None and time.perf_counter() - started > max_seconds:
-            logger.info("SHAP values of %d of %d rows, within %g s.", start, len(rows), max_seconds)
-            break
-        batch = encoded[start : start + chunk]
+    done, size = 0, 1  # the first row alone: its time says how many fit in what is left
+    while done < len(rows):
+        batch = encoded[done : done + size]
         # rows x masks x background x columns: the row's value where the mask is on
         samples = np.where(masks[None, :, None, :], batch[:, None, None, :], reference[None, None])
         output = predict(codec.decode(samples.reshape(-1, len(codec.columns))))
@@ -187,6 +185,14 @@ def explain(
         by_permutation = [_contributions(mean[:, p], orders[p]) for p in range(permutations)]
         values.append(np.mean(by_permutation, axis=0))
         base_values.append(mean[:, 0, 0])
+        done += len(batch)
+        elapsed = time.perf_counter() - started
+        left = limit if max_seconds is None else (max_seconds - elapsed) * done / max(elapsed, 1e-9)
+        if left < 1:
+            break
+        size = int(min(limit, left))
+    if done < len(rows):
+        logger.info("SHAP values of %d of %d rows, within %g s.", done, len(rows), max_seconds)
     explained = np.concatenate(values)
     return Explanation(
         rows=rows.iloc[: len(explained)].reset_index(drop=True),
@@ -232,58 +238,53 @@ def partial_dependences(
     features: list[str],
     feature_types: Mapping[str, Any],
     outputs: list[str],
+    task: Mapping[str, Any],
 ) -> list[dict[str, Any]]:
-    """scikit-learn's partial dependence of each output on each feature (the mean output over
-    `rows` with the feature set to each grid value), as lists for plotting; a feature whose
-    grid cannot be made (too few distinct values, say) is left out with its reason logged."""
-    from sklearn.inspection import partial_dependence
-
-    categorical = [name for name in features if feature_types["columns"][name]["type"] != "numeric"]
-    classes = [str(c) for c in getattr(model, "classes_", [])]
-    # scikit-learn refuses integer columns (its grid would be rounded): the model takes floats
-    integers = [
-        name
-        for name in features
-        if name not in categorical and pd.api.types.is_integer_dtype(rows[name])
-    ]
-    rows = rows.astype(dict.fromkeys(integers, float))
+    """The partial dependence of each output on each feature, as scikit-learn's
+    `partial_dependence(kind="average")` defines it: the mean output over `rows` with the
+    feature set to each grid value. Numbers: GRID_POINTS quantiles from 5% to 95% of the rows'
+    values; categories: their most frequent values seen, missing left out. One model call per
+    feature (all grid values at once; scikit-learn makes one per grid value)."""
+    predict, names = model_output(model, task)
+    chosen = [names.index(output) for output in outputs]
     curves = []
     for feature in features:
-        # scikit-learn's grid refuses a column mixing missing values and text: the grid of a
-        # categorical feature is its values seen, the missing one left out
-        grid = {feature: rows[feature].dropna().unique()} if feature in categorical else None
-        try:
-            result = partial_dependence(
-                model,
-                rows,
-                [feature],
-                categorical_features=categorical or None,
-                custom_values=grid,
-                grid_resolution=20,
-                kind="average",
-            )
-        except (ValueError, TypeError) as error:
-            logger.warning("No partial dependence on %s: %s", feature, error)
+        categorical = feature_types["columns"][feature]["type"] != "numeric"
+        grid = _grid(rows[feature], categorical)
+        if len(grid) < 2:
+            logger.info("No partial dependence on %s: fewer than two values to vary.", feature)
             continue
-        average = np.asarray(result["average"], dtype=float)
-        if len(classes) == 2:  # scikit-learn gives the second class's; the output may be the first
-            average = average if outputs[0] == classes[1] else 1.0 - average
-        elif classes:
-            average = average[[classes.index(o) for o in outputs]]
+        varied = pd.concat([rows] * len(grid), ignore_index=True)
+        column = np.repeat(np.asarray(grid, dtype=object), len(rows))
+        varied[feature] = pd.Series(column).astype(rows[feature].dtype)
+        output = predict(varied)[:, chosen].reshape(len(grid), len(rows), -1).mean(axis=1)
         curves.append(
             {
                 "feature": feature,
-                "categorical": feature in categorical,
-                "grid": [_plain(v) for v in result["grid_values"][0]],
-                "average": average.tolist(),
+                "categorical": categorical,
+                "grid": [_plain(v) for v in grid],
+                "average": output.T.tolist(),  # outputs x grid
                 "outputs": outputs,
             }
         )
     return curves
 
 
+GRID_POINTS = 20
+
+
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _grid(values: pd.Series, categorical: bool) -> list[Any]:
+    seen = values.dropna()
+    if categorical:
+        return list(seen.value_counts().index[:GRID_POINTS])
+    quantiles = np.quantile(seen.to_numpy(dtype=float), np.linspace(0.05, 0.95, GRID_POINTS))
+    if pd.api.types.is_integer_dtype(values):
+        quantiles = np.round(quantiles)
+    return list(np.unique(quantiles)) if len(seen) else []
 
 
 def dependence_features(

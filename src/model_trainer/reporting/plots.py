@@ -248,31 +248,36 @@ def shap_summary_figure(explanation: Any, top: int) -> Figure:
         axes.legend(title="class", fontsize="small")
         axes.set(xlabel="mean |SHAP| (probability), averaged over classes")
     else:
-        import shap  # 2 s of imports (numba): only when a report is drawn
-
-        index = [explanation.columns.index(f) for f in shown["feature"]]
-        numbers = explanation.rows[shown["feature"]].apply(
-            lambda column: (
-                pd.to_numeric(column, errors="coerce")
-                if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-                else pd.Series(np.nan, index=column.index)
-            )
-        )
-        summary = shap.Explanation(
-            values=explanation.values[:, index, 0],
-            base_values=explanation.base_values[:, 0],
-            data=numbers.to_numpy(dtype=float),
-            feature_names=list(shown["feature"]),
-        )
-        figure = plt.figure(figsize=(7, 0.3 * len(shown) + 1.8))
-        with warnings.catch_warnings():  # a text column has no numbers to colour by: grey dots
-            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
-            shap.plots.beeswarm(summary, max_display=top, show=False, plot_size=None)
-        axes = figure.axes[0]
+        figure, axes = plt.subplots(figsize=(7, 0.3 * len(shown) + 1.8))
+        _beeswarm(axes, explanation, list(shown["feature"]))
         axes.set_xlabel(f"SHAP value (impact on {explanation.outputs[0]})")
     axes.set_title(f"SHAP values ({len(explanation.rows)} test rows)")
     figure.tight_layout()
     return figure
+
+
+def _beeswarm(axes: Any, explanation: Any, features: list[str]) -> None:
+    """shap's summary plot, drawn here (importing shap takes 2 s of numba): a dot per row and
+    feature at its SHAP value, spread vertically where dots crowd, coloured from blue (the
+    feature's low values) to red (high); grey where the feature is not a number."""
+    rng = np.random.default_rng(0)
+    colours = plt.get_cmap("coolwarm")
+    for position, feature in enumerate(reversed(features)):
+        shaps = explanation.values[:, explanation.columns.index(feature), 0]
+        counts, edges = np.histogram(shaps, bins=min(50, max(len(shaps), 1)))
+        crowd = counts[np.clip(np.digitize(shaps, edges) - 1, 0, len(counts) - 1)]
+        spread = 0.4 * crowd / max(counts.max(), 1) * rng.uniform(-1, 1, len(shaps))
+        values = explanation.rows[feature]
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        ranks = values.rank(pct=True).to_numpy() if numeric else np.full(len(values), np.nan)
+        colour = [colours(r) if np.isfinite(r) else "#999999" for r in ranks]
+        axes.scatter(shaps, position + spread, s=9, c=colour, linewidths=0)
+    axes.axvline(0, color="grey", linewidth=0.8)
+    axes.set_yticks(range(len(features)), list(reversed(features)))
+    scale = plt.cm.ScalarMappable(cmap=colours)
+    bar = axes.figure.colorbar(scale, ax=axes, ticks=[0, 1], aspect=40, pad=0.02)
+    bar.ax.set_yticklabels(["low", "high"])
+    bar.set_label("feature value")
 
 
 def partial_dependence_figure(curves: Sequence[Mapping[str, Any]]) -> Figure:

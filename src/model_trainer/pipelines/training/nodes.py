@@ -198,7 +198,7 @@ def explain_model(
         explanation, feature_types, settings["dependence_features"]
     )
     dependence = explanations.partial_dependences(
-        evaluation_model, explanation.rows, features, feature_types, explanation.outputs
+        evaluation_model, explanation.rows, features, feature_types, explanation.outputs, task
     )
     metrics = explanations.explanation_metrics(importance, settings["logged_features"])
     return {"explanation": explanation, "partial_dependence": dependence}, importance, metrics
