@@ -189,3 +189,27 @@ def test_the_summary_and_dependence_figures_are_drawn(binary):
     assert set(figures) == {"shap_summary.png", "partial_dependence.png"}
     assert "SHAP values (30 test rows)" in figures["shap_summary.png"].axes[0].get_title()
     assert explanation_figures({"reason": "a clustering model"}) == {}
+
+
+@pytest.mark.slow
+def test_the_node_explains_a_classifier_and_says_why_not_for_no_rows_or_a_clustering():
+    from model_trainer.pipelines.training.nodes import explain_model
+
+    model = _fitted_classifier()
+    split = PENGUINS.dropna()
+    task = {"type": "classification", "classes": list(model.classes_)}
+    settings = {"rows": 30, "background_rows": 10, "max_seconds": 3, "dependence_features": 2,
+                "logged_features": 3, "in_model_card": True}  # fmt: skip
+    explained, importance, metrics = explain_model(
+        model, split, split, task, FEATURE_TYPES, {"seed": 0}, settings
+    )
+    assert len(explained["explanation"].rows) == 30 and len(explained["partial_dependence"]) == 2
+    assert set(importance["feature"]) == set(X.columns) and len(metrics) == 3
+    off, empty, none = explain_model(
+        model, split, split, task, FEATURE_TYPES, {"seed": 0}, {**settings, "rows": 0}
+    )
+    assert off == {"reason": "training.explanations.rows is 0"} and empty.empty and none == {}
+    clusters, _, _ = explain_model(
+        model, split, split, {"type": "clustering"}, FEATURE_TYPES, {"seed": 0}, settings
+    )
+    assert "clustering" in clusters["reason"]

@@ -177,7 +177,9 @@ def explain_model(
     """SHAP values of test rows against training rows (both sampled, within a time bound), the
     partial dependence of the top features, and their mean |SHAP| as a table and as MLflow
     metrics (`shap.<column>`)."""
-    reason = explanations.explainable(task)
+    reason = explanations.explainable(task) or (
+        "training.explanations.rows is 0" if int(settings["rows"]) < 1 else None
+    )
     if reason:
         logger.info("No SHAP values: %s.", reason)
         return {"reason": reason}, pd.DataFrame({"feature": [], "mean_abs_shap": []}), {}
