@@ -18,10 +18,14 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from model_trainer.evaluation.explanations import (
+    Explanation,
     _Codec,
+    background,
+    card_background,
     explain,
     explanation_metrics,
     partial_dependences,
+    plotted_outputs,
     sample_rows,
 )
 from tests.conftest import BENCH, require_bench_data
@@ -213,3 +217,30 @@ def test_the_node_explains_a_classifier_and_says_why_not_for_no_rows_or_a_cluste
         model, split, split, {"type": "clustering"}, FEATURE_TYPES, {"seed": 0}, settings
     )
     assert "clustering" in clusters["reason"]
+    empty, _, _ = explain_model(
+        model, split, split.iloc[:0], task, FEATURE_TYPES, {"seed": 0}, settings
+    )
+    assert empty["reason"] == "the test split is empty"
+
+
+def test_the_model_card_keeps_the_reports_background_rows_and_only_their_features():
+    split = PENGUINS.dropna().assign(row_id=lambda t: range(len(t)))  # a column the model ignores
+    settings = {"background_rows": 10, "in_model_card": True}
+    task = {"type": "classification", "classes": sorted(Y.unique())}
+    kept = card_background(split, task, FEATURE_TYPES, settings, 3)
+    report = background(split.drop(columns=["species"]), settings, 3)
+    assert pd.DataFrame(kept).equals(report[list(X.columns)].reset_index(drop=True))
+    assert (
+        card_background(split, task, FEATURE_TYPES, {**settings, "in_model_card": False}, 3) is None
+    )
+    assert card_background(split, {"type": "ranking"}, FEATURE_TYPES, settings, 3) is None
+
+
+def test_partial_dependence_draws_the_classes_the_features_move_most_when_there_are_many():
+    values = np.zeros((4, 2, 8))
+    values[:, :, 6] = 0.5  # class g moves most, then c
+    values[:, :, 2] = 0.2
+    many = Explanation(X.iloc[:4], ["a", "b"], list("abcdefgh"), values, np.zeros((4, 8)))
+    assert plotted_outputs(many)[:2] == ["g", "c"] and len(plotted_outputs(many)) == 5
+    few = Explanation(X.iloc[:4], ["a", "b"], ["x", "y"], values[:, :, :2], np.zeros((4, 2)))
+    assert plotted_outputs(few) == ["x", "y"]

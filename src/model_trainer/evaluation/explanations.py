@@ -1,15 +1,17 @@
 """SHAP values of a model's predictions, per raw input column, and partial dependence.
 
 The model is explained as it is served: the whole Pipeline, from the raw columns to the
-probabilities (or predictions), with shap's permutation explainer. So every family, ensemble,
-bag and calibration is explained alike, and a column's value is the contribution of the column
-as the user gave it (its one-hot or encoded columns taken together), not of the model's
-internal features. The values are interventional: a column is "absent" when it takes the values
-of background rows (a sample of training rows), and each row's contributions add up to its
+probabilities (or predictions), by the estimator of shap's PermutationExplainer, computed here so
+that every masked row of a batch goes to the model in one call. So every family, ensemble, bag
+and calibration is explained alike, and a column's value is the contribution of the column as
+the user gave it (its one-hot or encoded columns taken together), not of the model's internal
+features. The values are interventional: a column is "absent" when it takes the values of
+background rows (a sample of training rows), and each row's contributions add up to its
 prediction minus the mean prediction over the background.
 
-shap's maskers compare numbers, so non-numeric columns travel as codes into a vocabulary of
-the values seen and are decoded, with their dtypes, before the model sees them.
+Rows are masked as one numeric array (numpy picks the row's or the background's value per
+cell), so non-numeric columns travel as codes into a vocabulary of the values seen and are
+decoded, with their dtypes, before the model sees them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ EXPLAINED_TASKS = ("classification", "regression")
 MAX_EVALUATIONS = 500
 MAX_PERMUTATIONS = 10
 MAX_SAMPLES_PER_CALL = 200_000  # masked rows per model call: memory, and a look at the clock
+GRID_POINTS = 20  # values of a feature in its partial dependence
+MAX_PLOTTED_OUTPUTS = 5  # classes drawn in a partial-dependence panel
 
 
 @dataclass(frozen=True)
@@ -270,9 +274,6 @@ def partial_dependences(
     return curves
 
 
-GRID_POINTS = 20
-
-
 def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
@@ -281,10 +282,22 @@ def _grid(values: pd.Series, categorical: bool) -> list[Any]:
     seen = values.dropna()
     if categorical:
         return list(seen.value_counts().index[:GRID_POINTS])
+    if seen.empty:
+        return []
     quantiles = np.quantile(seen.to_numpy(dtype=float), np.linspace(0.05, 0.95, GRID_POINTS))
     if pd.api.types.is_integer_dtype(values):
         quantiles = np.round(quantiles)
-    return list(np.unique(quantiles)) if len(seen) else []
+    return list(np.unique(quantiles))
+
+
+def plotted_outputs(explanation: Explanation) -> list[str]:
+    """The outputs a partial-dependence panel draws: all of them up to MAX_PLOTTED_OUTPUTS, else
+    the classes whose probabilities the features move most (mean |SHAP|); thirty lines in one
+    panel (leaf's classes) say nothing."""
+    if len(explanation.outputs) <= MAX_PLOTTED_OUTPUTS:
+        return explanation.outputs
+    moved = np.abs(explanation.values).mean(axis=(0, 1))
+    return [explanation.outputs[i] for i in np.argsort(-moved)[:MAX_PLOTTED_OUTPUTS]]
 
 
 def dependence_features(
@@ -308,6 +321,66 @@ def explanation_metrics(importance: pd.DataFrame, top: int) -> dict[str, dict[st
 def _metric_name(column: str) -> str:
     """MLflow accepts letters, digits, _ - . / and spaces in a metric's name."""
     return "".join(c if c.isalnum() or c in "_-./ " else "_" for c in str(column))
+
+
+def explain_model(
+    model: Any,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    task: Mapping[str, Any],
+    feature_types: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    seed: int,
+) -> tuple[dict[str, Any], pd.DataFrame, dict[str, dict[str, float]]]:
+    """What the report shows (training.explanations): SHAP values of sampled test rows against
+    the background (`background`), the partial dependence of the top features, and their mean
+    |SHAP| as a table and as MLflow metrics; or why not, with an empty table."""
+    target = feature_types["target"]
+    reason = (
+        explainable(task)
+        or ("training.explanations.rows is 0" if int(settings["rows"]) < 1 else None)
+        or ("the test split is empty" if test.empty else None)
+    )
+    if reason:
+        logger.info("No SHAP values: %s.", reason)
+        return {"reason": reason}, pd.DataFrame({"feature": [], "mean_abs_shap": []}), {}
+    explanation = explain(
+        model,
+        sample_rows(test.drop(columns=[target]), int(settings["rows"]), seed),
+        background(train.drop(columns=[target]), settings, seed),
+        task,
+        seed,
+        settings["max_seconds"],
+        columns=list(feature_types["columns"]),
+    )
+    importance = explanation.importance()
+    features = dependence_features(explanation, feature_types, settings["dependence_features"])
+    dependence = partial_dependences(
+        model, explanation.rows, features, feature_types, plotted_outputs(explanation), task
+    )
+    metrics = explanation_metrics(importance, settings["logged_features"])
+    return {"explanation": explanation, "partial_dependence": dependence}, importance, metrics
+
+
+def background(train: pd.DataFrame, settings: Mapping[str, Any], seed: int) -> pd.DataFrame:
+    """The training rows that stand for "absent": the same rows for the report and for /explain
+    (the sample depends on the number of rows and the seed only, not on the columns given)."""
+    return sample_rows(train, int(settings["background_rows"]), seed)
+
+
+def card_background(
+    train: pd.DataFrame,
+    task: Mapping[str, Any],
+    feature_types: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    seed: int,
+) -> list[dict[str, Any]] | None:
+    """The background as the model card keeps it, for /explain: None for a model that is not
+    explained, or when training.explanations.in_model_card is false."""
+    if explainable(task) is not None or not settings["in_model_card"]:
+        return None
+    rows = background(train[list(feature_types["columns"])], settings, seed)  # what /explain reads
+    return background_records(rows) if len(rows) else None
 
 
 def explainable(task: Mapping[str, Any]) -> str | None:

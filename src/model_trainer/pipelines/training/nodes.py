@@ -177,33 +177,15 @@ def explain_model(
     """SHAP values of test rows against training rows (both sampled, within a time bound), the
     partial dependence of the top features, and their mean |SHAP| as a table and as MLflow
     metrics (`shap.<column>`)."""
-    reason = explanations.explainable(task) or (
-        "training.explanations.rows is 0" if int(settings["rows"]) < 1 else None
-    )
-    if reason:
-        logger.info("No SHAP values: %s.", reason)
-        return {"reason": reason}, pd.DataFrame({"feature": [], "mean_abs_shap": []}), {}
-    target, seed = feature_types["target"], int(model_configuration["seed"])
-    explanation = explanations.explain(
+    return explanations.explain_model(
         evaluation_model,
-        explanations.sample_rows(test_split.drop(columns=[target]), settings["rows"], seed),
-        explanations.sample_rows(
-            train_split.drop(columns=[target]), settings["background_rows"], seed
-        ),
+        train_split,
+        test_split,
         task,
-        seed,
-        settings["max_seconds"],
-        columns=list(feature_types["columns"]),
+        feature_types,
+        settings,
+        int(model_configuration["seed"]),
     )
-    importance = explanation.importance()
-    features = explanations.dependence_features(
-        explanation, feature_types, settings["dependence_features"]
-    )
-    dependence = explanations.partial_dependences(
-        evaluation_model, explanation.rows, features, feature_types, explanation.outputs, task
-    )
-    metrics = explanations.explanation_metrics(importance, settings["logged_features"])
-    return {"explanation": explanation, "partial_dependence": dependence}, importance, metrics
 
 
 def refit_on_all_rows(
@@ -245,16 +227,6 @@ def describe_model(
     """The card, with the training rows that /explain explains against (none for a task that
     is not explained, or when training.explanations.in_model_card is false)."""
     rows = pd.concat([train_split, validation_split, test_split], ignore_index=True)
-    explanation_settings = settings["explanations"]
-    background = (
-        explanations.sample_rows(
-            train_split[list(feature_types["columns"])],  # not the columns the model ignores
-            int(explanation_settings["background_rows"]),
-            int(model_configuration["seed"]),
-        )
-        if explanations.explainable(task) is None and explanation_settings["in_model_card"]
-        else pd.DataFrame()
-    )
     return model_card(
         task=task,
         feature_types=feature_types,
@@ -269,9 +241,13 @@ def describe_model(
         refit_on_all_rows=bool(settings.get("refit_on_all_rows", True)),
         registered_model_name=registry_name(settings["registered_model_name"], dataset),
         model_sha256=model_sha256,
-        explanation_background=explanations.background_records(background)
-        if len(background)
-        else None,
+        explanation_background=explanations.card_background(
+            train_split,
+            task,
+            feature_types,
+            settings["explanations"],
+            int(model_configuration["seed"]),
+        ),
     )
 
 
