@@ -18,13 +18,10 @@ from sklearn.metrics import f1_score
 from model_trainer.errors import ConfigurationError, DataValidationError
 from model_trainer.evaluation import holdout as evaluation
 from model_trainer.reporting import report as reporting
-from model_trainer.search import tuning
-from model_trainer.serving.integrity import joblib_file
-from model_trainer.serving.model_card import model_card
 from model_trainer.serving.model_store import StoredModel, load_stored_model
 from model_trainer.training import final_fit as training
 from tests.conftest import BENCH
-from tests.trained import train_as_the_pipelines_do
+from tests.trained import stored_model
 
 pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")
 
@@ -33,32 +30,6 @@ CREDIT = ROOT / "data" / "01_raw" / "credit_data.csv"
 CONF = ROOT / "conf" / "base"
 PATTERNS = {"bins": 5, "max_categories": 10, "min_rows": 20}
 REGISTERED = "01_raw_credit_data_Status"  # the trained project's model: one per data set, target
-
-
-def stored_model(
-    table: pd.DataFrame, target: str, algorithm: str
-) -> tuple[StoredModel, pd.DataFrame]:
-    """A model trained as the pipelines train it, with its card, and its test split."""
-    trained = train_as_the_pipelines_do(table, target, algorithm)
-    rows = pd.concat([trained.train, trained.validation, trained.test], ignore_index=True)
-    card = model_card(
-        task=trained.task,
-        feature_types=trained.feature_types,
-        input_columns=[c for c in table.columns if c != target],
-        configuration=trained.configuration,
-        training_info=trained.info,
-        test_metrics=training.holdout_metrics(
-            {"m": trained.model}, trained.X_test, trained.y_test, trained.task
-        )["m"],
-        baseline_metrics={},
-        cross_validation=trained.summary["cross_validation"],
-        data_fingerprint=tuning.data_fingerprint(rows),
-        n_rows=len(rows),
-        refit_on_all_rows=False,
-        registered_model_name=None,
-        model_sha256=joblib_file(trained.model)[1],
-    )
-    return StoredModel(model=trained.model, card=card, source=algorithm), trained.test
 
 
 @pytest.fixture(scope="module")

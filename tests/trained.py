@@ -12,6 +12,9 @@ import yaml
 
 from model_trainer.pipelines.model_configuration.nodes import configure_model
 from model_trainer.search import trial_records, tuning
+from model_trainer.serving.integrity import joblib_file
+from model_trainer.serving.model_card import model_card
+from model_trainer.serving.model_store import StoredModel
 from model_trainer.table.feature_types import infer_feature_types
 from model_trainer.table.splitting import split_holdout
 from model_trainer.tasks.detection import detect_task
@@ -106,3 +109,29 @@ def train_as_the_pipelines_do(
         task, feature_types, configuration, train, validation, test, study, summary, info, model,
         baselines,
     )  # fmt: skip
+
+
+def stored_model(
+    table: pd.DataFrame, target: str, algorithm: str
+) -> tuple[StoredModel, pd.DataFrame]:
+    """A model trained as the pipelines train it, with its card, and its test split."""
+    trained = train_as_the_pipelines_do(table, target, algorithm)
+    rows = pd.concat([trained.train, trained.validation, trained.test], ignore_index=True)
+    card = model_card(
+        task=trained.task,
+        feature_types=trained.feature_types,
+        input_columns=[c for c in table.columns if c != target],
+        configuration=trained.configuration,
+        training_info=trained.info,
+        test_metrics=training.holdout_metrics(
+            {"m": trained.model}, trained.X_test, trained.y_test, trained.task
+        )["m"],
+        baseline_metrics={},
+        cross_validation=trained.summary["cross_validation"],
+        data_fingerprint=tuning.data_fingerprint(rows),
+        n_rows=len(rows),
+        refit_on_all_rows=False,
+        registered_model_name=None,
+        model_sha256=joblib_file(trained.model)[1],
+    )
+    return StoredModel(model=trained.model, card=card, source=algorithm), trained.test

@@ -41,6 +41,7 @@ SHOWN_ARTIFACTS = (
     "inference_predictions",
     "inference_report",
     "deployment",
+    "retrain_report",
 )
 # MLflow draws a progress bar for every artifact download (loading a registered model): noise.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -65,6 +66,25 @@ def run(ctx: click.Context, **kwargs: Any) -> None:
         _explain_failure(exc)
         sys.exit(1)
     _print_where_things_went()
+    code = _outcome_exit_code()
+    if code:
+        sys.exit(code)
+
+
+def _outcome_exit_code() -> int:
+    """A run that succeeded can still tell a scheduler what came out: the retrain pipeline
+    exits with retrain.exit_code_when_kept when it kept the champion, the inference pipeline
+    with inference.drift.exit_code when features drifted (both 0 unless set)."""
+    results = ARTIFACT_RECORDER.results
+    comparison, drift = results.get("retrain_comparison"), results.get("inference_drift")
+    if comparison:
+        verdict = "Promoted the challenger" if comparison["promoted"] else "Kept the champion"
+        click.echo(f"{verdict}: {comparison['reason']}")
+        return int(comparison.get("exit_code") or 0)
+    if drift and drift.get("drifted"):
+        click.echo(f"Drift in {', '.join(drift['drifted_features'])}: consider retraining.")
+        return int(drift.get("exit_code") or 0)
+    return 0
 
 
 @cli.command(name="task")

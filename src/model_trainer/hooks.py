@@ -61,6 +61,8 @@ RESULT_DATASETS = (
     "trials",
     "evaluation_comparison",
     "deployment",
+    "retrain_comparison",
+    "inference_drift",
 )
 
 

@@ -235,15 +235,29 @@ def training_overlap(
 ) -> tuple[float | None, str | None]:
     """The share of these rows (inputs and target alike) that the model was trained on, where
     its metrics are optimistic; None with the reason when its splits are not on this machine."""
-    trained_on = ["train", "validation", *(["test"] if card.get("refit_on_all_rows") else [])]
     columns = [*card["input_columns"], card["target"]]
+    seen, reason = trained_on(rows, card, splits_dir, save_version, columns)
+    return (None, reason) if seen is None else (float(seen.mean()), None)
+
+
+def trained_on(
+    rows: pd.DataFrame,
+    card: Mapping[str, Any],
+    splits_dir: Path,
+    save_version: str | None,
+    columns: list[str],
+) -> tuple[pd.Series | None, str | None]:
+    """Per row, whether the model was trained on it (the same values of `columns` in one of its
+    splits); None with the reason when its splits are not on this machine."""
+    fitted_on = ["train", "validation", *(["test"] if card.get("refit_on_all_rows") else [])]
     seen: set[int] = set()
-    for name in trained_on:
+    for name in fitted_on:
         split, reason = load_split(splits_dir, name, save_version)
         if split is None:
             return None, reason
         seen.update(pd.util.hash_pandas_object(split[columns], index=False))
-    return float(pd.util.hash_pandas_object(rows[columns], index=False).isin(seen).mean()), None
+    hashed = pd.util.hash_pandas_object(rows[columns], index=False)
+    return pd.Series(hashed.isin(seen).to_numpy(), index=rows.index), None
 
 
 def describe_model(stored: StoredModel) -> dict[str, Any]:

@@ -477,3 +477,15 @@ def render_drift_html(
 
 def _table_html(table: pd.DataFrame) -> str:
     return table.to_html(index=False, float_format="{:.4g}".format, border=0, na_rep="")
+
+
+def render_retrain_html(*, comparison: Mapping[str, Any], registration: Mapping[str, Any]) -> str:
+    """The retrain pipeline's report: champion and challenger on the same new rows, and why the
+    challenger was or was not promoted."""
+    scores = pd.DataFrame(comparison["metrics"]).rename_axis("metric").reset_index()
+    return TEMPLATES.get_template("retrain_report.html").render(
+        comparison=comparison,
+        registration=registration,
+        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        scores_html=_table_html(scores),
+    )

@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 MODEL_FILE = "model.joblib"
 CARD_FILE = "model_card.json"
 MLFLOW_SCHEMES = ("models:/", "runs:/")
+# The card of a model the retrain pipeline fitted; `promoted: false` marks a challenger that lost.
+RETRAINING_KEY = "retraining"
 
 
 @dataclass
@@ -42,11 +44,15 @@ class StoredModel:
 
 
 def latest_version(dataset_dir: Path) -> str | None:
+    versions = saved_versions(dataset_dir)
+    return versions[-1] if versions else None
+
+
+def saved_versions(dataset_dir: Path) -> list[str]:
     """Kedro's save versions are UTC timestamps, so the newest sorts last."""
     if not dataset_dir.is_dir():
-        return None
-    versions = sorted(p.name for p in dataset_dir.iterdir() if (p / dataset_dir.name).is_file())
-    return versions[-1] if versions else None
+        return []
+    return sorted(p.name for p in dataset_dir.iterdir() if (p / dataset_dir.name).is_file())
 
 
 def versioned_file(dataset_dir: Path, version: str) -> Path:
@@ -68,15 +74,35 @@ def load_stored_model(
 
 
 def _load_latest(models_dir: Path, trust_unverified: bool) -> StoredModel:
+    """The newest version that is not a challenger the retrain pipeline kept out."""
     model_dir = models_dir / MODEL_FILE
-    version = latest_version(model_dir)
-    if version is None:
+    versions = saved_versions(model_dir)
+    rejected = [v for v in versions if was_rejected(_card_of_version(models_dir, v))]
+    served = [v for v in versions if v not in rejected]
+    if not served:
         raise ConfigurationError(
-            f"No trained model under {model_dir}.",
+            f"No trained model under {model_dir}"
+            + (f" (only {len(rejected)} challenger(s) not promoted)." if rejected else "."),
             "Train one first (`kedro run --pipeline=train`), or name a model: a joblib path or "
             "an MLflow URI such as models:/model_trainer/1.",
         )
-    return _load_path(versioned_file(model_dir, version), trust_unverified)
+    if rejected and rejected[-1] > served[-1]:
+        logger.info(
+            "Passed over %d newer challenger(s) the retrain pipeline did not promote.",
+            sum(v > served[-1] for v in rejected),
+        )
+    return _load_path(versioned_file(model_dir, served[-1]), trust_unverified)
+
+
+def was_rejected(card: dict[str, Any] | None) -> bool:
+    """A challenger the retrain pipeline did not promote: kept for the record, not served as
+    "the latest model"."""
+    return ((card or {}).get(RETRAINING_KEY) or {}).get("promoted") is False
+
+
+def _card_of_version(models_dir: Path, version: str) -> dict[str, Any] | None:
+    path = versioned_file(models_dir / CARD_FILE, version)
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _load_path(path: Path, trust_unverified: bool) -> StoredModel:

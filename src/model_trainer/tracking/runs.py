@@ -176,3 +176,45 @@ def log_diagnosis_tags(findings: list[Mapping[str, str]]) -> None:
 
     if findings and mlflow.active_run() is not None:
         mlflow.set_tags(diagnosis_tags(findings))
+
+
+def log_drift_tag(drift: Mapping[str, Any]) -> None:
+    """`drift.detected`: true, false, or skipped (no reference data), so a scheduler or a search
+    of runs finds the batches that call for retraining."""
+    import mlflow
+
+    if mlflow.active_run() is not None:
+        detected = "skipped" if drift["skipped"] else str(bool(drift["drifted"])).lower()
+        mlflow.set_tags(
+            {"drift.detected": detected, "drift.features": ", ".join(drift["drifted_features"])}
+        )
+
+
+def log_retraining(
+    model: Any,
+    card: dict[str, Any],
+    input_example: pd.DataFrame,
+    comparison: Mapping[str, Any],
+    alias: str | None,
+) -> dict[str, Any]:
+    """The challenger logged to the active run, registered under the champion's name (and
+    `alias` moved to it) only when promoted; tags `retrain.promoted` and `retrain.champion`
+    for schedulers and searches."""
+    import mlflow
+
+    if mlflow.active_run() is None:
+        return {"logged": False, "reason": "no active MLflow run", "promoted": False}
+    promoted = bool(comparison["promoted"])
+    name = card.get("registered_model_name") if promoted else None
+    mlflow.set_tags(
+        {
+            "retrain.promoted": str(promoted).lower(),
+            "retrain.champion": str(comparison["champion"]["source"])[:5000],
+        }
+    )
+    logged = log_model(model, card, input_example, name)
+    version = logged.get("registered_model_version")
+    if name and alias and version is not None:
+        mlflow.MlflowClient().set_registered_model_alias(name, alias, str(version))
+        logger.info("Moved alias '%s' of %s to version %s.", alias, name, version)
+    return {**logged, "promoted": promoted, "alias": alias if name and version else None}

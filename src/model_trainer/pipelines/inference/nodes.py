@@ -15,6 +15,7 @@ from model_trainer.evaluation import drift
 from model_trainer.evaluation import holdout as evaluation
 from model_trainer.reporting import report as reporting
 from model_trainer.serving.model_store import StoredModel, load_stored_model
+from model_trainer.tracking.runs import log_drift_tag
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,8 @@ def measure_drift(
     settings: dict[str, Any],
 ) -> dict[str, Any]:
     """Against the training split saved with the model; skipped, with a warning, when that split
-    is not on this machine."""
+    is not on this machine. The MLflow tag drift.detected, and with inference.drift.exit_code
+    the process's exit code, tell a scheduler to retrain."""
     card = inference_stored_model.card
     reference, reference_source = drift.load_split(
         Path(settings["splits_dir"]), "train", inference_stored_model.save_version
@@ -67,7 +69,7 @@ def measure_drift(
             inference_stored_model.model, reference_features, task
         )
         outputs = (on_reference["predicted"], inference_predictions["predicted"])
-    return drift.drift_report(
+    report = drift.drift_report(
         reference,
         reference_source,
         inference_features,
@@ -76,6 +78,8 @@ def measure_drift(
         card["task"],
         settings["drift"],
     )
+    log_drift_tag(report)
+    return {**report, "exit_code": int(settings["drift"]["exit_code"]) if report["drifted"] else 0}
 
 
 def track_inference(

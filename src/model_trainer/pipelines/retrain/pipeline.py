@@ -1,0 +1,107 @@
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import (
+    check_new_rows,
+    compare_with_champion,
+    describe_challenger,
+    fit_challenger,
+    load_champion,
+    log_challenger,
+    render_retrain_report,
+    ship_challenger,
+    split_new_rows,
+    track_retraining,
+)
+
+SPLITS = ["train_split", "validation_split", "test_split"]
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=load_champion,
+                inputs="params:retrain",
+                outputs="champion",
+                name="load_champion_node",
+            ),
+            Node(
+                func=check_new_rows,
+                inputs=["champion", "retrain_table", "params:retrain"],
+                outputs="retrain_rows",
+                name="check_new_rows_node",
+            ),
+            Node(
+                func=split_new_rows,
+                inputs=["retrain_rows", "champion", "params:retrain"],
+                outputs=SPLITS,
+                name="split_new_rows_node",
+            ),
+            Node(
+                func=fit_challenger,
+                inputs=[
+                    "champion",
+                    "train_split",
+                    "validation_split",
+                    "params:training.checkpoints",
+                ],
+                outputs="challenger",
+                name="fit_challenger_node",
+            ),
+            Node(
+                func=compare_with_champion,
+                inputs=["champion", "challenger", "test_split", "params:retrain"],
+                outputs="retrain_comparison",
+                name="compare_with_champion_node",
+            ),
+            Node(
+                func=ship_challenger,
+                inputs=[
+                    "challenger",
+                    "retrain_comparison",
+                    *SPLITS,
+                    "champion",
+                    "params:retrain",
+                    "params:training.checkpoints",
+                ],
+                outputs=["fitted_model", "model", "model_sha256"],
+                name="ship_challenger_node",
+            ),
+            Node(
+                func=describe_challenger,
+                inputs=[
+                    "champion",
+                    "retrain_comparison",
+                    *SPLITS,
+                    "model_sha256",
+                    "params:retrain",
+                ],
+                outputs="model_card",
+                name="describe_challenger_node",
+            ),
+            Node(
+                func=log_challenger,
+                inputs=[
+                    "fitted_model",
+                    "model_card",
+                    "retrain_comparison",
+                    "train_split",
+                    "params:retrain",
+                ],
+                outputs="retrain_registration",
+                name="log_challenger_node",
+            ),
+            Node(
+                func=track_retraining,
+                inputs="retrain_comparison",
+                outputs="retrain_mlflow_metrics",
+                name="track_retraining_node",
+            ),
+            Node(
+                func=render_retrain_report,
+                inputs=["retrain_comparison", "retrain_registration"],
+                outputs="retrain_report",
+                name="render_retrain_report_node",
+            ),
+        ]
+    )

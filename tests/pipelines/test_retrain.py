@@ -1,0 +1,133 @@
+"""`kedro run --pipelines=retrain` as a scheduler runs it, on a copy of the session's trained
+project: the champion's configuration trained on new rows, promoted only when it wins (it then
+serves as "the latest model" and takes the registry alias), kept otherwise with the exit code
+asked for; and the inference pipeline's drift as the trigger."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model_trainer.serving.model_store import load_stored_model
+from tests.conftest import query, run_kedro
+
+pytestmark = pytest.mark.e2e
+
+REGISTERED = "01_raw_credit_data_Status"
+
+
+@pytest.fixture
+def project(trained_project: Path, tmp_path: Path) -> Path:
+    """The trained project copied, so a promotion here leaves the session's latest model alone."""
+    return Path(shutil.copytree(trained_project, tmp_path / "project"))
+
+
+def run_tags(project: Path, name: str) -> dict[str, str]:
+    [(run_id,)] = query(
+        project / "mlflow.db",
+        f"select run_uuid from runs where name = '{name}' order by start_time desc limit 1",
+    )
+    return dict(
+        query(project / "mlflow.db", f"select key, value from tags where run_uuid = '{run_id}'")
+    )
+
+
+def registry(project: Path) -> tuple[list[str], dict[str, str]]:
+    database = project / "mlflow.db"
+    versions = [str(v) for (v,) in query(database, "select version from model_versions")]
+    aliases = dict(query(database, "select alias, version from registered_model_aliases"))
+    return sorted(versions), {alias: str(version) for alias, version in aliases.items()}
+
+
+def new_data(project: Path, name: str, relabel: bool) -> Path:
+    """The credit applications again; with `relabel`, judged by a new rule (the amount asked
+    against the price decides), as if the world had changed since training."""
+    rows = pd.read_csv(project / "data" / "01_raw" / "credit_data.csv")
+    if relabel:
+        score = rows["Amount"] / rows["Price"] + np.random.default_rng(0).normal(0, 0.1, len(rows))
+        rows["Status"] = np.where(score > score.quantile(0.7), "bad", "good")
+    path = project / "data" / "01_raw" / name
+    rows.to_csv(path, index=False)
+    return path
+
+
+def test_a_challenger_that_wins_is_promoted_and_served(project: Path):
+    models = project / "data" / "06_models"
+    champion = load_stored_model(None, models)
+    data = new_data(project, "relabelled.csv", relabel=True)
+
+    result = run_kedro(project, "run", "--pipelines=retrain", f"--params=retrain.data={data}")
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Promoted the challenger" in result.stdout
+    latest = load_stored_model(None, models)
+    assert latest.save_version != champion.save_version
+    assert latest.card["retraining"]["promoted"] is True
+    assert latest.card["retraining"]["champion"] == champion.source
+    assert latest.card["refit_on_all_rows"] and latest.card["n_rows"] == len(pd.read_csv(data))
+    comparison = json.loads((project / "data/08_reporting/retrain_comparison.json").read_text())
+    assert comparison["promoted"] and comparison["champion"]["registered_version"] == "1"
+    versions, aliases = registry(project)
+    assert versions == ["1", "2"] and aliases == {"champion": "2"}
+    tags = run_tags(project, "retrain")
+    assert tags["retrain.promoted"] == "true" and tags["retrain.champion"] == champion.source
+    report = (project / "data/08_reporting/retrain_report.html").read_text()
+    assert "Promoted:" in report and f"{REGISTERED} version 2, alias 'champion'" in report
+    # the new rows' splits are the promoted model's: drift is measured against them
+    split = project / "data/05_model_input/train_split.parquet" / latest.save_version
+    assert (split / "train_split.parquet").is_file()
+
+    # the next batch drifted: inference says so by its exit code and a tag, the scheduler's cue
+    batch = pd.read_csv(data).drop(columns="Status")
+    batch["Income"] = batch["Income"] * 4
+    batch.to_csv(project / "batch.csv", index=False)
+    result = run_kedro(
+        project,
+        "run",
+        "--pipelines=inference",
+        "--params=inference.data=batch.csv,inference.drift.exit_code=4",
+    )
+    assert result.returncode == 4, result.stderr[-3000:]
+    assert "Drift in Income" in result.stdout
+    tags = run_tags(project, "inference")
+    assert tags["drift.detected"] == "true" and "Income" in tags["drift.features"]
+
+
+def test_a_challenger_short_of_the_margin_is_kept_out_with_the_exit_code_asked(project: Path):
+    models = project / "data" / "06_models"
+    champion = load_stored_model(None, models)
+    data = new_data(project, "same.csv", relabel=False)
+
+    result = run_kedro(
+        project,
+        "run",
+        "--pipelines=retrain",
+        f"--params=retrain.data={data},retrain.margin=10,retrain.exit_code_when_kept=3",
+    )
+
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "Kept the champion" in result.stdout
+    assert load_stored_model(None, models).save_version == champion.save_version
+    kept_out = json.loads(max((models / "model_card.json").glob("*/model_card.json")).read_text())
+    assert kept_out["retraining"]["promoted"] is False
+    versions, aliases = registry(project)
+    assert versions == ["1"] and aliases == {}
+    assert run_tags(project, "retrain")["retrain.promoted"] == "false"
+    comparison = json.loads((project / "data/08_reporting/retrain_comparison.json").read_text())
+    # the champion was refit on every row of the bundled data: it has seen all these inputs
+    assert comparison["champion_trained_on"] == {
+        "rows": comparison["n_test_rows"],
+        "left_out": False,
+    }
+
+
+def test_retrain_without_data_names_the_parameter(project: Path):
+    result = run_kedro(project, "run", "--pipelines=retrain")
+
+    assert result.returncode == 1
+    assert "retrain.data" in result.stderr

@@ -1,0 +1,211 @@
+"""Champion and challenger, in-process: the champion's configuration fitted on new rows, both
+judged on the same held-out new rows, promotion by the margin, and "the latest model" passing
+over a challenger that lost. A real model trained as the pipelines train it, on real data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from model_trainer.errors import ConfigurationError
+from model_trainer.serving.integrity import joblib_file
+from model_trainer.serving.model_store import StoredModel, load_stored_model
+from model_trainer.training import retraining
+from tests.trained import stored_model
+
+ROOT = Path(__file__).resolve().parents[1]
+CREDIT = pd.read_csv(ROOT / "data" / "01_raw" / "credit_data.csv")
+SETTINGS = {
+    "validation_fraction": 0.1,
+    "test_fraction": 0.25,
+    "time_column": None,
+    "seed": 0,
+    "min_test_rows": 30,
+    "margin": 0.01,
+    "bootstrap": 100,
+}
+
+
+@pytest.fixture(scope="module")
+def champion() -> StoredModel:
+    """Logistic regression on 1,500 credit applications."""
+    return stored_model(CREDIT.iloc[:1500].reset_index(drop=True), "Status", "logistic_regression")[
+        0
+    ]
+
+
+def changed_world(rows: pd.DataFrame) -> pd.DataFrame:
+    """The same applicants judged by a new rule: the amount asked against the price decides."""
+    noise = np.random.default_rng(0).normal(0, 0.1, len(rows))
+    score = rows["Amount"] / rows["Price"] + noise
+    return rows.assign(Status=np.where(score > np.quantile(score, 0.7), "bad", "good"))
+
+
+def retrain(champion: StoredModel, new: pd.DataFrame, **settings) -> tuple[dict, object]:
+    settings = {**SETTINGS, **settings}
+    train, validation, test = retraining.split_new_rows(new, champion.card, settings)
+    challenger, _ = retraining.fit_challenger(champion, pd.concat([train, validation]))
+    return retraining.compare(champion, challenger, test, settings), challenger
+
+
+def test_a_challenger_that_learned_a_changed_world_is_promoted(champion):
+    new = changed_world(CREDIT.iloc[1500:].reset_index(drop=True))
+
+    comparison, challenger = retrain(champion, new)
+
+    assert repr(clone(challenger)) == repr(clone(champion.model))  # the champion's configuration
+    scores = comparison["metrics"]
+    assert comparison["metric"] == "roc_auc"
+    assert scores["challenger"]["roc_auc"] > scores["champion"]["roc_auc"] + 0.1
+    assert comparison["improvement"] == pytest.approx(
+        scores["challenger"]["roc_auc"] / scores["champion"]["roc_auc"] - 1
+    )
+    assert comparison["promoted"] and "reaches the margin" in comparison["reason"]
+    assert comparison["challenger_win_share"] > 0.95
+    assert comparison["n_test_rows"] == round(len(new) * 0.25)
+
+
+def test_the_champion_is_kept_unless_the_challenger_wins_by_the_margin(champion):
+    same_world = CREDIT.iloc[1500:].reset_index(drop=True)
+
+    comparison, _ = retrain(champion, same_world, margin=0.05)
+
+    assert not comparison["promoted"]
+    assert comparison["improvement"] < 0.05
+    assert "does not reach the margin of 5.00%" in comparison["reason"]
+    # on one world, neither model wins most resamples by much: the share says they are level
+    assert 0.05 < comparison["challenger_win_share"] < 0.95
+
+
+def test_an_error_metric_is_improved_by_going_down(champion):
+    card = {**champion.card, "metric": "log_loss"}
+    log_loss_champion = StoredModel(model=champion.model, card=card, source="log_loss champion")
+    new = changed_world(CREDIT.iloc[1500:].reset_index(drop=True))
+
+    comparison, _ = retrain(log_loss_champion, new)
+
+    scores = comparison["metrics"]
+    assert not comparison["greater_is_better"]
+    assert scores["challenger"]["log_loss"] < scores["champion"]["log_loss"]
+    assert comparison["improvement"] > 0 and comparison["promoted"]
+
+
+def test_rows_the_champion_was_trained_on_are_left_out_while_enough_remain():
+    test = CREDIT.iloc[:100]
+    seen = pd.Series([True] * 40 + [False] * 60, index=test.index)
+
+    judged, overlap = retraining.judged_rows(test, seen, minimum=50)
+    assert len(judged) == 60 and not seen[judged.index].any()
+    assert overlap == {"rows": 40, "left_out": True}
+
+    judged, overlap = retraining.judged_rows(test, seen, minimum=61)
+    assert len(judged) == 100 and overlap == {"rows": 40, "left_out": False}
+
+    judged, overlap = retraining.judged_rows(test, None, minimum=61)
+    assert len(judged) == 100 and overlap["rows"] is None
+
+
+def test_with_a_time_column_the_latest_rows_are_held_out(champion):
+    new = CREDIT.iloc[1500:2500].reset_index(drop=True)
+    new["month"] = pd.date_range("2020-01-01", periods=len(new), freq="D").to_period("M")
+    new["month"] = new["month"].astype(str)
+    shuffled = new.sample(frac=1, random_state=0)
+
+    train, validation, test = retraining.split_new_rows(
+        shuffled, champion.card, {**SETTINGS, "time_column": "month"}
+    )
+
+    assert test["month"].min() >= validation["month"].max() >= train["month"].max()
+    assert len(train) + len(validation) + len(test) == len(new)
+
+
+def test_new_rows_that_cannot_judge_a_challenger_are_refused_with_the_fix(champion):
+    new = CREDIT.iloc[1500:2500].reset_index(drop=True)
+    with pytest.raises(ConfigurationError, match=r"retrain\.time_column 'when'") as caught:
+        retraining.split_new_rows(new, champion.card, {**SETTINGS, "time_column": "when"})
+    assert "Seniority" in caught.value.remediation
+    with pytest.raises(ConfigurationError, match="Only 25 of the 100 new rows") as caught:
+        retraining.split_new_rows(new.head(100), champion.card, SETTINGS)
+    assert "retrain.test_fraction" in caught.value.remediation
+    clustering = {**champion.card, "task": "clustering"}
+    with pytest.raises(ConfigurationError, match="clustering model has no target"):
+        retraining.split_new_rows(new, clustering, SETTINGS)
+
+
+def test_the_challengers_card_says_where_it_came_from(champion):
+    new = changed_world(CREDIT.iloc[1500:].reset_index(drop=True))
+    comparison, challenger = retrain(champion, new)
+    train = new.iloc[:1000]
+
+    card = retraining.challenger_card(
+        champion,
+        comparison,
+        new,
+        train,
+        model_sha256=joblib_file(challenger)[1],
+        refit_on_all_rows=True,
+        data_source="new.csv",
+        seed=0,
+    )
+
+    assert card["retraining"] == {
+        "promoted": True,
+        "reason": comparison["reason"],
+        "champion": champion.source,
+        "data": "new.csv",
+    }
+    assert card["test_metrics"] == comparison["metrics"]["challenger"]
+    assert card["baseline_metrics"]["champion"] == comparison["metrics"]["champion"]
+    assert card["n_rows"] == len(new) and card["model_sha256"] == joblib_file(challenger)[1]
+    assert card["input_columns"] == champion.card["input_columns"]
+    assert card["algorithm"] == champion.card["algorithm"]
+    json.dumps(card)  # the card is saved as JSON
+
+
+def save_version(models: Path, version: str, model: object, card: dict) -> None:
+    """A model and its card in Kedro's versioned layout, as the catalog saves them."""
+    for name, content in (
+        ("model.joblib", joblib_file(model)[0]),
+        ("model_card.json", json.dumps(card).encode()),
+    ):
+        folder = models / name / version
+        folder.mkdir(parents=True)
+        (folder / name).write_bytes(content)
+
+
+def test_the_latest_model_passes_over_a_challenger_that_lost(champion, tmp_path):
+    def card_of(model: object, promoted: bool | None) -> dict:
+        retrained = None if promoted is None else {"promoted": promoted}
+        return {**champion.card, "model_sha256": joblib_file(model)[1], "retraining": retrained}
+
+    save_version(
+        tmp_path, "2026-01-01T00.00.00.000Z", champion.model, card_of(champion.model, None)
+    )
+    save_version(
+        tmp_path, "2026-02-01T00.00.00.000Z", champion.model, card_of(champion.model, False)
+    )
+    assert load_stored_model(None, tmp_path).save_version == "2026-01-01T00.00.00.000Z"
+
+    save_version(
+        tmp_path, "2026-03-01T00.00.00.000Z", champion.model, card_of(champion.model, True)
+    )
+    assert load_stored_model(None, tmp_path).save_version == "2026-03-01T00.00.00.000Z"
+    lost = tmp_path / "model.joblib" / "2026-02-01T00.00.00.000Z" / "model.joblib"
+    assert load_stored_model(str(lost), tmp_path).card["retraining"]["promoted"] is False
+
+
+def test_only_challengers_that_lost_is_no_model_to_serve(champion, tmp_path):
+    card = {**champion.card, "model_sha256": joblib_file(champion.model)[1]}
+    save_version(
+        tmp_path,
+        "2026-02-01T00.00.00.000Z",
+        champion.model,
+        {**card, "retraining": {"promoted": False}},
+    )
+    with pytest.raises(ConfigurationError, match=r"only 1 challenger\(s\) not promoted"):
+        load_stored_model(None, tmp_path)
