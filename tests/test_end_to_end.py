@@ -72,6 +72,8 @@ def test_train_pipeline_logs_runs_registers_and_saves_a_model_that_predicts(proj
     assert card["input_columns"] == list(raw.columns)
     assert card["classes"] == ["bad", "good"] and card["task"] == "classification"
     assert card["features"]["Home"]["type"] == "categorical"
+    card_for_people = card_files[0].parents[2] / "model_card.md" / card_files[0].parent.name
+    assert (card_for_people / "model_card.md").read_text().startswith("# Model card:")
 
     decisions = json.loads((project / "data" / "08_reporting" / "decisions.json").read_text())
     assert {d["decision"] for d in decisions} >= {"task type", "imputation", "final model"}
@@ -83,7 +85,7 @@ def test_train_pipeline_logs_runs_registers_and_saves_a_model_that_predicts(proj
         [curve] = training_info["learning_curves"]
         steps = query(
             database,
-            "select count(*) from metrics where key = 'curve.lightgbm.validation_auc' "
+            f"select count(*) from metrics where key = 'curve.{curve['model']}.validation_auc' "
             f"and run_uuid = '{parent_id}'",
         )
         assert steps[0][0] == len(curve["validation"]["values"]) > 1, "one metric per round"

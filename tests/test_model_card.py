@@ -12,7 +12,7 @@ import pytest
 
 from model_trainer.search import tuning
 from model_trainer.serving.integrity import joblib_file
-from model_trainer.serving.model_card import model_card
+from model_trainer.serving.model_card import model_card, model_card_markdown
 from model_trainer.training import final_fit as training
 from tests.conftest import BENCH
 from tests.trained import train_as_the_pipelines_do
@@ -139,3 +139,26 @@ def test_the_card_pins_the_libraries_the_model_needs(credit):
 def test_the_card_can_be_saved_as_json(credit, diamonds):
     for card in (credit["card"], diamonds["card"]):
         assert json.loads(json.dumps(card)) == card
+
+
+def test_the_markdown_card_tells_people_what_the_json_card_holds(credit, diamonds):
+    card = credit["card"]
+    text = model_card_markdown(card)
+
+    assert text.startswith("# Model card: classification of `Status`")
+    assert f"- **Model**: {card['algorithm']}" in text
+    assert "- **Classes**: bad, good" in text and "(binary metrics): bad" in text
+    assert f"{card['n_rows']} rows (data fingerprint `{card['data_fingerprint']}`)" in text
+    header, rule, first, *_ = text.split("## Held-out scores\n\n")[1].splitlines()
+    assert header == "| metric | model | dummy | logistic_regression |" and rule == "|---" * 4 + "|"
+    model_score = card["test_metrics"]["roc_auc"]
+    dummy_score = card["baseline_metrics"]["dummy"]["roc_auc"]
+    assert first.startswith(f"| roc_auc | {model_score:.4g} | {dummy_score:.4g} |")  # its metric
+    assert "| application_id |" not in text and "Ignored columns: application_id" in text
+    income = card["features"]["Income"]
+    assert f"| Income | numeric | float64 | {income['missing_fraction']:.1%} |" in text
+    assert card["model_sha256"] in text
+
+    regression = model_card_markdown(diamonds["card"])
+    assert "# Model card: regression of `price`" in regression and "Classes" not in regression
+    assert "| rmse |" in regression.split("## Held-out scores")[1].splitlines()[4]

@@ -470,8 +470,9 @@ def test_classifier_predictions_are_sorted_worst_first_with_class_probabilities(
 ):
     table = training.predictions_table(fitted_classifier, credit.X_test, credit.y_test, credit.task)
     assert len(table) == len(credit.X_test)
-    assert {"proba_bad", "proba_good", "actual", "predicted", "error"} <= set(table.columns)
-    assert set(credit.X_test.columns) <= set(table.columns)
+    features = list(credit.X_test.columns)
+    outcome = ["actual", "predicted", "error", "probability_of_actual", "proba_bad", "proba_good"]
+    assert list(table.columns) == [*outcome, *features]  # what a reader looks at first
     assert table["error"].is_monotonic_decreasing
     assert np.allclose(table["proba_bad"] + table["proba_good"], 1.0)
     expected = np.where(table["proba_bad"] > table["proba_good"], "bad", "good")
@@ -486,7 +487,7 @@ def test_regression_predictions_are_sorted_by_absolute_error(diamonds, fitted_re
         fitted_regressor, diamonds.X_test, diamonds.y_test, diamonds.task
     )
     assert len(table) == len(diamonds.X_test)
-    assert not any(c.startswith("proba_") for c in table.columns)
+    assert list(table.columns) == ["actual", "predicted", "error", *diamonds.X_test.columns]
     assert table["error"].is_monotonic_decreasing
     assert np.allclose(table["error"], (table["predicted"] - table["actual"]).abs())
     assert sorted(table["actual"]) == sorted(diamonds.y_test)
@@ -511,7 +512,12 @@ def test_an_ensemble_summary_builds_a_weighted_ensemble_of_early_stopped_members
                     "params": {"n_estimators": 2000, "learning_rate": 0.3},
                     "weight": 0.6,
                 },
-                {"algorithm": "logistic_regression", "params": {"C": 1.0}, "weight": 0.4},
+                {"algorithm": "logistic_regression", "params": {"C": 1.0}, "weight": 0.2},
+                {
+                    "algorithm": "lightgbm",
+                    "params": {"n_estimators": 2000, "learning_rate": 0.5},
+                    "weight": 0.2,
+                },
             ],
             "cv_score": 0.85,
         },
@@ -520,8 +526,14 @@ def test_an_ensemble_summary_builds_a_weighted_ensemble_of_early_stopped_members
         summary, credit.task, credit.feature_types, credit.configuration,
         credit.train, credit.validation, STOPPING,
     )  # fmt: skip
-    assert [m["weight"] for m in info["ensemble"]] == [0.6, 0.4]
+    assert [m["weight"] for m in info["ensemble"]] == [0.6, 0.2, 0.2]
     assert info["ensemble"][0]["early_stopping"]["n_estimators"] < 2000
+    # each boosted member's curve under its own family and place (MLflow names stay distinct)
+    assert [c["model"] for c in info["learning_curves"]] == [
+        "lightgbm member 1",
+        "lightgbm member 3",
+    ]
+    assert not any("learning_curves" in member for member in info["ensemble"])
     model = pipeline.fit(credit.X, credit.y)
     assert list(model.classes_) == ["bad", "good"]
     assert evaluate(model, credit.X_test, credit.y_test, credit.task)["roc_auc"] > 0.75

@@ -70,6 +70,8 @@ def test_a_challenger_that_wins_is_promoted_and_served(project: Path):
     assert latest.card["retraining"]["promoted"] is True
     assert latest.card["retraining"]["champion"] == champion.source
     assert latest.card["refit_on_all_rows"] and latest.card["n_rows"] == len(pd.read_csv(data))
+    card_for_people = models / "model_card.md" / latest.save_version / "model_card.md"
+    assert f"- **Retrained** from `{champion.source}`: promoted." in card_for_people.read_text()
     comparison = json.loads((project / "data/08_reporting/retrain_comparison.json").read_text())
     assert comparison["promoted"] and comparison["champion"]["registered_version"] == "1"
     versions, aliases = registry(project)

@@ -69,7 +69,11 @@ def test_stages_run_one_after_another(project: Path):
     assert {"confusion_matrix.png", "roc_curve.png", "pr_curve.png"} <= plots
     training_info = json.loads((data / "06_models" / "training_info.json").read_text())
     members = training_info.get("ensemble") or [training_info]
-    boosted = [m["algorithm"] for m in members if m["algorithm"] == "lightgbm"]
+    boosted = [
+        "lightgbm" + (f" member {number}" if len(members) > 1 else "")
+        for number, member in enumerate(members, start=1)
+        if member["algorithm"] == "lightgbm"
+    ]
     assert [c["model"] for c in training_info["learning_curves"]] == boosted
     assert ("learning_curves.png" in plots) == bool(boosted)
     recommendations = json.loads((data / "08_reporting" / "recommendations.json").read_text())

@@ -64,3 +64,79 @@ def model_card(
         "python": platform.python_version(),
         "requirements": pinned_requirements(),
     }
+
+
+def model_card_markdown(card: Mapping[str, Any]) -> str:
+    """The card for people (model_card.md beside model_card.json): what the model predicts, how
+    well against its baselines, from which inputs, trained on what, and how to check the file."""
+    metric = card["metric"]
+    lines = [
+        f"# Model card: {card['task']} of `{card['target']}`",
+        "",
+        f"- **Model**: {_family(card)}",
+        f"- **Chosen by**: {metric}"
+        + (f" (cross-validated {_number(card['cross_validation'].get('mean'))})"
+           if card.get("cross_validation", {}).get("mean") is not None else ""),
+        f"- **Trained on**: {card['n_rows']} rows (data fingerprint `{card['data_fingerprint']}`)"
+        + ("; refit on every row after the test split judged it" if card["refit_on_all_rows"]
+           else ""),
+        f"- **Created**: {card['created']} with Python {card['python']}",
+    ]  # fmt: skip
+    if card.get("classes"):
+        lines.append(f"- **Classes**: {', '.join(map(str, card['classes']))}")
+    if card.get("positive_class") is not None:
+        lines.append(f"- **Positive class** (binary metrics): {card['positive_class']}")
+    if card.get("decision_threshold"):
+        lines.append(f"- **Decision threshold**: {card['decision_threshold']}")
+    if card.get("registered_model_name"):
+        lines.append(f"- **MLflow registered model**: `{card['registered_model_name']}`")
+    retraining = card.get("retraining")
+    if retraining:
+        outcome = "promoted" if retraining["promoted"] else "not promoted (the champion was kept)"
+        lines.append(f"- **Retrained** from `{retraining['champion']}`: {outcome}.")
+    lines += ["", "## Held-out scores", "", *_scores_table(card), ""]
+    lines += ["## Inputs", "", "| column | type | dtype | missing |", "|---|---|---|---|"]
+    lines += [
+        f"| {name} | {info['type']} | {info['dtype']} | {info['missing_fraction']:.1%} |"
+        for name, info in card["features"].items()
+    ]
+    ignored = card.get("ignored_columns") or {}
+    if ignored:
+        lines += ["", "Ignored columns: " + "; ".join(f"{k} ({v})" for k, v in ignored.items())]
+    lines += [
+        "",
+        "## Checking the file",
+        "",
+        f"`model.joblib` has SHA-256 `{card.get(CARD_KEY)}`; evaluate, deploy, inference and "
+        "serve refuse a file that does not match before unpickling it.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _family(card: Mapping[str, Any]) -> str:
+    members = card.get("ensemble") or []
+    if len(members) > 1:
+        parts = [f"{m['algorithm']} ({m['weight']:.0%})" for m in members]
+        return "weighted ensemble of " + ", ".join(parts)
+    params = ", ".join(f"{k}={v}" for k, v in (card.get("params") or {}).items())
+    return f"{card['algorithm']}" + (f" ({params})" if params else "")
+
+
+def _scores_table(card: Mapping[str, Any]) -> list[str]:
+    """The test metrics beside each baseline's, the model's own metric first."""
+    scored = {"model": card["test_metrics"], **(card.get("baseline_metrics") or {})}
+    names = list(card["test_metrics"])
+    names.sort(key=lambda name: name != card["metric"])
+    return [
+        "| metric | " + " | ".join(scored) + " |",
+        "|---" * (len(scored) + 1) + "|",
+        *(
+            f"| {name} | " + " | ".join(_number(m.get(name)) for m in scored.values()) + " |"
+            for name in names
+        ),
+    ]
+
+
+def _number(value: Any) -> str:
+    return "" if value is None else f"{value:.4g}" if isinstance(value, int | float) else str(value)

@@ -246,8 +246,14 @@ def build_final_pipeline(
         for m in members
     ]  # fmt: skip
     curves = [member_info.pop("learning_curve") for _, member_info in built]
-    pipeline, info = built[0]
-    info["learning_curves"] = [curve for curve in curves if curve]
+    if len(built) > 1:  # each member's curve under its own family, numbered as in the ensemble
+        curves = [
+            curve and {**curve, "model": f"{curve['model']} member {number}"}
+            for number, curve in enumerate(curves, start=1)
+        ]
+    pipeline, first = built[0]
+    # a copy: the members' own entries below must not carry the whole ensemble's curves
+    info = {**first, "learning_curves": [curve for curve in curves if curve]}
     if len(built) > 1:
         weights = [m["weight"] for m in members]
         ensemble = WeightedEnsemble([p for p, _ in built], weights)
@@ -505,7 +511,8 @@ def holdout_metrics(
 def predictions_table(
     model: Any, X: pd.DataFrame, y: pd.Series, task: Mapping[str, Any]
 ) -> pd.DataFrame:
-    """Every held-out row with its prediction and error, worst first."""
+    """Every held-out row with its actual value, prediction and error (then the rank or the
+    class probabilities, then the inputs), worst first."""
     table = X.copy()
     table["actual"] = y.to_numpy()
     if task["type"] == "ranking":
@@ -525,4 +532,7 @@ def predictions_table(
         for index, label in enumerate(classes):
             table[f"proba_{label}"] = proba[:, index]
         table["error"] = 1.0 - table["probability_of_actual"]
+    outcome = [column for column in table.columns if column not in X.columns]
+    first = ["actual", "predicted", "error"]  # what a reader looks at first, then the inputs
+    table = table[[*first, *(c for c in outcome if c not in first), *X.columns]]
     return table.sort_values("error", ascending=False).reset_index(drop=True)

@@ -1,5 +1,7 @@
 from kedro.pipeline import Node, Pipeline
 
+from model_trainer.serving.model_card import model_card_markdown
+
 from .nodes import (
     check_new_rows,
     compare_with_champion,
@@ -78,6 +80,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs="model_card",
                 name="describe_challenger_node",
+            ),
+            Node(
+                func=model_card_markdown,
+                inputs="model_card",
+                outputs="model_card_markdown",
+                name="write_model_card_markdown_node",
             ),
             Node(
                 func=log_challenger,

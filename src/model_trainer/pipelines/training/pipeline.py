@@ -1,5 +1,7 @@
 from kedro.pipeline import Node, Pipeline
 
+from model_trainer.serving.model_card import model_card_markdown
+
 from .nodes import (
     compute_feature_importance,
     describe_model,
@@ -90,6 +92,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs="model_card",
                 name="describe_model_node",
+            ),
+            Node(
+                func=model_card_markdown,
+                inputs="model_card",
+                outputs="model_card_markdown",
+                name="write_model_card_markdown_node",
             ),
             Node(
                 func=log_model_to_mlflow,
