@@ -280,6 +280,13 @@ def _active_run_ids() -> dict[str, Any]:
     help="Load a model file that does not match the SHA-256 recorded when it was trained (or "
     "has none). Unpickling runs any code the file holds: only for a file you know.",
 )
+@click.option(
+    "--onnx",
+    "serve_onnx",
+    is_flag=True,
+    help="Serve the model's ONNX export (saved by the deploy pipeline when it agrees with the "
+    "model) with onnxruntime: no pickle is loaded. --model names the model by its path.",
+)
 @env_option
 def serve(
     model_reference: str | None,
@@ -290,6 +297,7 @@ def serve(
     log_file: str,
     api_key_env: str | None,
     trust_unverified: bool,
+    serve_onnx: bool,
     env: str | None,
 ) -> None:
     """Serve a trained model: POST /predict, GET /health, GET /metadata, docs at /docs."""
@@ -304,11 +312,15 @@ def serve(
     project_path = nearest_project()
     os.chdir(project_path)  # MLflow's SQLite store and artifact paths are relative to it
     try:
-        if model_reference and model_reference.strip().startswith(MLFLOW_SCHEMES):
-            os.environ.setdefault("MLFLOW_TRACKING_URI", _configured_tracking_uri(env))
-        stored = load_stored_model(
-            model_reference, project_path / "data" / "06_models", trust_unverified
-        )
+        models_dir = project_path / "data" / "06_models"
+        if serve_onnx:
+            from model_trainer.serving.onnx_model import load_onnx_model
+
+            stored = load_onnx_model(model_reference, models_dir)
+        else:
+            if model_reference and model_reference.strip().startswith(MLFLOW_SCHEMES):
+                os.environ.setdefault("MLFLOW_TRACKING_URI", _configured_tracking_uri(env))
+            stored = load_stored_model(model_reference, models_dir, trust_unverified)
         app = serving.build_app(
             stored,
             unknown_columns=unknown_columns,

@@ -239,6 +239,7 @@ def build_app(
         "run_id": stored.run_id,
         "registered_model": stored.registered_name,
         "registered_version": stored.registered_version,
+        "format": "onnx" if stored.source.endswith(".onnx") else "joblib",
         "sha256_verified": stored.verified,  # false: loaded with --trust-unverified
         "target": card["target"],
         "task": card["task"],

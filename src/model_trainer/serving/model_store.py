@@ -74,10 +74,16 @@ def load_stored_model(
 
 
 def _load_latest(models_dir: Path, trust_unverified: bool) -> StoredModel:
-    """The newest version that is not a challenger the retrain pipeline kept out."""
+    model_dir = models_dir / MODEL_FILE
+    return _load_path(versioned_file(model_dir, served_version(models_dir)), trust_unverified)
+
+
+def served_version(models_dir: Path) -> str:
+    """The save version of "the latest model": the newest that is not a challenger the retrain
+    pipeline kept out. Read from the cards alone: nothing is unpickled."""
     model_dir = models_dir / MODEL_FILE
     versions = saved_versions(model_dir)
-    rejected = [v for v in versions if was_rejected(_card_of_version(models_dir, v))]
+    rejected = [v for v in versions if was_rejected(card_of_version(models_dir, v))]
     served = [v for v in versions if v not in rejected]
     if not served:
         raise ConfigurationError(
@@ -91,7 +97,7 @@ def _load_latest(models_dir: Path, trust_unverified: bool) -> StoredModel:
             "Passed over %d newer challenger(s) the retrain pipeline did not promote.",
             sum(v > served[-1] for v in rejected),
         )
-    return _load_path(versioned_file(model_dir, served[-1]), trust_unverified)
+    return served[-1]
 
 
 def was_rejected(card: dict[str, Any] | None) -> bool:
@@ -100,7 +106,7 @@ def was_rejected(card: dict[str, Any] | None) -> bool:
     return ((card or {}).get(RETRAINING_KEY) or {}).get("promoted") is False
 
 
-def _card_of_version(models_dir: Path, version: str) -> dict[str, Any] | None:
+def card_of_version(models_dir: Path, version: str) -> dict[str, Any] | None:
     path = versioned_file(models_dir / CARD_FILE, version)
     return json.loads(path.read_text()) if path.is_file() else None
 
