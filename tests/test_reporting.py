@@ -82,8 +82,10 @@ def test_a_higher_roc_auc_is_a_positive_change():
     assert reporting.relative_change("roc_auc", CREDIT_TASK, 0.72, 0.8) == pytest.approx(-0.1)
 
 
-def test_a_relative_change_from_zero_is_reported_as_none():
-    assert reporting.relative_change("rmse", DIAMONDS_TASK, 0.5, 0.0) == 0.0
+def test_a_change_from_zero_is_the_plain_difference():
+    """No fraction of 0 can be taken; a champion whose f1 is 0 must still be beatable."""
+    assert reporting.relative_change("rmse", DIAMONDS_TASK, 0.5, 0.0) == -0.5
+    assert reporting.relative_change("f1", CREDIT_TASK, 0.6, 0.0) == pytest.approx(0.6)
 
 
 def test_r2_changes_are_plain_differences_on_its_fixed_scale():

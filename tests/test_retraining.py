@@ -13,6 +13,8 @@ import pytest
 from sklearn.base import clone
 
 from model_trainer.errors import ConfigurationError
+from model_trainer.evaluation import holdout as evaluation
+from model_trainer.models.calibration import CalibratedClassifier, Sigmoid, calibrated
 from model_trainer.serving.integrity import joblib_file
 from model_trainer.serving.model_store import StoredModel, load_stored_model
 from model_trainer.training import retraining
@@ -95,19 +97,42 @@ def test_an_error_metric_is_improved_by_going_down(champion):
     assert comparison["improvement"] > 0 and comparison["promoted"]
 
 
-def test_rows_the_champion_was_trained_on_are_left_out_while_enough_remain():
+def test_rows_a_model_was_trained_on_are_left_out_while_enough_remain():
     test = CREDIT.iloc[:100]
-    seen = pd.Series([True] * 40 + [False] * 60, index=test.index)
+    champion_saw = pd.Series([True] * 30 + [False] * 70, index=test.index)
+    challenger_saw = pd.Series([False] * 20 + [True] * 20 + [False] * 60, index=test.index)
+    seen = {"champion": champion_saw, "challenger": challenger_saw}
 
     judged, overlap = retraining.judged_rows(test, seen, minimum=50)
-    assert len(judged) == 60 and not seen[judged.index].any()
-    assert overlap == {"rows": 40, "left_out": True}
+    assert len(judged) == 60 and not (champion_saw | challenger_saw)[judged.index].any()
+    assert overlap == {"champion": 30, "challenger": 20, "left_out": 40}
 
     judged, overlap = retraining.judged_rows(test, seen, minimum=61)
-    assert len(judged) == 100 and overlap == {"rows": 40, "left_out": False}
+    assert len(judged) == 100 and overlap["left_out"] == 0
 
-    judged, overlap = retraining.judged_rows(test, None, minimum=61)
-    assert len(judged) == 100 and overlap["rows"] is None
+    judged, overlap = retraining.judged_rows(test, {"champion": None, "challenger": None}, 61)
+    assert len(judged) == 100 and overlap == {"champion": None, "challenger": None, "left_out": 0}
+
+
+def test_a_ranking_loses_whole_groups_not_rows_of_them():
+    test = pd.DataFrame({"query": [1, 1, 1, 2, 2, 3, 3, 3], "x": range(8)})
+    seen = pd.Series([False, True, False, False, False, False, False, False], index=test.index)
+
+    judged, overlap = retraining.judged_rows(
+        test, {"champion": seen}, minimum=2, group_column="query"
+    )
+
+    assert sorted(judged["query"].unique()) == [2, 3] and overlap["left_out"] == 3
+
+
+def test_rows_are_matched_whatever_dtype_they_were_read_with():
+    rows = CREDIT.iloc[:50].reset_index(drop=True)
+    read_again = rows.astype({"Seniority": "float64", "Home": "category"})
+    read_again.loc[49, "Seniority"] = np.nan  # a missing value: the column reads as floats
+
+    matched = evaluation.rows_in(read_again, rows, ["Seniority", "Home", "Income"])
+
+    assert matched[:49].all() and not matched[49]
 
 
 def test_with_a_time_column_the_latest_rows_are_held_out(champion):
@@ -132,6 +157,11 @@ def test_new_rows_that_cannot_judge_a_challenger_are_refused_with_the_fix(champi
     with pytest.raises(ConfigurationError, match="Only 25 of the 100 new rows") as caught:
         retraining.split_new_rows(new.head(100), champion.card, SETTINGS)
     assert "retrain.test_fraction" in caught.value.remediation
+    with pytest.raises(ConfigurationError, match=r"1 class\(es\) \('good': 400\)"):
+        retraining.split_new_rows(new[new["Status"] == "good"].head(400), champion.card, SETTINGS)
+    rare = pd.concat([new[new["Status"] == "good"].head(400), new[new["Status"] == "bad"].head(1)])
+    with pytest.raises(ConfigurationError, match="'bad': 1"):
+        retraining.split_new_rows(rare, champion.card, SETTINGS)
     clustering = {**champion.card, "task": "clustering"}
     with pytest.raises(ConfigurationError, match="clustering model has no target"):
         retraining.split_new_rows(new, clustering, SETTINGS)
@@ -147,6 +177,7 @@ def test_the_challengers_card_says_where_it_came_from(champion):
         comparison,
         new,
         train,
+        challenger_classes=challenger.classes_,
         model_sha256=joblib_file(challenger)[1],
         refit_on_all_rows=True,
         data_source="new.csv",
@@ -209,3 +240,26 @@ def test_only_challengers_that_lost_is_no_model_to_serve(champion, tmp_path):
     )
     with pytest.raises(ConfigurationError, match=r"only 1 challenger\(s\) not promoted"):
         load_stored_model(None, tmp_path)
+
+
+def test_a_calibrated_champions_map_is_fitted_again_on_the_new_rows(champion):
+    """The map learnt how the champion's probabilities were off on old rows; the challenger's
+    are off otherwise. A class absent from the new rows must not break it either."""
+    old_rows = CREDIT.iloc[:1500]
+    old_map = Sigmoid.fitted(np.tile([[0.9, 0.1]], (10, 1)), np.array([0] * 5 + [1] * 5))
+    calibrated_champion = StoredModel(
+        model=calibrated(clone(champion.model), old_map).fit(
+            old_rows[champion.card["input_columns"]], old_rows["Status"]
+        ),
+        card=champion.card,
+        source="calibrated champion",
+    )
+    new = changed_world(CREDIT.iloc[1500:].reset_index(drop=True))
+
+    challenger, _ = retraining.fit_challenger(calibrated_champion, new)
+
+    [wrapper] = [s for s in challenger.get_params().values() if isinstance(s, CalibratedClassifier)]
+    assert isinstance(wrapper.calibrator, Sigmoid) and wrapper.calibrator.maps != old_map.maps
+    proba = challenger.predict_proba(new[champion.card["input_columns"]])[:, 0]
+    observed = (new["Status"] == "bad").mean()
+    assert abs(proba.mean() - observed) < 0.03  # calibrated on these rows: shares agree

@@ -31,17 +31,24 @@ EMPTY_SHARE = 1e-4  # stands in for an empty bin, whose log ratio is infinite
 PREDICTION = "(prediction)"
 
 
+RETRAIN_SPLITS = "retrain"  # catalog_retrain.yml: data/05_model_input/retrain/<split>_split.parquet
+
+
 def load_split(
     splits_dir: Path, split: str, save_version: str | None
 ) -> tuple[pd.DataFrame | None, str]:
     """A split (train, validation, test) saved in the same run as the model, with its path; or
-    None with the reason."""
+    None with the reason. A model the retrain pipeline fitted keeps its splits in the `retrain`
+    folder, out of the way of the train pipeline's stages."""
     if save_version is None:
         return None, "the model has no save version, so the data it was trained on is unknown"
-    path = versioned_file(splits_dir / f"{split}_split.parquet", save_version)
-    if not path.is_file():
-        return None, f"the {split} split of this model ({path}) is not on this machine"
-    return pd.read_parquet(path), str(path)
+    name = f"{split}_split.parquet"
+    path = versioned_file(splits_dir / name, save_version)
+    retrained = versioned_file(splits_dir / RETRAIN_SPLITS / name, save_version)
+    for candidate in (path, retrained):
+        if candidate.is_file():
+            return pd.read_parquet(candidate), str(candidate)
+    return None, f"the {split} split of this model ({path}) is not on this machine"
 
 
 def population_stability_index(reference: np.ndarray, current: np.ndarray) -> float:

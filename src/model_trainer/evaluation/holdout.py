@@ -249,15 +249,43 @@ def trained_on(
 ) -> tuple[pd.Series | None, str | None]:
     """Per row, whether the model was trained on it (the same values of `columns` in one of its
     splits); None with the reason when its splits are not on this machine."""
+    trained, reason = training_rows(card, splits_dir, save_version)
+    return (None, reason) if trained is None else (rows_in(rows, trained, columns), None)
+
+
+def training_rows(
+    card: Mapping[str, Any], splits_dir: Path, save_version: str | None
+) -> tuple[pd.DataFrame | None, str | None]:
+    """The rows the model was fitted on, from the splits saved with it (the test split too when
+    it was refit on every row); None with the reason when they are not on this machine."""
     fitted_on = ["train", "validation", *(["test"] if card.get("refit_on_all_rows") else [])]
-    seen: set[int] = set()
+    splits = []
     for name in fitted_on:
         split, reason = load_split(splits_dir, name, save_version)
         if split is None:
             return None, reason
-        seen.update(pd.util.hash_pandas_object(split[columns], index=False))
-    hashed = pd.util.hash_pandas_object(rows[columns], index=False)
-    return pd.Series(hashed.isin(seen).to_numpy(), index=rows.index), None
+        splits.append(split)
+    return pd.concat(splits, ignore_index=True), None
+
+
+def rows_in(rows: pd.DataFrame, other: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Per row of `rows`, whether `other` holds a row with the same values of `columns`,
+    whatever the dtypes each was read with (an integer column read as floats because of one
+    missing value, a category as text)."""
+    seen = set(_row_hashes(other, columns))
+    return pd.Series(_row_hashes(rows, columns).isin(seen).to_numpy(), index=rows.index)
+
+
+def _row_hashes(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    normalised = pd.DataFrame(
+        {
+            column: frame[column].astype("float64")
+            if pd.api.types.is_numeric_dtype(frame[column])
+            else frame[column].astype("string")
+            for column in columns
+        }
+    )
+    return pd.util.hash_pandas_object(normalised, index=False)
 
 
 def describe_model(stored: StoredModel) -> dict[str, Any]:

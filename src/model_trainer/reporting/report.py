@@ -20,12 +20,11 @@ FIXED_SCALE_METRICS = ("r2",)
 
 def relative_change(metric: str, task: Mapping[str, Any], value: float, reference: float) -> float:
     """Improvement of `value` over `reference`, > 0 is better: as a fraction of the reference, or
-    as a plain difference for metrics on a fixed 0..1 scale whose baseline sits near 0 (r2)."""
+    as a plain difference for metrics on a fixed 0..1 scale whose baseline sits near 0 (r2) and
+    from a reference of 0 (an f1 of 0, say), of which no fraction can be taken."""
     sign = 1.0 if get_metric(metric, task).greater_is_better else -1.0
-    if metric in FIXED_SCALE_METRICS:
+    if metric in FIXED_SCALE_METRICS or reference == 0:
         return sign * (value - reference)
-    if reference == 0:
-        return 0.0
     return sign * (value - reference) / abs(reference)
 
 

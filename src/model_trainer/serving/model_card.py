@@ -31,6 +31,7 @@ def model_card(
     registered_model_name: str | None,
     model_sha256: str,
     explanation_background: list[dict[str, Any]] | None = None,
+    time_column: str | None = None,
 ) -> dict[str, Any]:
     columns = feature_types["columns"]
     return {
@@ -50,6 +51,7 @@ def model_card(
             for name, info in columns.items()
         },
         "ignored_columns": feature_types["dropped"],
+        "time_column": time_column,  # the splits were ordered by it (so is a retrain's)
         "test_metrics": dict(test_metrics),
         "baseline_metrics": dict(baseline_metrics),
         "cross_validation": dict(cross_validation),

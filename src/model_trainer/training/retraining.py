@@ -3,8 +3,9 @@ scored on the same new rows neither was fitted on, and the challenger promoted o
 wins by the configured margin.
 
 The challenger is a clone of the champion's Pipeline (family, hyperparameters, preprocessing,
-ensemble weights, calibration method, decision threshold), fitted as the train pipeline fits its
-evaluation model: on the new train and validation splits, judged on the new test split.
+ensemble weights, decision threshold), fitted as the train pipeline fits its evaluation model:
+on the new train and validation splits, judged on the new test split. A calibration map is
+fitted again, with the champion's method, on the new rows' out-of-fold predictions.
 """
 
 from __future__ import annotations
@@ -13,15 +14,23 @@ import datetime as dt
 import logging
 import platform
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from model_trainer.errors import ConfigurationError
 from model_trainer.evaluation import explanations
-from model_trainer.evaluation.holdout import model_metrics, model_task, no_skill_metrics
+from model_trainer.evaluation.holdout import (
+    model_metrics,
+    model_task,
+    no_skill_metrics,
+    training_rows,
+)
+from model_trainer.models.calibration import CALIBRATORS, CalibratedClassifier, fit_calibrator
 from model_trainer.models.ensemble import predict_output, score_output
 from model_trainer.models.metrics import get_metric
 from model_trainer.reporting.report import relative_change
@@ -51,10 +60,13 @@ def split_new_rows(
     rows: pd.DataFrame, card: Mapping[str, Any], settings: Mapping[str, Any]
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Train / validation / test of the new rows, cut as the train pipeline cuts its splits:
-    the latest rows held out when `time_column` is given, whole groups for a ranking,
-    stratified by class for a classification."""
+    the latest rows held out when a time column is given (retrain.time_column, else the one
+    the champion was trained with), whole groups for a ranking, stratified by class for a
+    classification."""
     task = retrainable_task(card)
-    time_column = settings.get("time_column")
+    time_column = settings.get("time_column") or card.get("time_column")
+    if task["type"] == "classification":
+        _check_class_counts(rows[card["target"]], card["target"])
     if time_column and time_column not in rows.columns:
         raise ConfigurationError(
             f"retrain.time_column '{time_column}' is not a column of the new data.",
@@ -80,20 +92,76 @@ def split_new_rows(
     return train, validation, test
 
 
-def fit_challenger(
-    champion: StoredModel, rows: pd.DataFrame, checkpoints: Mapping[str, Any] | None = None
-) -> tuple[Any, list[str]]:
-    """The champion's configuration, unfitted, fitted on new rows."""
+def _check_class_counts(labels: pd.Series, target: str) -> None:
+    counts = labels.value_counts()
+    if len(counts) < 2 or counts.min() < 2:
+        shown = ", ".join(f"{label!r}: {n}" for label, n in counts.items())
+        raise ConfigurationError(
+            f"The new data's target '{target}' has {len(counts)} class(es) ({shown}): a "
+            "challenger needs two classes or more, each with two rows or more, to be fitted "
+            "and judged on a stratified split.",
+            "Give retrain.data more labelled rows (or drop the rows of a class seen once).",
+        )
+
+
+def champion_rows(champion: StoredModel, splits_dir: Path) -> pd.DataFrame:
+    """The rows the champion was trained on, from the splits saved with it (for
+    retrain.add_champion_rows)."""
     card = champion.card
-    model, warnings = fit_quietly(
-        clone(champion.model), rows[card["input_columns"]], rows[card["target"]], checkpoints
-    )
+    trained, reason = training_rows(card, splits_dir, champion.save_version)
+    if trained is None:
+        raise ConfigurationError(
+            f"retrain.add_champion_rows is true, but the champion's training rows cannot be "
+            f"read: {reason}.",
+            f"Retrain where the champion was trained (its splits under {splits_dir}), or set "
+            "retrain.add_champion_rows to false.",
+        )
+    logger.info("Added the %d rows the champion was trained on.", len(trained))
+    return trained[[*card["input_columns"], card["target"]]]
+
+
+def fit_challenger(
+    champion: StoredModel,
+    rows: pd.DataFrame,
+    checkpoints: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> tuple[Any, list[str]]:
+    """The champion's configuration, unfitted, fitted on `rows`; its calibration map, if any,
+    fitted again on them (the champion's was fitted on the champion's predictions)."""
+    card = champion.card
+    X, y = rows[card["input_columns"]], rows[card["target"]]
+    challenger = clone(champion.model)
+    method = recalibrate(challenger, X, y, int(card["cross_validation"].get("folds") or 5), seed)
+    model, warnings = fit_quietly(challenger, X, y, checkpoints)
     logger.info(
-        "Fitted the challenger (%s, the champion's configuration) on %d new rows.",
+        "Fitted the challenger (%s, the champion's configuration%s) on %d new rows.",
         card.get("algorithm"),
+        f", {method} calibration fitted again" if method else "",
         len(rows),
     )
     return model, warnings
+
+
+def recalibrate(model: Any, X: pd.DataFrame, y: pd.Series, folds: int, seed: int) -> str | None:
+    """The calibration map of an unfitted clone, fitted with the same method on out-of-fold
+    predictions of `X` (as the search fits it); the method, or None without calibration. The
+    train pipeline wraps the whole Pipeline (`calibrated`), so the wrapper reads the raw rows."""
+    wrappers = [
+        step
+        for step in (model, *model.get_params(deep=True).values())
+        if isinstance(step, CalibratedClassifier) and step.calibrator is not None
+    ]
+    if not wrappers:
+        return None
+    [wrapper] = wrappers
+    method = next(
+        name for name, kind in CALIBRATORS.items() if isinstance(wrapper.calibrator, kind)
+    )
+    folds = max(2, min(folds, int(y.value_counts().min())))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    predicted = cross_val_predict(clone(wrapper.estimator), X, y, cv=cv, method="predict_proba")
+    wrapper.set_params(calibrator=fit_calibrator(method, predicted, y, np.unique(y)))
+    return method
 
 
 def compare(
@@ -102,17 +170,24 @@ def compare(
     test: pd.DataFrame,
     settings: Mapping[str, Any],
     champion_trained_on: pd.Series | None = None,
+    challenger_trained_on: pd.Series | None = None,
 ) -> dict[str, Any]:
     """Both models' metrics on the same held-out new rows, beside a dummy's; the challenger is
     promoted when its relative improvement on the champion's metric reaches `margin`. The share
     of bootstrap resamples of those rows in which it is better says how sure that is.
 
-    Rows the champion was trained on (`champion_trained_on`, when its splits are known) would
-    flatter it: they are left out of the judging while at least `min_test_rows` remain."""
+    Rows either model was trained on (the same inputs in its training rows; the champion's when
+    its splits are known) would flatter it: they are left out of the judging while at least
+    `min_test_rows` remain."""
     card = champion.card
     task = retrainable_task(card)
     metric = card["metric"]
-    judged, overlap = judged_rows(test, champion_trained_on, int(settings["min_test_rows"]))
+    judged, overlap = judged_rows(
+        test,
+        {"champion": champion_trained_on, "challenger": challenger_trained_on},
+        int(settings["min_test_rows"]),
+        task.get("group_column"),
+    )
     X, y = judged[card["input_columns"]], judged[card["target"]]
     scores = {
         "champion": model_metrics(champion.model, X, y, task),
@@ -146,7 +221,7 @@ def compare(
         "promoted": promoted,
         "reason": reason,
         "n_test_rows": len(judged),
-        "champion_trained_on": overlap,
+        "trained_on": overlap,
         "champion": {
             "source": champion.source,
             "save_version": champion.save_version,
@@ -159,25 +234,36 @@ def compare(
 
 
 def judged_rows(
-    test: pd.DataFrame, trained_on: pd.Series | None, minimum: int
+    test: pd.DataFrame,
+    trained_on: Mapping[str, pd.Series | None],
+    minimum: int,
+    group_column: str | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The held-out rows without those the champion was trained on, while enough remain; and
-    what was done, for the report."""
-    if trained_on is None:
-        return test, {"rows": None, "left_out": False}
-    seen = int(trained_on.sum())
-    if seen == 0:
-        return test, {"rows": 0, "left_out": False}
-    if len(test) - seen >= minimum:
-        logger.info("Left %d held-out rows the champion was trained on out of the judging.", seen)
-        return test[~trained_on.to_numpy()], {"rows": seen, "left_out": True}
+    """The held-out rows without those a model was trained on (whole groups of a ranking, whose
+    metrics are per group), while `minimum` remain; and what was done, for the report: per
+    model the rows it was trained on (None: unknown), and whether they were left out."""
+    known = [mask for mask in trained_on.values() if mask is not None]
+    overlap: dict[str, Any] = {
+        name: None if mask is None else int(mask.sum()) for name, mask in trained_on.items()
+    }
+    seen = pd.Series(False, index=test.index)
+    for mask in known:
+        seen |= mask.to_numpy()
+    if group_column is not None and seen.any():
+        seen = test[group_column].isin(test.loc[seen, group_column])
+    if not seen.any():
+        return test, {**overlap, "left_out": 0}
+    if len(test) - int(seen.sum()) >= minimum:
+        logger.info("Left %d held-out rows a model was trained on out of the judging.", seen.sum())
+        return test[~seen.to_numpy()], {**overlap, "left_out": int(seen.sum())}
     logger.warning(
-        "The champion was trained on %d of the %d held-out new rows: its score there flatters "
-        "it, but too few rows would remain without them (retrain.min_test_rows).",
-        seen,
+        "%d of the %d held-out new rows are rows a model was trained on (%s): its score there "
+        "flatters it, but too few rows would remain without them (retrain.min_test_rows).",
+        seen.sum(),
         len(test),
+        ", ".join(f"{name} {n}" for name, n in overlap.items() if n),
     )
-    return test, {"rows": seen, "left_out": False}
+    return test, {**overlap, "left_out": 0}
 
 
 def bootstrap_win_share(
@@ -219,6 +305,7 @@ def challenger_card(
     rows: pd.DataFrame,
     train: pd.DataFrame,
     *,
+    challenger_classes: Any,
     model_sha256: str,
     refit_on_all_rows: bool,
     data_source: str,
@@ -238,6 +325,8 @@ def challenger_card(
             {"in_model_card": True, "background_rows": len(background)},
             seed,
         )
+    if task["type"] == "classification":  # a class absent from the new rows is not predicted
+        card["classes"] = np.asarray(challenger_classes).tolist()
     card.update(
         {
             "test_metrics": comparison["metrics"]["challenger"],

@@ -79,7 +79,8 @@ def measure_drift(
         settings["drift"],
     )
     log_drift_tag(report)
-    return {**report, "exit_code": int(settings["drift"]["exit_code"]) if report["drifted"] else 0}
+    exit_code = int(settings["drift"].get("exit_code", 0)) if report["drifted"] else 0
+    return {**report, "exit_code": exit_code}
 
 
 def track_inference(

@@ -53,30 +53,56 @@ def split_new_rows(
     return retraining.split_new_rows(retrain_rows, champion.card, settings)
 
 
+def gather_challenger_rows(
+    champion: StoredModel,
+    retrain_train_split: pd.DataFrame,
+    retrain_validation_split: pd.DataFrame,
+    settings: dict[str, Any],
+) -> pd.DataFrame:
+    """The new train and validation rows, and with retrain.add_champion_rows the rows the
+    champion was trained on (from its saved splits)."""
+    rows = [retrain_train_split, retrain_validation_split]
+    if settings.get("add_champion_rows"):
+        rows.append(retraining.champion_rows(champion, Path(settings["splits_dir"])))
+    return pd.concat(rows, ignore_index=True)
+
+
 def fit_challenger(
     champion: StoredModel,
-    train_split: pd.DataFrame,
-    validation_split: pd.DataFrame,
+    challenger_rows: pd.DataFrame,
     checkpoints: dict[str, Any],
+    settings: dict[str, Any],
 ) -> Any:
-    """Fitted on train + validation, as the train pipeline fits the model its test split judges."""
-    rows = pd.concat([train_split, validation_split], ignore_index=True)
-    return retraining.fit_challenger(champion, rows, checkpoints)[0]
+    """Fitted without the new test rows, as the train pipeline fits the model its test split
+    judges."""
+    return retraining.fit_challenger(champion, challenger_rows, checkpoints, int(settings["seed"]))[
+        0
+    ]
 
 
 def compare_with_champion(
     champion: StoredModel,
     challenger: Any,
-    test_split: pd.DataFrame,
+    challenger_rows: pd.DataFrame,
+    retrain_test_split: pd.DataFrame,
     settings: dict[str, Any],
 ) -> dict[str, Any]:
     card = champion.card
+    inputs = card["input_columns"]
     # matched on the inputs alone: matching the target too would keep exactly the rows whose
     # label changed since, which the champion gets wrong
-    trained_on, _ = evaluation.trained_on(
-        test_split, card, Path(settings["splits_dir"]), champion.save_version, card["input_columns"]
+    champion_trained_on, _ = evaluation.trained_on(
+        retrain_test_split, card, Path(settings["splits_dir"]), champion.save_version, inputs
     )
-    comparison = retraining.compare(champion, challenger, test_split, settings, trained_on)
+    challenger_trained_on = evaluation.rows_in(retrain_test_split, challenger_rows, inputs)
+    comparison = retraining.compare(
+        champion,
+        challenger,
+        retrain_test_split,
+        settings,
+        champion_trained_on,
+        challenger_trained_on,
+    )
     try:
         registered = evaluation.registered_as(champion)
     except MlflowException as exc:
@@ -89,7 +115,10 @@ def compare_with_champion(
     kept_code = int(settings.get("exit_code_when_kept") or 0)
     return {
         **comparison,
-        "data": {"path": settings["data"]},
+        "data": {
+            "path": settings["data"],
+            "champion_rows_added": bool(settings.get("add_champion_rows")),
+        },
         "exit_code": 0 if comparison["promoted"] else kept_code,
     }
 
@@ -97,27 +126,29 @@ def compare_with_champion(
 def ship_challenger(
     challenger: Any,
     retrain_comparison: dict[str, Any],
-    train_split: pd.DataFrame,
-    validation_split: pd.DataFrame,
-    test_split: pd.DataFrame,
+    challenger_rows: pd.DataFrame,
+    retrain_test_split: pd.DataFrame,
     champion: StoredModel,
     settings: dict[str, Any],
     checkpoints: dict[str, Any],
 ) -> tuple[Any, bytes, str]:
-    """A promoted challenger learns from every new row (with retrain.refit_on_all_rows), as the
+    """A promoted challenger learns from every row (with retrain.refit_on_all_rows), as the
     train pipeline's shipped model does; one that lost is saved as it was judged."""
     if retrain_comparison["promoted"] and settings.get("refit_on_all_rows", True):
-        rows = pd.concat([train_split, validation_split, test_split], ignore_index=True)
-        challenger, _ = retraining.fit_challenger(champion, rows, checkpoints)
+        rows = pd.concat([challenger_rows, retrain_test_split], ignore_index=True)
+        challenger, _ = retraining.fit_challenger(
+            champion, rows, checkpoints, int(settings["seed"])
+        )
     return challenger, *joblib_file(challenger)
 
 
 def describe_challenger(
     champion: StoredModel,
+    fitted_model: Any,
     retrain_comparison: dict[str, Any],
-    train_split: pd.DataFrame,
-    validation_split: pd.DataFrame,
-    test_split: pd.DataFrame,
+    challenger_rows: pd.DataFrame,
+    retrain_train_split: pd.DataFrame,
+    retrain_test_split: pd.DataFrame,
     model_sha256: str,
     settings: dict[str, Any],
 ) -> dict[str, Any]:
@@ -125,8 +156,9 @@ def describe_challenger(
     return retraining.challenger_card(
         champion,
         retrain_comparison,
-        pd.concat([train_split, validation_split, test_split], ignore_index=True),
-        train_split,
+        pd.concat([challenger_rows, retrain_test_split], ignore_index=True),
+        retrain_train_split,
+        challenger_classes=getattr(fitted_model, "classes_", None),
         model_sha256=model_sha256,
         refit_on_all_rows=refit,
         data_source=str(settings["data"]),
@@ -138,7 +170,7 @@ def log_challenger(
     fitted_model: Any,
     model_card: dict[str, Any],
     retrain_comparison: dict[str, Any],
-    train_split: pd.DataFrame,
+    retrain_train_split: pd.DataFrame,
     settings: dict[str, Any],
 ) -> dict[str, Any]:
     """The challenger logged to this MLflow run; registered, and the alias moved to it, only
@@ -146,7 +178,7 @@ def log_challenger(
     return log_retraining(
         fitted_model,
         model_card,
-        train_split[model_card["input_columns"]],
+        retrain_train_split[model_card["input_columns"]],
         retrain_comparison,
         settings.get("alias"),
     )

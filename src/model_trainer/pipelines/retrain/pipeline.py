@@ -7,6 +7,7 @@ from .nodes import (
     compare_with_champion,
     describe_challenger,
     fit_challenger,
+    gather_challenger_rows,
     load_champion,
     log_challenger,
     render_retrain_report,
@@ -15,7 +16,7 @@ from .nodes import (
     track_retraining,
 )
 
-SPLITS = ["train_split", "validation_split", "test_split"]
+SPLITS = ["retrain_train_split", "retrain_validation_split", "retrain_test_split"]
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -40,19 +41,36 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="split_new_rows_node",
             ),
             Node(
+                func=gather_challenger_rows,
+                inputs=[
+                    "champion",
+                    "retrain_train_split",
+                    "retrain_validation_split",
+                    "params:retrain",
+                ],
+                outputs="challenger_rows",
+                name="gather_challenger_rows_node",
+            ),
+            Node(
                 func=fit_challenger,
                 inputs=[
                     "champion",
-                    "train_split",
-                    "validation_split",
+                    "challenger_rows",
                     "params:training.checkpoints",
+                    "params:retrain",
                 ],
                 outputs="challenger",
                 name="fit_challenger_node",
             ),
             Node(
                 func=compare_with_champion,
-                inputs=["champion", "challenger", "test_split", "params:retrain"],
+                inputs=[
+                    "champion",
+                    "challenger",
+                    "challenger_rows",
+                    "retrain_test_split",
+                    "params:retrain",
+                ],
                 outputs="retrain_comparison",
                 name="compare_with_champion_node",
             ),
@@ -61,7 +79,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "challenger",
                     "retrain_comparison",
-                    *SPLITS,
+                    "challenger_rows",
+                    "retrain_test_split",
                     "champion",
                     "params:retrain",
                     "params:training.checkpoints",
@@ -73,8 +92,11 @@ def create_pipeline(**kwargs) -> Pipeline:
                 func=describe_challenger,
                 inputs=[
                     "champion",
+                    "fitted_model",
                     "retrain_comparison",
-                    *SPLITS,
+                    "challenger_rows",
+                    "retrain_train_split",
+                    "retrain_test_split",
                     "model_sha256",
                     "params:retrain",
                 ],
@@ -93,7 +115,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "fitted_model",
                     "model_card",
                     "retrain_comparison",
-                    "train_split",
+                    "retrain_train_split",
                     "params:retrain",
                 ],
                 outputs="retrain_registration",

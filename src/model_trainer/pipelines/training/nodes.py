@@ -248,6 +248,7 @@ def describe_model(
             settings["explanations"],
             int(model_configuration["seed"]),
         ),
+        time_column=dataset.get("time_column"),
     )
 
 
