@@ -50,15 +50,25 @@ def copy_project(copy: Path) -> Path:
     return copy
 
 
-def run_kedro(project: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {
+def kedro_env(project: Path) -> dict[str, str]:
+    """The environment a `kedro` command of the tests runs in: no telemetry, the project's
+    logging."""
+    return {
         **os.environ,
         "KEDRO_DISABLE_TELEMETRY": "1",
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "KEDRO_LOGGING_CONFIG": str(project / "conf" / "logging.yml"),
     }
+
+
+def run_kedro(project: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(KEDRO), *args], cwd=project, env=env, capture_output=True, text=True, timeout=timeout
+        [str(KEDRO), *args],
+        cwd=project,
+        env=kedro_env(project),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -13,9 +13,10 @@ import mlflow
 import pytest
 from kedro.io import DatasetError
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from sklearn.exceptions import ConvergenceWarning
 
-from model_trainer.errors import DataValidationError
+from model_trainer.errors import DataValidationError, TrackingServerLost
 from model_trainer.hooks import FailureReport
 from model_trainer.settings import HOOKS
 from model_trainer.tracking import failures
@@ -43,11 +44,33 @@ def raised(error: BaseException, wrapper: type[Exception] = DatasetError) -> Exc
         (KeyError("Status"), "column or key is missing"),
         (PermissionError(13, "Permission denied"), "could not be read or written"),
         (RuntimeError("something new"), "fix the cause and rerun"),
+        (
+            MlflowException(
+                "API request to http://mlflow:5000/api/2.0/mlflow/runs/log-batch failed with "
+                "exception HTTPConnectionPool(host='mlflow', port=5000): Max retries exceeded"
+            ),
+            "tracking server stopped answering",
+        ),
     ],
-    ids=["memory", "convergence-warning", "convergence", "infinity", "key", "os", "unknown"],
-)
+    ids=[
+        "memory", "convergence-warning", "convergence", "infinity", "key", "os", "unknown",
+        "lost-server",
+    ],
+)  # fmt: skip
 def test_the_remediation_is_chosen_by_the_wrapped_errors_type(error, advice):
     assert advice in failures.remediation_for(raised(error))
+
+
+def test_a_lost_tracking_server_is_told_from_other_failures():
+    """The hooks that end a failed run skip the server then: each call would be a round of
+    retries against a server that is gone."""
+    lost = MlflowException(
+        "API request to https://host/api/2.0/mlflow/runs/create failed with exception x"
+    )
+    assert failures.tracking_server_lost(raised(lost))
+    assert failures.tracking_server_lost(raised(TrackingServerLost("gone", "start it")))
+    assert not failures.tracking_server_lost(raised(MlflowException("RESOURCE_DOES_NOT_EXIST")))
+    assert not failures.tracking_server_lost(raised(KeyError("Status")))
 
 
 def test_a_users_error_keeps_its_own_remediation():

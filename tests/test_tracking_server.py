@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import run_kedro
+from tests.conftest import KEDRO, kedro_env, query, run_kedro
 from tests.test_task_contract import SEED_EXAMPLE
 
 pytestmark = pytest.mark.e2e
@@ -46,17 +47,16 @@ def wait_for_health(uri: str, server: subprocess.Popen, seconds: float = 90) -> 
     raise TimeoutError(f"mlflow server at {uri} not healthy after {seconds}s")
 
 
-@pytest.fixture
-def tracking_server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
+def start_server(folder: Path, port: int) -> subprocess.Popen:
+    """`mlflow server` on a SQLite store and an artifact folder in `folder`, once healthy."""
     server = subprocess.Popen(
         [
             str(MLFLOW),
             "server",
             "--backend-store-uri",
-            f"sqlite:///{tmp_path / 'server.db'}",
+            f"sqlite:///{folder / 'server.db'}",
             "--artifacts-destination",
-            str(tmp_path / "artifacts"),
+            str(folder / "artifacts"),
             "--host",
             "127.0.0.1",
             "--port",
@@ -68,13 +68,23 @@ def tracking_server(tmp_path: Path) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # the server's workers share its process group
     )
-    uri = f"http://127.0.0.1:{port}"
+    wait_for_health(f"http://127.0.0.1:{port}", server)
+    return server
+
+
+def kill(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGKILL)  # a throwaway server: nothing to shut down cleanly
+    server.wait(timeout=30)
+
+
+@pytest.fixture
+def tracking_server(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    server = start_server(tmp_path, port)
     try:
-        wait_for_health(uri, server)
-        yield uri
+        yield f"http://127.0.0.1:{port}"
     finally:
-        os.killpg(server.pid, signal.SIGKILL)  # a throwaway server: nothing to shut down cleanly
-        server.wait(timeout=30)
+        kill(server)
 
 
 def test_a_train_run_logs_runs_trials_artifacts_and_the_model_to_the_server(
@@ -174,3 +184,77 @@ def test_the_seeds_literal_example_trains_against_a_real_tracking_server(
     assert [v.name for v in client.search_model_versions("name='customer-churn'")] == [
         "customer-churn"
     ]
+
+
+def trials_by_state(project: Path) -> dict[str, int]:
+    return dict(
+        query(
+            project / "data" / "06_models" / "optuna_studies.db",
+            "select state, count(*) from trials group by state",
+        )
+    )
+
+
+def completed_trials(project: Path) -> int:
+    """0 until the study's storage exists and holds its tables."""
+    try:
+        return trials_by_state(project).get("COMPLETE", 0)
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_a_server_dying_mid_search_ends_the_run_clearly_and_the_rerun_resumes(project, tmp_path):
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    server = start_server(tmp_path, port)
+    budget = "tuning.n_trials=500,tuning.timeout=300"
+    run = subprocess.Popen(
+        [
+            str(KEDRO),
+            "run",
+            "--pipeline=train",
+            "--env=test",
+            f"--params=tracking_uri={uri},{budget}",
+        ],
+        cwd=project,
+        env=kedro_env(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while completed_trials(project) < 3:
+            assert time.monotonic() < deadline and run.poll() is None, "the search never started"
+            time.sleep(1)
+        kill(server)
+        killed = time.monotonic()
+        _, stderr = run.communicate(timeout=180)
+        waited = time.monotonic() - killed
+    finally:
+        if run.poll() is None:
+            run.kill()
+
+    assert run.returncode == 1
+    assert waited < 60, f"the run took {waited:.0f} s to give up on the server (MLflow: minutes)"
+    assert f"Error: The MLflow tracking server at {uri} stopped answering during the search" in (
+        stderr
+    )
+    states = trials_by_state(project)
+    assert f"keeps its {states['COMPLETE']} completed trials" in stderr
+    assert set(states) <= {"COMPLETE", "PRUNED"}, "no trial left RUNNING"
+    assert "Traceback" not in stderr
+    done = sum(states.values())  # what tuning.n_trials counts
+
+    server = start_server(tmp_path, port)  # back, on the same store
+    try:
+        again = f"tuning.n_trials={done + 2},tuning.timeout=300"
+        result = run_kedro(
+            project, "run", "--pipeline=train", "--env=test", f"--params=tracking_uri={uri},{again}"
+        )
+    finally:
+        kill(server)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"{done} of {done + 2} trials already done" in result.stdout + result.stderr
+    resumed = trials_by_state(project)
+    assert sum(resumed.values()) == done + 2 and set(resumed) <= {"COMPLETE", "PRUNED"}

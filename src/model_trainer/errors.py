@@ -38,3 +38,7 @@ def find_model_trainer_error(exc: BaseException | None) -> ModelTrainerError | N
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+class TrackingServerLost(ModelTrainerError):
+    """The MLflow tracking server stopped answering during a run."""

@@ -74,6 +74,19 @@ class TrackingServerCheck:
     def after_context_created(self, context: Any) -> None:
         uri = str(context.config_loader["mlflow"]["server"]["mlflow_tracking_uri"])
         check_tracking_server(uri)
+        if uri.startswith(("http://", "https://")):
+            for name, value in FAIL_FAST.items():  # an environment's own settings win
+                os.environ.setdefault(name, value)
+
+
+# MLflow retries a request 7 times with doubling waits (minutes, meant for a rate-limited
+# service): a server that died mid-run held the run that long at every call, the failed
+# run's own cleanup included. Three retries give a restarting server about 10 s.
+FAIL_FAST = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
 
 
 def check_tracking_server(uri: str, timeout: float = 5.0) -> None:
@@ -226,8 +239,9 @@ class NodeResources:
         self._log()
 
     @hook_impl(tryfirst=True)
-    def on_pipeline_error(self) -> None:
-        self._log()
+    def on_pipeline_error(self, error: Exception) -> None:
+        if not failures.tracking_server_lost(error):
+            self._log()
 
     def _log(self) -> None:
         if mlflow.active_run() is not None and self.nodes:
@@ -305,6 +319,26 @@ class BatchedMlflowHook(MlflowHook):
             # Not without a search: the thread would then slow the final fits as much.
             threading.Thread(target=prepare_run_tail, name="run-tail", daemon=True).start()
 
+    @hook_impl
+    def on_pipeline_error(
+        self, error: Exception, run_params: dict[str, Any], pipeline: Any, catalog: Any
+    ) -> None:
+        """A server that stopped answering cannot be told the run failed: the runs are
+        forgotten here instead of retried (the server shows them RUNNING until it is told)."""
+        if not failures.tracking_server_lost(error):
+            super().on_pipeline_error(
+                error=error, run_params=run_params, pipeline=pipeline, catalog=catalog
+            )
+            return
+        run = mlflow.active_run()
+        forget_active_runs()
+        if run is not None:
+            logger.warning(
+                "The MLflow run %s stays RUNNING on the tracking server, which could not be "
+                "told that it failed.",
+                run.info.run_id,
+            )
+
     def _log_params(self, inputs: dict[str, Any]) -> None:
         """`params:<name>` inputs, flattened as kedro-mlflow does, in one batch; a parameter
         already logged in this run with the same value is not logged again."""
@@ -327,6 +361,14 @@ class BatchedMlflowHook(MlflowHook):
             self._logged_params[name] = text
         if batch:
             mlflow.log_params(batch)
+
+
+def forget_active_runs() -> None:
+    """Drop this thread's active MLflow runs without a call to the server (mlflow.end_run
+    would make one per run). MLflow has no public way to do it: this is its own stack."""
+    from mlflow.tracking import fluent
+
+    fluent._active_run_stack.get().clear()
 
 
 def _is_param(name: str) -> bool:
@@ -381,7 +423,7 @@ class FailureReport:
             record["error_type"],
             record["remediation"],
         )
-        if mlflow.active_run() is None:
+        if mlflow.active_run() is None or failures.tracking_server_lost(error):
             return
         mlflow.set_tags(
             {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -12,9 +13,11 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from model_trainer.errors import TrackingServerLost
 from model_trainer.search.budget import SearchBudget
 from model_trainer.search.samplers import objectives_of
 from model_trainer.search.space import split_params
@@ -91,7 +94,10 @@ class TrialLogger:
             self._clock(),
         )
         if self.parent is not None:
-            log_trial_run(self.parent, trial, self.objectives)
+            try:
+                log_trial_run(self.parent, trial, self.objectives)
+            except MlflowException as exc:
+                raise lost_server(study, exc) from exc
 
     def _clock(self) -> str:
         """How far the search is: its elapsed time, and what is left of tuning.timeout."""
@@ -100,6 +106,21 @@ class TrialLogger:
         if self.budget is None or self.budget.end is None:
             return elapsed
         return f"{elapsed}, {max(self.budget.end - now, 0.0):.0f} s of the budget left"
+
+
+def lost_server(study: optuna.Study, error: MlflowException) -> TrackingServerLost:
+    """The search stops at the first trial it cannot log: one error naming the server, and
+    what the study (which the server does not hold) keeps for the next run."""
+    import mlflow
+
+    completed = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    reason = re.search(r"\[Errno -?\d+\] ([^\"')]+)", error.message)
+    return TrackingServerLost(
+        f"The MLflow tracking server at {mlflow.get_tracking_uri()} stopped answering during "
+        f"the search ({reason.group(1) if reason else error.message[:200]}).",
+        f"Start the server again and rerun the same command: the study '{study.study_name}' "
+        f"keeps its {completed} completed trials and the search resumes from them.",
+    )
 
 
 def describe_study(

@@ -12,7 +12,7 @@ from typing import Any
 
 from sklearn.exceptions import ConvergenceWarning
 
-from model_trainer.errors import find_model_trainer_error
+from model_trainer.errors import TrackingServerLost, find_model_trainer_error
 
 DEFAULT_REMEDIATION = (
     "See info.log and the failed MLflow run for details, fix the cause and rerun the same "
@@ -24,8 +24,19 @@ CONVERGENCE = (
     "(a smaller C or a larger alpha), or raise max_iter in its search space."
 )
 
+# MLflow's REST client, once its retries are spent: "API request to <url> failed with exception".
+LOST_SERVER = re.compile(r"API request to (https?://\S+?)/api/\S* failed with exception")
+
+
 # (error type, pattern in its message or None, remediation); the first match wins.
 REMEDIATIONS: tuple[tuple[type[BaseException], str | None, str], ...] = (
+    (
+        Exception,
+        LOST_SERVER.pattern,
+        "The MLflow tracking server stopped answering. Start it again and rerun the same "
+        "command: the study keeps its completed trials (its storage is not the server) and "
+        "the search resumes from them.",
+    ),
     (
         MemoryError,
         None,
@@ -74,6 +85,15 @@ REMEDIATIONS: tuple[tuple[type[BaseException], str | None, str], ...] = (
         "writable, and that the disk has space.",
     ),
 )
+
+
+def tracking_server_lost(error: BaseException) -> bool:
+    """Whether the run failed because the MLflow tracking server stopped answering: then the
+    hooks that end a failed run do not try it again (each try is a round of retries)."""
+    return any(
+        isinstance(link, TrackingServerLost) or LOST_SERVER.search(str(link))
+        for link in error_chain(error)
+    )
 
 
 def error_chain(error: BaseException | None) -> Iterator[BaseException]:
