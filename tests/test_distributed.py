@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pgserver
 import pytest
+import sqlalchemy
 import yaml
 from kedro.config import OmegaConfigLoader
 from optuna.trial import TrialState
@@ -120,6 +123,58 @@ def test_two_workers_fill_one_study_and_train_refits_its_best_trial_without_a_ne
     ]
     assert not any(url in value for value in logged)
     assert any(redact(url) in value for value in logged)
+
+
+def running_trials_of(url: str, study_name: str, pid: int) -> list[int]:
+    """The numbers of the RUNNING trials worker `pid` started (with their first heartbeat
+    stored: before it, only the settling of a later run can tell the trial is dead)."""
+    try:
+        study = optuna.load_study(study_name=study_name, storage=url)
+    except KeyError:  # not created yet
+        return []
+    running = [
+        trial
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if trial.user_attrs.get("worker", "").endswith(f":{pid}")
+    ]
+    if not running:
+        return []
+    with sqlalchemy.create_engine(url).connect() as connection:
+        rows = connection.execute(sqlalchemy.text("SELECT trial_id FROM trial_heartbeats"))
+        beating = {trial_id for (trial_id,) in rows}
+    return [trial.number for trial in running if trial._trial_id in beating]
+
+
+@pytest.mark.e2e
+def test_a_worker_killed_mid_trial_leaves_no_ghost_once_its_command_runs_again(postgres, tmp_path):
+    """Two `tune` workers on one PostgreSQL study; one is killed (SIGKILL) mid-trial, the other
+    fills the budget; the killed machine's command, run again, finds the budget full and still
+    fails the dead trial (it waits for the heartbeat grace period), leaving nothing RUNNING."""
+    url = fresh_database(postgres, "ghosts")
+    params = (
+        f"tuning.storage={url},tuning.study_name=ghosts,tuning.n_trials=8,tuning.fold_jobs=1,"
+        "tuning.heartbeat_interval=1,tuning.heartbeat_grace_period=2"
+    )
+    projects = [copy_project(tmp_path / f"machine_{n}") for n in (1, 2)]
+    victim, survivor = (
+        start_kedro(project, "run", "--pipeline=tune", "--env=test", f"--params={params}")
+        for project in projects
+    )
+    deadline = time.monotonic() + 240
+    while not (ghosts := running_trials_of(url, "ghosts", victim.pid)):
+        assert time.monotonic() < deadline and victim.poll() is None, "no trial to kill"
+        time.sleep(0.2)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    assert survivor.wait(timeout=240) == 0, (projects[1] / "kedro.out").read_text()[-3000:]
+
+    rerun = run_kedro(projects[0], "run", "--pipeline=tune", "--env=test", f"--params={params}")
+
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    trials = {t.number: t.state for t in optuna.load_study(study_name="ghosts", storage=url).trials}
+    assert all(trials[number] == TrialState.FAIL for number in ghosts), trials
+    assert TrialState.RUNNING not in trials.values(), trials
+    assert sum(state in COUNTED for state in trials.values()) >= 8
 
 
 def test_the_distributed_environment_reads_the_storage_url_from_the_environment(monkeypatch):

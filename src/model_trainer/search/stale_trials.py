@@ -9,11 +9,14 @@ counting the trials done and again when its search ends.
 
 from __future__ import annotations
 
+import copy
+import datetime
 import logging
 import time
 import warnings
 
 import optuna
+import sqlalchemy
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import TrialState
 
@@ -44,6 +47,7 @@ def settle_stale_trials(
         with warnings.catch_warnings():  # experimental since Optuna 2.9, as its optimize knows
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
+        _fail_silent_since_start(study, storage)
         remaining = deadline - time.monotonic()
         if not _count(study, TrialState.RUNNING) or remaining <= 0:
             break
@@ -57,6 +61,42 @@ def settle_stale_trials(
             storage.grace_period,
         )
     return failed
+
+
+def _fail_silent_since_start(study: optuna.Study, storage: RDBStorage) -> None:
+    """A worker killed between creating its trial and recording the trial's first heartbeat
+    (which its heartbeat thread does at once) leaves a RUNNING trial Optuna never calls stale:
+    it has no heartbeat to age. Such a trial started longer ago than the grace period is
+    failed, and retried through the stale-trial callback, as Optuna does with the others."""
+    grace = storage.grace_period or 2 * storage.heartbeat_interval
+    now = datetime.datetime.now()  # datetime_start is the naive local time of its worker
+    old = {
+        trial._trial_id: trial
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if trial.datetime_start and (now - trial.datetime_start).total_seconds() > grace
+    }
+    if not old:
+        return
+    query = sqlalchemy.text(
+        "SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids"
+    ).bindparams(sqlalchemy.bindparam("ids", expanding=True))
+    with storage.engine.connect() as connection:
+        beating = {row[0] for row in connection.execute(query, {"ids": list(old)})}
+    failed = []
+    for trial_id in set(old) - beating:
+        try:
+            if study._storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                failed.append(trial_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another process failed it first
+    callback = storage.get_heartbeat_stale_trial_callback()
+    for trial_id in failed:
+        logger.warning(
+            "Trial %d never recorded a heartbeat (its worker died as it started it).",
+            old[trial_id].number,
+        )
+        if callback is not None:
+            callback(study, copy.deepcopy(study._storage.get_trial(trial_id)))
 
 
 def grace_seconds(storage: BaseStorage | None) -> float:
