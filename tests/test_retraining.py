@@ -51,7 +51,9 @@ def changed_world(rows: pd.DataFrame) -> pd.DataFrame:
 def retrain(champion: StoredModel, new: pd.DataFrame, **settings) -> tuple[dict, object]:
     settings = {**SETTINGS, **settings}
     train, validation, test = retraining.split_new_rows(new, champion.card, settings)
-    challenger, _ = retraining.fit_challenger(champion, pd.concat([train, validation]))
+    challenger, _ = retraining.refit(
+        champion.model, champion.card, pd.concat([train, validation], ignore_index=True)
+    )
     return retraining.compare(champion, challenger, test, settings), challenger
 
 
@@ -177,6 +179,7 @@ def test_the_challengers_card_says_where_it_came_from(champion):
         comparison,
         new,
         train,
+        configuration=retraining.champion_configuration(champion.card),
         challenger_classes=challenger.classes_,
         model_sha256=joblib_file(challenger)[1],
         refit_on_all_rows=True,
@@ -188,6 +191,7 @@ def test_the_challengers_card_says_where_it_came_from(champion):
         "promoted": True,
         "reason": comparison["reason"],
         "champion": champion.source,
+        "configuration": "the champion's configuration",
         "data": "new.csv",
     }
     assert card["test_metrics"] == comparison["metrics"]["challenger"]
@@ -256,10 +260,17 @@ def test_a_calibrated_champions_map_is_fitted_again_on_the_new_rows(champion):
     )
     new = changed_world(CREDIT.iloc[1500:].reset_index(drop=True))
 
-    challenger, _ = retraining.fit_challenger(calibrated_champion, new)
+    challenger, _ = retraining.refit(calibrated_champion.model, champion.card, new)
 
     [wrapper] = [s for s in challenger.get_params().values() if isinstance(s, CalibratedClassifier)]
     assert isinstance(wrapper.calibrator, Sigmoid) and wrapper.calibrator.maps != old_map.maps
     proba = challenger.predict_proba(new[champion.card["input_columns"]])[:, 0]
     observed = (new["Status"] == "bad").mean()
     assert abs(proba.mean() - observed) < 0.03  # calibrated on these rows: shares agree
+
+
+def test_a_fresh_search_needs_the_setup_the_champion_was_searched_with(champion):
+    new = CREDIT.iloc[1500:].reset_index(drop=True)
+    with pytest.raises(ConfigurationError, match="keeps no training setup") as caught:
+        retraining.search_challenger(champion, new.iloc[:800], new.iloc[800:900], {}, {})
+    assert "retrain.search to false" in caught.value.remediation

@@ -149,3 +149,36 @@ def test_the_alias_moves_to_a_promoted_challenger_when_asked(project: Path):
     assert registry(project) == (["1", "2"], {"live": "2"})
     report = (project / "data/08_reporting/retrain_report.html").read_text()
     assert f"{REGISTERED} version 2, alias 'live'" in report
+
+
+def test_a_fresh_search_finds_the_challenger_in_the_champions_space(project: Path):
+    data = new_data(project, "relabelled.csv", relabel=True)
+
+    result = run_kedro(
+        project,
+        "run",
+        "--pipelines=retrain",
+        "--env=test",  # tuning.n_trials 3
+        f"--params=retrain.data={data},retrain.search=true",
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    comparison = json.loads((project / "data/08_reporting/retrain_comparison.json").read_text())
+    assert comparison["promoted"]
+    assert comparison["challenger"]["source"].startswith("a fresh search: 3 trials in study")
+    latest = load_stored_model(None, project / "data" / "06_models")
+    assert latest.card["algorithm"] == comparison["challenger"]["algorithm"]
+    assert latest.card["retraining"]["configuration"] == comparison["challenger"]["source"]
+    # the trials are nested in the retrain run, in a study of their own
+    database = project / "mlflow.db"
+    [(retrain_run,)] = query(
+        database,
+        "select run_uuid from runs where name = 'retrain' order by start_time desc limit 1",
+    )
+    nested = query(
+        database,
+        f"select count(*) from tags where key = 'mlflow.parentRunId' and value = '{retrain_run}'",
+    )
+    assert nested == [(3,)]
+    studies = query(project / "data/06_models/optuna_studies.db", "select study_name from studies")
+    assert len(studies) == 2, "the champion's study is left as it was"

@@ -32,6 +32,7 @@ def model_card(
     model_sha256: str,
     explanation_background: list[dict[str, Any]] | None = None,
     time_column: str | None = None,
+    training_setup: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     columns = feature_types["columns"]
     return {
@@ -52,6 +53,9 @@ def model_card(
         },
         "ignored_columns": feature_types["dropped"],
         "time_column": time_column,  # the splits were ordered by it (so is a retrain's)
+        # the task, feature types and configuration it was searched with: a retrain's fresh
+        # search (retrain.search) searches the same space with the same metric and folds
+        "training_setup": dict(training_setup) if training_setup else None,
         "test_metrics": dict(test_metrics),
         "baseline_metrics": dict(baseline_metrics),
         "cross_validation": dict(cross_validation),

@@ -275,6 +275,35 @@ def build_final_pipeline(
     return pipeline, info
 
 
+def fit_chosen_configuration(
+    best: Mapping[str, Any],
+    task: Mapping[str, Any],
+    feature_types: Mapping[str, Any],
+    configuration: Mapping[str, Any],
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    settings: Mapping[str, Any],
+) -> tuple[Any, dict[str, Any]]:
+    """The search's choice built (`build_final_pipeline`), its decision threshold tuned on the
+    validation rows when training.decision_threshold asks for one, and fit on train +
+    validation: the model a test split judges. `info` adds the threshold, the convergence
+    warnings, the rows and the learning curves."""
+    target = feature_types["target"]
+    pipeline, info = build_final_pipeline(
+        best, task, feature_types, configuration, train, validation, settings
+    )
+    pipeline, info["decision_threshold"] = apply_decision_threshold(
+        pipeline, task, train, validation, target, settings.get("decision_threshold", "none")
+    )
+    rows = pd.concat([train, validation], ignore_index=True)
+    model, info["convergence_warnings"] = fit_quietly(
+        pipeline, rows.drop(columns=[target]), rows[target], settings.get("checkpoints")
+    )
+    info["n_training_rows"] = len(rows)
+    info["learning_curves"] += epoch_curves(model)
+    return model, info
+
+
 def member_pipeline(
     algorithm: str,
     params: Mapping[str, Any],

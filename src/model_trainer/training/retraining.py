@@ -34,12 +34,12 @@ from model_trainer.models.calibration import CALIBRATORS, CalibratedClassifier, 
 from model_trainer.models.ensemble import predict_output, score_output
 from model_trainer.models.metrics import get_metric
 from model_trainer.reporting.report import relative_change
-from model_trainer.search.tuning import data_fingerprint
+from model_trainer.search.tuning import data_fingerprint, search
 from model_trainer.serving.integrity import CARD_KEY
 from model_trainer.serving.model_store import RETRAINING_KEY, StoredModel
 from model_trainer.table.splitting import split_holdout
 from model_trainer.tracking.runs import pinned_requirements
-from model_trainer.training.final_fit import fit_quietly
+from model_trainer.training.final_fit import fit_chosen_configuration, fit_quietly
 
 logger = logging.getLogger(__name__)
 
@@ -120,26 +120,88 @@ def champion_rows(champion: StoredModel, splits_dir: Path) -> pd.DataFrame:
     return trained[[*card["input_columns"], card["target"]]]
 
 
-def fit_challenger(
-    champion: StoredModel,
+def refit(
+    model: Any,
+    card: Mapping[str, Any],
     rows: pd.DataFrame,
     checkpoints: Mapping[str, Any] | None = None,
     seed: int = 0,
 ) -> tuple[Any, list[str]]:
-    """The champion's configuration, unfitted, fitted on `rows`; its calibration map, if any,
-    fitted again on them (the champion's was fitted on the champion's predictions)."""
-    card = champion.card
+    """`model`'s configuration, unfitted, fitted on `rows`; its calibration map, if any, fitted
+    again on them (a map learnt from another fit's predictions is wrong for this one)."""
     X, y = rows[card["input_columns"]], rows[card["target"]]
-    challenger = clone(champion.model)
-    method = recalibrate(challenger, X, y, int(card["cross_validation"].get("folds") or 5), seed)
-    model, warnings = fit_quietly(challenger, X, y, checkpoints)
+    unfitted = clone(model)
+    method = recalibrate(unfitted, X, y, int(card["cross_validation"].get("folds") or 5), seed)
+    fitted, warnings = fit_quietly(unfitted, X, y, checkpoints)
     logger.info(
-        "Fitted the challenger (%s, the champion's configuration%s) on %d new rows.",
-        card.get("algorithm"),
-        f", {method} calibration fitted again" if method else "",
+        "Fitted the challenger on %d rows%s.",
         len(rows),
+        f" ({method} calibration fitted again)" if method else "",
     )
-    return model, warnings
+    return fitted, warnings
+
+
+def champion_configuration(card: Mapping[str, Any]) -> dict[str, Any]:
+    """What the challenger takes from the champion when it is not searched again."""
+    return {
+        "source": "the champion's configuration",
+        **{key: card.get(key) for key in CONFIGURATION_KEYS},
+    }
+
+
+CONFIGURATION_KEYS = ("algorithm", "params", "ensemble", "decision_threshold")
+
+
+def search_challenger(
+    champion: StoredModel,
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    tuning_settings: Mapping[str, Any],
+    training_settings: Mapping[str, Any],
+    mlflow_parent: Any | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """A fresh search on the new rows, in the space, with the metric and folds the champion
+    was searched with (its card's training setup), in a study of its own; its choice fitted on
+    train + validation as the train pipeline fits it. The model and how it was configured."""
+    card = champion.card
+    setup = card.get("training_setup")
+    if not setup:
+        raise ConfigurationError(
+            "retrain.search is true, but the champion's card keeps no training setup (the "
+            "model was trained before 2026-12-07): the space to search is unknown.",
+            "Set retrain.search to false to refit the champion's configuration, or train a "
+            "model on the new data with `kedro run --pipelines=train`.",
+        )
+    task, feature_types, configuration = (
+        dict(setup["task"]),
+        setup["feature_types"],
+        setup["configuration"],
+    )
+    target = card["target"]
+    rows = pd.concat([train, validation], ignore_index=True)
+    if task["type"] == "classification":
+        task["class_counts"] = {str(k): int(v) for k, v in train[target].value_counts().items()}
+    study, summary = search(
+        rows[card["input_columns"]],
+        rows[target],
+        task=task,
+        feature_types=feature_types,
+        configuration=configuration,
+        settings={**tuning_settings, "study_name": None},  # never the champion's own study
+        mlflow_parent=mlflow_parent,
+        calibration=training_settings.get("calibration", "none"),
+        bagging=training_settings.get("bagging"),
+    )
+    model, info = fit_chosen_configuration(
+        summary, task, feature_types, configuration, train, validation, training_settings
+    )
+    described = {
+        "source": f"a fresh search: {len(study.trials)} trials in study '{study.study_name}', "
+        f"CV {summary['metric']} {summary['best_value']:.5g}",
+        **{key: info.get(key) for key in CONFIGURATION_KEYS},
+    }
+    logger.info("Challenger from %s: %s.", described["source"], info.get("algorithm"))
+    return model, described
 
 
 def recalibrate(model: Any, X: pd.DataFrame, y: pd.Series, folds: int, seed: int) -> str | None:
@@ -305,16 +367,19 @@ def challenger_card(
     rows: pd.DataFrame,
     train: pd.DataFrame,
     *,
+    configuration: Mapping[str, Any],
     challenger_classes: Any,
     model_sha256: str,
     refit_on_all_rows: bool,
     data_source: str,
     seed: int,
 ) -> dict[str, Any]:
-    """The champion's card with what changed: the data, the held-out metrics (against the
-    dummy and the champion), the file's digest, and where the model came from. A challenger
-    that lost is marked so, and "the latest model" passes over it."""
+    """The champion's card with what changed: the configuration (`champion_configuration` or
+    a fresh search's), the data, the held-out metrics (against the dummy and the champion),
+    the file's digest, and where the model came from. A challenger that lost is marked so, and
+    "the latest model" passes over it."""
     card = dict(champion.card)
+    card.update({key: configuration.get(key) for key in CONFIGURATION_KEYS})
     task = retrainable_task(card)
     background = card.get("explanation_background")
     if background:
@@ -335,7 +400,7 @@ def challenger_card(
                 "champion": comparison["metrics"]["champion"],
             },
             "cross_validation": {
-                "note": "not cross-validated: the champion's configuration fitted on new rows",
+                "note": f"retrained with {configuration['source']}",
                 "champion": card.get("cross_validation"),
             },
             "data_fingerprint": data_fingerprint(rows),
@@ -350,6 +415,7 @@ def challenger_card(
                 "promoted": comparison["promoted"],
                 "reason": comparison["reason"],
                 "champion": comparison["champion"]["source"],
+                "configuration": configuration["source"],
                 "data": data_source,
             },
         }

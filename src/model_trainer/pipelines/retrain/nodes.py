@@ -54,14 +54,11 @@ def split_new_rows(
 
 
 def gather_challenger_rows(
-    champion: StoredModel,
-    retrain_train_split: pd.DataFrame,
-    retrain_validation_split: pd.DataFrame,
-    settings: dict[str, Any],
+    champion: StoredModel, retrain_train_split: pd.DataFrame, settings: dict[str, Any]
 ) -> pd.DataFrame:
-    """The new train and validation rows, and with retrain.add_champion_rows the rows the
-    champion was trained on (from its saved splits)."""
-    rows = [retrain_train_split, retrain_validation_split]
+    """The new train rows, and with retrain.add_champion_rows the rows the champion was
+    trained on (from its saved splits)."""
+    rows = [retrain_train_split]
     if settings.get("add_champion_rows"):
         rows.append(retraining.champion_rows(champion, Path(settings["splits_dir"])))
     return pd.concat(rows, ignore_index=True)
@@ -69,21 +66,39 @@ def gather_challenger_rows(
 
 def fit_challenger(
     champion: StoredModel,
-    challenger_rows: pd.DataFrame,
-    checkpoints: dict[str, Any],
+    challenger_train_rows: pd.DataFrame,
+    retrain_validation_split: pd.DataFrame,
     settings: dict[str, Any],
-) -> Any:
+    tuning: dict[str, Any],
+    training: dict[str, Any],
+) -> tuple[Any, dict[str, Any]]:
     """Fitted without the new test rows, as the train pipeline fits the model its test split
-    judges."""
-    return retraining.fit_challenger(champion, challenger_rows, checkpoints, int(settings["seed"]))[
-        0
-    ]
+    judges: the champion's configuration, or with retrain.search a fresh search's choice (its
+    trials nested in this MLflow run). The model, and how it was configured."""
+    if settings.get("search"):
+        import mlflow
+
+        return retraining.search_challenger(
+            champion,
+            challenger_train_rows,
+            retrain_validation_split,
+            tuning,
+            training,
+            mlflow.active_run(),
+        )
+    rows = pd.concat([challenger_train_rows, retrain_validation_split], ignore_index=True)
+    model, _ = retraining.refit(
+        champion.model, champion.card, rows, training.get("checkpoints"), int(settings["seed"])
+    )
+    return model, retraining.champion_configuration(champion.card)
 
 
 def compare_with_champion(
     champion: StoredModel,
     challenger: Any,
-    challenger_rows: pd.DataFrame,
+    challenger_configuration: dict[str, Any],
+    challenger_train_rows: pd.DataFrame,
+    retrain_validation_split: pd.DataFrame,
     retrain_test_split: pd.DataFrame,
     settings: dict[str, Any],
 ) -> dict[str, Any]:
@@ -94,14 +109,14 @@ def compare_with_champion(
     champion_trained_on, _ = evaluation.trained_on(
         retrain_test_split, card, Path(settings["splits_dir"]), champion.save_version, inputs
     )
-    challenger_trained_on = evaluation.rows_in(retrain_test_split, challenger_rows, inputs)
+    fitted_on = pd.concat([challenger_train_rows, retrain_validation_split], ignore_index=True)
     comparison = retraining.compare(
         champion,
         challenger,
         retrain_test_split,
         settings,
         champion_trained_on,
-        challenger_trained_on,
+        evaluation.rows_in(retrain_test_split, fitted_on, inputs),
     )
     try:
         registered = evaluation.registered_as(champion)
@@ -115,6 +130,7 @@ def compare_with_champion(
     kept_code = int(settings.get("exit_code_when_kept") or 0)
     return {
         **comparison,
+        "challenger": challenger_configuration,
         "data": {
             "path": settings["data"],
             "champion_rows_added": bool(settings.get("add_champion_rows")),
@@ -126,7 +142,8 @@ def compare_with_champion(
 def ship_challenger(
     challenger: Any,
     retrain_comparison: dict[str, Any],
-    challenger_rows: pd.DataFrame,
+    challenger_train_rows: pd.DataFrame,
+    retrain_validation_split: pd.DataFrame,
     retrain_test_split: pd.DataFrame,
     champion: StoredModel,
     settings: dict[str, Any],
@@ -135,9 +152,12 @@ def ship_challenger(
     """A promoted challenger learns from every row (with retrain.refit_on_all_rows), as the
     train pipeline's shipped model does; one that lost is saved as it was judged."""
     if retrain_comparison["promoted"] and settings.get("refit_on_all_rows", True):
-        rows = pd.concat([challenger_rows, retrain_test_split], ignore_index=True)
-        challenger, _ = retraining.fit_challenger(
-            champion, rows, checkpoints, int(settings["seed"])
+        rows = pd.concat(
+            [challenger_train_rows, retrain_validation_split, retrain_test_split],
+            ignore_index=True,
+        )
+        challenger, _ = retraining.refit(
+            challenger, champion.card, rows, checkpoints, int(settings["seed"])
         )
     return challenger, *joblib_file(challenger)
 
@@ -146,18 +166,20 @@ def describe_challenger(
     champion: StoredModel,
     fitted_model: Any,
     retrain_comparison: dict[str, Any],
-    challenger_rows: pd.DataFrame,
-    retrain_train_split: pd.DataFrame,
+    challenger_train_rows: pd.DataFrame,
+    retrain_validation_split: pd.DataFrame,
     retrain_test_split: pd.DataFrame,
     model_sha256: str,
     settings: dict[str, Any],
 ) -> dict[str, Any]:
     refit = bool(retrain_comparison["promoted"] and settings.get("refit_on_all_rows", True))
+    trained_on = [challenger_train_rows, retrain_validation_split]
     return retraining.challenger_card(
         champion,
         retrain_comparison,
-        pd.concat([challenger_rows, retrain_test_split], ignore_index=True),
-        retrain_train_split,
+        pd.concat([*trained_on, *([retrain_test_split] if refit else [])], ignore_index=True),
+        challenger_train_rows,
+        configuration=retrain_comparison["challenger"],
         challenger_classes=getattr(fitted_model, "classes_", None),
         model_sha256=model_sha256,
         refit_on_all_rows=refit,

@@ -31,7 +31,6 @@ def fit_evaluation_model(
 ) -> tuple[Any, dict[str, Any]]:
     """Fit on train + validation: the model the test split judges (with the decision threshold
     tuned on the validation split, when training.decision_threshold asks for one)."""
-    target = feature_types["target"]
     if task["type"] == "clustering":
         rows = pd.concat([train_split, validation_split], ignore_index=True)
         X, _ = _features_and_reference(rows, feature_types)
@@ -49,7 +48,7 @@ def fit_evaluation_model(
             "n_training_rows": len(X),
         }
         return model, info
-    pipeline, info = training.build_final_pipeline(
+    model, info = training.fit_chosen_configuration(
         study_summary,
         task,
         feature_types,
@@ -58,21 +57,6 @@ def fit_evaluation_model(
         validation_split,
         settings,
     )
-    pipeline, info["decision_threshold"] = training.apply_decision_threshold(
-        pipeline,
-        task,
-        train_split,
-        validation_split,
-        target,
-        settings.get("decision_threshold", "none"),
-    )
-    rows = pd.concat([train_split, validation_split], ignore_index=True)
-    model, warnings = training.fit_quietly(
-        pipeline, rows.drop(columns=[target]), rows[target], settings.get("checkpoints")
-    )
-    info["convergence_warnings"] = warnings
-    info["n_training_rows"] = len(rows)
-    info["learning_curves"] += training.epoch_curves(model)
     log_learning_curves(info["learning_curves"])
     return model, info
 
@@ -249,6 +233,11 @@ def describe_model(
             int(model_configuration["seed"]),
         ),
         time_column=dataset.get("time_column"),
+        training_setup={
+            "task": task,
+            "feature_types": feature_types,
+            "configuration": model_configuration,
+        },
     )
 
 
