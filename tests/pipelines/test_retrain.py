@@ -37,11 +37,13 @@ def run_tags(project: Path, name: str) -> dict[str, str]:
     )
 
 
-def registry(project: Path) -> tuple[list[str], dict[str, str]]:
+def registry(project: Path) -> tuple[list[int], dict[str, int]]:
+    """The champion's registered versions and aliases (other tests may have added some)."""
     database = project / "mlflow.db"
-    versions = [str(v) for (v,) in query(database, "select version from model_versions")]
-    aliases = dict(query(database, "select alias, version from registered_model_aliases"))
-    return sorted(versions), {alias: str(version) for alias, version in aliases.items()}
+    where = f"where name = '{REGISTERED}'"
+    versions = [v for (v,) in query(database, f"select version from model_versions {where}")]
+    aliases = query(database, f"select alias, version from registered_model_aliases {where}")
+    return sorted(versions), dict(aliases)
 
 
 def new_data(project: Path, name: str, relabel: bool) -> Path:
@@ -60,6 +62,7 @@ def test_a_challenger_that_wins_is_promoted_and_served(project: Path):
     models = project / "data" / "06_models"
     champion = load_stored_model(None, models)
     data = new_data(project, "relabelled.csv", relabel=True)
+    versions_before, aliases_before = registry(project)  # other tests may have deployed
 
     result = run_kedro(project, "run", "--pipelines=retrain", f"--params=retrain.data={data}")
 
@@ -73,14 +76,16 @@ def test_a_challenger_that_wins_is_promoted_and_served(project: Path):
     card_for_people = models / "model_card.md" / latest.save_version / "model_card.md"
     assert f"- **Retrained** from `{champion.source}`: promoted." in card_for_people.read_text()
     comparison = json.loads((project / "data/08_reporting/retrain_comparison.json").read_text())
-    assert comparison["promoted"] and comparison["champion"]["registered_version"] == "1"
+    new_version = max(versions_before) + 1
+    assert comparison["promoted"]
+    assert comparison["champion"]["registered_version"] == str(max(versions_before))
     versions, aliases = registry(project)
-    assert versions == ["1", "2"]
-    assert aliases == {}, "the champion alias is deploy's to move, after its checks"
+    assert versions == [*versions_before, new_version]
+    assert aliases == aliases_before, "the champion alias is deploy's to move, after its checks"
     tags = run_tags(project, "retrain")
     assert tags["retrain.promoted"] == "true" and tags["retrain.champion"] == champion.source
     report = (project / "data/08_reporting/retrain_report.html").read_text()
-    assert "Promoted:" in report and f"{REGISTERED} version 2" in report
+    assert "Promoted:" in report and f"{REGISTERED} version {new_version}" in report
     # the new rows' splits are the promoted model's (drift is measured against them), kept out
     # of the way of the train pipeline's stages
     inputs = project / "data" / "05_model_input"
@@ -108,6 +113,7 @@ def test_a_challenger_short_of_the_margin_is_kept_out_with_the_exit_code_asked(p
     models = project / "data" / "06_models"
     champion = load_stored_model(None, models)
     data = new_data(project, "same.csv", relabel=False)
+    registered_before = registry(project)
 
     result = run_kedro(
         project,
@@ -121,8 +127,7 @@ def test_a_challenger_short_of_the_margin_is_kept_out_with_the_exit_code_asked(p
     assert load_stored_model(None, models).save_version == champion.save_version
     kept_out = json.loads(max((models / "model_card.json").glob("*/model_card.json")).read_text())
     assert kept_out["retraining"]["promoted"] is False
-    versions, aliases = registry(project)
-    assert versions == ["1"] and aliases == {}
+    assert registry(project) == registered_before, "nothing registered, no alias moved"
     assert run_tags(project, "retrain")["retrain.promoted"] == "false"
     comparison = json.loads((project / "data/08_reporting/retrain_comparison.json").read_text())
     # the champion was refit on every row of the bundled data: it has seen all these inputs,
@@ -140,19 +145,26 @@ def test_retrain_without_data_names_the_parameter(project: Path):
 
 def test_the_alias_moves_to_a_promoted_challenger_when_asked(project: Path):
     data = new_data(project, "relabelled.csv", relabel=True)
+    versions_before, aliases_before = registry(project)
 
     result = run_kedro(
         project, "run", "--pipelines=retrain", f"--params=retrain.data={data},retrain.alias=live"
     )
 
     assert result.returncode == 0, result.stderr[-3000:]
-    assert registry(project) == (["1", "2"], {"live": "2"})
+    new_version = max(versions_before) + 1
+    assert registry(project) == (
+        [*versions_before, new_version],
+        {**aliases_before, "live": new_version},
+    )
     report = (project / "data/08_reporting/retrain_report.html").read_text()
-    assert f"{REGISTERED} version 2, alias 'live'" in report
+    assert f"{REGISTERED} version {new_version}, alias 'live'" in report
 
 
 def test_a_fresh_search_finds_the_challenger_in_the_champions_space(project: Path):
     data = new_data(project, "relabelled.csv", relabel=True)
+    studies = project / "data/06_models/optuna_studies.db"
+    studies_before = query(studies, "select study_name from studies")
 
     result = run_kedro(
         project,
@@ -180,5 +192,5 @@ def test_a_fresh_search_finds_the_challenger_in_the_champions_space(project: Pat
         f"select count(*) from tags where key = 'mlflow.parentRunId' and value = '{retrain_run}'",
     )
     assert nested == [(3,)]
-    studies = query(project / "data/06_models/optuna_studies.db", "select study_name from studies")
-    assert len(studies) == 2, "the champion's study is left as it was"
+    studies_after = query(studies, "select study_name from studies")
+    assert len(studies_after) == len(studies_before) + 1, "a study of its own"
