@@ -163,6 +163,50 @@ def test_evaluate_and_deploy_requests_map_onto_their_pipelines_params(tmp_path):
     }
 
 
+def test_a_retrain_request_maps_onto_the_retrain_pipelines_params(tmp_path):
+    minimal = params_of({"task": "retrain_model", "newDataPath": "new.csv"}, tmp_path)
+    assert minimal == {
+        "retrain": {
+            "champion": None,
+            "data": str(tmp_path / "new.csv"),
+            "search": False,
+            "add_champion_rows": False,
+            "trust_unverified": False,
+        }
+    }
+    full = params_of(
+        {
+            "task": "retrain",
+            "newDataPath": "new.csv",
+            "modelUri": "models:/churn@champion",
+            "margin": 0.02,
+            "search": True,
+            "addChampionRows": True,
+            "timeColumn": "month",
+            "alias": "live",
+        },
+        tmp_path,
+    )["retrain"]
+    assert full["champion"] == "models:/churn@champion" and full["margin"] == 0.02
+    assert full["search"] and full["add_champion_rows"]
+    assert (full["time_column"], full["alias"]) == ("month", "live")
+
+
+def test_a_retrain_request_is_checked_like_the_others():
+    with pytest.raises(ConfigurationError, match="The task JSON has no newDataPath"):
+        parse_request({"task": "retrain_model"})
+    with pytest.raises(ConfigurationError, match="margin") as caught:
+        parse_request({"task": "retrain_model", "newDataPath": "n.csv", "margin": -0.1})
+    assert "-0.1" in str(caught.value)
+    with pytest.raises(ConfigurationError, match="both modelPath and modelUri"):
+        parse_request(
+            {"task": "retrain", "newDataPath": "n.csv", "modelPath": "m", "modelUri": "models:/m/1"}
+        )
+    with pytest.raises(ConfigurationError, match="Unknown key 'testDataPath'") as caught:
+        parse_request({"task": "retrain", "newDataPath": "n.csv", "testDataPath": "t.csv"})
+    assert "newDataPath" in caught.value.remediation
+
+
 def test_names_the_experiment_after_the_ml_task_algorithm_and_date_by_default():
     today = dt.date.today().isoformat()
     assert params_of(MINIMAL, ml_task="classification")["experiment_name"] == (

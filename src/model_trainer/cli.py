@@ -203,6 +203,12 @@ def _task_result(request: Any, elapsed: float) -> dict[str, Any]:
         )
     if pipeline == "deploy":
         return task_contract.deploy_output(results["deployment"], artifacts)
+    if pipeline == "retrain":
+        return task_contract.retrain_output(
+            results["retrain_comparison"],
+            results.get("retrain_registration") or _active_run_ids(),
+            {name: saved[name] for name in SHOWN_ARTIFACTS if name in saved},
+        )
     if pipeline == "tune":
         return task_contract.tune_output(
             study_summary=results["study_summary"],

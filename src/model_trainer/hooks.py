@@ -62,6 +62,7 @@ RESULT_DATASETS = (
     "evaluation_comparison",
     "deployment",
     "retrain_comparison",
+    "retrain_registration",
     "inference_drift",
 )
 

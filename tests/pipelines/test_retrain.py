@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from model_trainer.serving.model_store import load_stored_model
-from tests.conftest import query, run_kedro
+from tests.conftest import query, run_kedro, run_task
 
 pytestmark = pytest.mark.e2e
 
@@ -194,3 +194,22 @@ def test_a_fresh_search_finds_the_challenger_in_the_champions_space(project: Pat
     assert nested == [(3,)]
     studies_after = query(studies, "select study_name from studies")
     assert len(studies_after) == len(studies_before) + 1, "a study of its own"
+
+
+def test_an_agent_retrains_through_the_task_json(project: Path):
+    data = new_data(project, "relabelled.csv", relabel=True)
+    versions_before, _ = registry(project)
+
+    result = run_task(project, {"task": "retrain_model", "newDataPath": str(data)})
+
+    assert result["success"] is True and result["promoted"] is True
+    assert result["metric"] == "roc_auc"
+    scores = result["metrics"]
+    assert scores["challenger"]["roc_auc"] > scores["champion"]["roc_auc"]
+    assert result["registeredModel"] == {
+        "name": REGISTERED,
+        "version": str(max(versions_before) + 1),
+        "alias": None,
+    }
+    assert Path(result["modelPath"]).is_file() and result["reportPath"].endswith(".html")
+    assert result["challenger"]["source"] == "the champion's configuration"

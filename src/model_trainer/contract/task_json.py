@@ -2,7 +2,8 @@
 
 An adapter at the edge: it validates and translates, the pipelines do the work. The seed writes
 `"task": "train_model"`; the skill's other modes (`tune_model`, `evaluate_model`,
-`deploy_model`) and the short names (`train`, `tune`, `evaluate`, `deploy`) are accepted too.
+`deploy_model`), `retrain_model`, and the short names (`train`, `tune`, `evaluate`, `deploy`,
+`retrain`) are accepted too.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ TRAIN_MODES = ("train_model", "train")
 TUNE_MODES = ("tune_model", "tune")
 EVALUATE_MODES = ("evaluate_model", "evaluate")
 DEPLOY_MODES = ("deploy_model", "deploy")
-MODES = (*TRAIN_MODES, *TUNE_MODES, *EVALUATE_MODES, *DEPLOY_MODES)
+RETRAIN_MODES = ("retrain_model", "retrain")
+MODES = (*TRAIN_MODES, *TUNE_MODES, *EVALUATE_MODES, *DEPLOY_MODES, *RETRAIN_MODES)
 MODE_PIPELINES = {
     **dict.fromkeys(TRAIN_MODES, "train"),
     **dict.fromkeys(TUNE_MODES, "tune"),
     **dict.fromkeys(EVALUATE_MODES, "evaluate"),
     **dict.fromkeys(DEPLOY_MODES, "deploy"),
+    **dict.fromkeys(RETRAIN_MODES, "retrain"),
 }
 ModelType = Literal["classification", "regression", "ranking", "clustering", "auto"]
 # validationStrategy names -> validation.strategy: the project's own, and scikit-learn's
@@ -152,7 +155,30 @@ class DeployRequest(_Strict):
     experimentTracking: ExperimentTracking = ExperimentTracking()
 
 
-TaskRequest = Annotated[TrainRequest | EvaluateRequest | DeployRequest, Field(discriminator="task")]
+class RetrainRequest(_Strict):
+    """The champion's configuration (or a fresh search) trained on new labelled rows, promoted
+    only when it beats the champion by the margin on held-out new rows."""
+
+    task: Literal["retrain_model", "retrain"]
+    newDataPath: NonEmpty = Field(description="Labelled CSV or Parquet: the model's columns.")
+    modelPath: NonEmpty | None = Field(None, description="The champion. Default: the latest.")
+    modelUri: NonEmpty | None = None
+    margin: float | None = Field(
+        None, ge=0, description="Relative improvement needed to promote (0.01: 1%)."
+    )
+    search: bool = Field(False, description="A fresh search instead of the champion's setup.")
+    addChampionRows: bool = Field(False, description="Train also on the champion's rows.")
+    timeColumn: NonEmpty | None = Field(None, description="Hold out the latest new rows.")
+    alias: NonEmpty | None = Field(None, description="A registry alias to move on promotion.")
+    trustUnverified: bool = Field(
+        False,
+        description="Load a model file that does not match the SHA-256 recorded at training.",
+    )
+    experimentTracking: ExperimentTracking = ExperimentTracking()
+
+
+Request = TrainRequest | EvaluateRequest | DeployRequest | RetrainRequest
+TaskRequest = Annotated[Request, Field(discriminator="task")]
 REQUEST = TypeAdapter(TaskRequest)
 
 
@@ -214,6 +240,28 @@ class DeployResult(BaseModel):
     artifacts: list[str]
 
 
+class RetrainResult(BaseModel):
+    """`success` is the run's: a kept champion is a success with `promoted` false."""
+
+    success: Literal[True]
+    promoted: bool
+    reason: str
+    metric: str
+    metrics: dict[str, dict[str, float | None]] = Field(
+        description="champion, challenger and dummy on the same held-out new rows."
+    )
+    improvement: float
+    margin: float
+    challengerWinShare: float | None
+    champion: dict[str, Any]
+    challenger: dict[str, Any]
+    modelPath: str = Field(description="The challenger's file (served only when promoted).")
+    registeredModel: dict[str, Any] | None
+    reportPath: str | None
+    experimentRun: ExperimentRun
+    artifacts: list[str]
+
+
 class FailureResult(BaseModel):
     model_config = ConfigDict(extra="allow")
     success: Literal[False]
@@ -222,7 +270,9 @@ class FailureResult(BaseModel):
     savedArtifacts: list[str]
 
 
-RESULT = TypeAdapter(TrainResult | TuneResult | EvaluateResult | DeployResult | FailureResult)
+RESULT = TypeAdapter(
+    TrainResult | TuneResult | EvaluateResult | DeployResult | RetrainResult | FailureResult
+)
 
 
 def json_schema() -> dict[str, Any]:
@@ -230,7 +280,7 @@ def json_schema() -> dict[str, Any]:
     return {"input": REQUEST.json_schema(), "output": RESULT.json_schema()}
 
 
-def parse_request(spec: Any) -> TrainRequest | EvaluateRequest | DeployRequest:
+def parse_request(spec: Any) -> Request:
     """The typed request, or a ConfigurationError naming each bad key, what it accepts and
     what was given. A missing `task` means train_model."""
     if not isinstance(spec, Mapping):
@@ -272,9 +322,7 @@ def check_algorithms(request: TrainRequest, known: Iterable[str]) -> None:
         )
 
 
-def runtime_params(
-    request: TrainRequest | EvaluateRequest | DeployRequest, base_dir: Path, ml_task: str = "auto"
-) -> dict[str, Any]:
+def runtime_params(request: Request, base_dir: Path, ml_task: str = "auto") -> dict[str, Any]:
     """The run's parameters. Relative paths start at `base_dir` (the task JSON's folder);
     `ml_task` (classification, …) names the default experiment."""
     if isinstance(request, EvaluateRequest):
@@ -303,6 +351,8 @@ def runtime_params(
         if request.alias:
             deploy["alias"] = request.alias
         params = {"deploy": deploy}
+    elif isinstance(request, RetrainRequest):
+        params = {"retrain": _retrain_params(request, base_dir)}
     else:
         params = _train_params(request, base_dir, ml_task)
     tracking = request.experimentTracking
@@ -311,6 +361,18 @@ def runtime_params(
     if tracking.trackingUri:
         params["tracking_uri"] = tracking.trackingUri
     return params
+
+
+def _retrain_params(request: RetrainRequest, base_dir: Path) -> dict[str, Any]:
+    retrain: dict[str, Any] = {
+        "champion": _model_reference(request, base_dir),
+        "data": _absolute(request.newDataPath, base_dir),
+        "search": request.search,
+        "add_champion_rows": request.addChampionRows,
+        "trust_unverified": request.trustUnverified,
+    }
+    optional = {"margin": request.margin, "time_column": request.timeColumn, "alias": request.alias}
+    return {**retrain, **{key: value for key, value in optional.items() if value is not None}}
 
 
 def _train_params(request: TrainRequest, base_dir: Path, ml_task: str) -> dict[str, Any]:
@@ -362,7 +424,7 @@ def _train_params(request: TrainRequest, base_dir: Path, ml_task: str) -> dict[s
     return params
 
 
-def ml_task_of(request: TrainRequest | EvaluateRequest | DeployRequest, base_dir: Path) -> str:
+def ml_task_of(request: Request, base_dir: Path) -> str:
     """classification, regression, …: modelType, else detected from the target column alone
     (read by itself, cheaply), for the default experiment name. `auto` when it cannot be read:
     the pipeline then says why."""
@@ -473,6 +535,37 @@ def deploy_output(deployment: Mapping[str, Any], artifacts: list[str]) -> dict[s
         savedArtifacts=artifacts,
         deployment=dict(deployment),
     ).model_dump()
+
+
+def retrain_output(
+    comparison: Mapping[str, Any],
+    registration: Mapping[str, Any],
+    artifacts: Mapping[str, str],
+) -> dict[str, Any]:
+    result = RetrainResult(
+        success=True,
+        promoted=comparison["promoted"],
+        reason=comparison["reason"],
+        metric=comparison["metric"],
+        metrics={name: _finite(values) for name, values in comparison["metrics"].items()},
+        improvement=comparison["improvement"],
+        margin=comparison["margin"],
+        challengerWinShare=comparison["challenger_win_share"],
+        champion={_camel(k): _plain(v) for k, v in comparison["champion"].items()},
+        challenger={_camel(k): _plain(v) for k, v in comparison["challenger"].items()},
+        modelPath=artifacts["model"],
+        registeredModel={
+            "name": registration.get("registered_model_name"),
+            "version": str(registration["registered_model_version"]),
+            "alias": registration.get("alias"),
+        }
+        if registration.get("registered_model_version")
+        else None,
+        reportPath=artifacts.get("retrain_report"),
+        experimentRun=_experiment_run(registration),
+        artifacts=sorted(set(artifacts.values())),
+    )
+    return result.model_dump()
 
 
 def failure_output(error: str, remediation: str, saved: list[str]) -> dict[str, Any]:
@@ -592,6 +685,7 @@ BRANCH_NAMES = {"str", "int", "float", "bool", "Validation", "MetricBounds"}
 HINTS = {
     "trainDataPath": " (the CSV or Parquet file to train on)",
     "testDataPath": " (a labelled CSV or Parquet file with the model's input columns)",
+    "newDataPath": " (the new labelled rows: a CSV or Parquet file with the model's columns)",
     "hyperparameterSearch.enabled": " (true or false, not a string)",
     "hyperparameterSearch.nTrials": " (an integer, 1 or more)",
     "hyperparameterSearch.timeout": " (seconds, a number above 0, e.g. 3600 for an hour)",
@@ -611,7 +705,7 @@ def _hint(key: str) -> str:
 def _keys_at(mode: Any, location: list[str]) -> list[str]:
     """The keys the model at `location` (the unknown key's parent) accepts."""
     model: Any = next(
-        (m for m in (TrainRequest, EvaluateRequest, DeployRequest)
+        (m for m in (TrainRequest, EvaluateRequest, DeployRequest, RetrainRequest)
          if mode in m.model_fields["task"].annotation.__args__),
         TrainRequest,
     )  # fmt: skip
@@ -623,7 +717,9 @@ def _keys_at(mode: Any, location: list[str]) -> list[str]:
     return list(model.model_fields)
 
 
-def _model_reference(request: EvaluateRequest | DeployRequest, base_dir: Path) -> str | None:
+def _model_reference(
+    request: EvaluateRequest | DeployRequest | RetrainRequest, base_dir: Path
+) -> str | None:
     if request.modelPath:
         return _absolute(request.modelPath, base_dir)
     return request.modelUri
