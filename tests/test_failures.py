@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import mlflow
+import optuna
 import pytest
 from kedro.io import DatasetError
 from mlflow import MlflowClient
@@ -18,6 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from model_trainer.errors import DataValidationError, TrackingServerLost
 from model_trainer.hooks import FailureReport
+from model_trainer.search.trial_records import TrialLogger
 from model_trainer.settings import HOOKS
 from model_trainer.tracking import failures
 from tests.conftest import run_kedro
@@ -68,9 +70,30 @@ def test_a_lost_tracking_server_is_told_from_other_failures():
         "API request to https://host/api/2.0/mlflow/runs/create failed with exception x"
     )
     assert failures.tracking_server_lost(raised(lost))
+    hanging = MlflowException(
+        "API request to http://host:5000/api/2.0/mlflow/runs/log-batch failed with timeout "
+        "exception HTTPConnectionPool(host='host', port=5000): Read timed out."
+    )
+    assert failures.tracking_server_lost(raised(hanging))
     assert failures.tracking_server_lost(raised(TrackingServerLost("gone", "start it")))
     assert not failures.tracking_server_lost(raised(MlflowException("RESOURCE_DOES_NOT_EXIST")))
     assert not failures.tracking_server_lost(raised(KeyError("Status")))
+
+
+def test_a_store_that_answers_with_an_error_is_not_a_lost_server(tmp_path, monkeypatch):
+    """Only a connection that fails is the server's loss; an error the store answers with
+    (here: the experiment was deleted) is raised as it is, and the run ends as any failure."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("deleted")
+    study = optuna.create_study()
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
+    client = MlflowClient()
+    parent = client.create_run(experiment)
+    client.delete_experiment(experiment)
+    with pytest.raises(MlflowException) as caught:
+        TrialLogger("rmse", 1, parent)(study, study.trials[0])
+    assert not isinstance(caught.value, TrackingServerLost)
+    assert not failures.tracking_server_lost(caught.value)
 
 
 def test_a_users_error_keeps_its_own_remediation():

@@ -15,10 +15,11 @@ from sklearn.base import clone
 from model_trainer.errors import ConfigurationError
 from model_trainer.evaluation import holdout as evaluation
 from model_trainer.models.calibration import CalibratedClassifier, Sigmoid, calibrated
+from model_trainer.models.ensemble import FoldBag
 from model_trainer.serving.integrity import joblib_file
 from model_trainer.serving.model_store import StoredModel, load_stored_model
 from model_trainer.training import retraining
-from tests.trained import stored_model
+from tests.trained import stored_model, train_as_the_pipelines_do
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDIT = pd.read_csv(ROOT / "data" / "01_raw" / "credit_data.csv")
@@ -274,3 +275,32 @@ def test_a_fresh_search_needs_the_setup_the_champion_was_searched_with(champion)
     with pytest.raises(ConfigurationError, match="keeps no training setup") as caught:
         retraining.search_challenger(champion, new.iloc[:800], new.iloc[800:900], {}, {})
     assert "retrain.search to false" in caught.value.remediation
+
+
+def test_a_fresh_search_takes_the_champions_training_settings(tmp_path, monkeypatch):
+    """The conf of the retrain run may have changed since: the search answers for the setup
+    the champion was searched with (here no bagging, where this run's conf bags 3 times)."""
+    monkeypatch.chdir(tmp_path)  # the study's SQLite storage is written under data/06_models
+    table = CREDIT.iloc[:900].reset_index(drop=True)
+    trained = train_as_the_pipelines_do(table, "Status", "logistic_regression")
+    champion, _ = stored_model(table, "Status", "logistic_regression")
+    champion.card["training_setup"] = {
+        "task": trained.task,
+        "feature_types": trained.feature_types,
+        "configuration": trained.configuration,
+        "training": {"calibration": "none", "bagging": {"folds": 1}},
+    }
+    new = CREDIT.iloc[900:1900].reset_index(drop=True)
+    this_runs_conf = {"calibration": "none", "bagging": {"folds": 3, "jobs": 1}}
+
+    model, described = retraining.search_challenger(
+        champion,
+        new.iloc[:800],
+        new.iloc[800:],
+        {"enabled": False, "storage": f"sqlite:///{tmp_path / 'studies.db'}"},
+        this_runs_conf,
+    )
+
+    assert not any(isinstance(step, FoldBag) for step in model.get_params(deep=True).values())
+    assert described["source"].startswith("a fresh search: 1 trials in study")
+    assert described["algorithm"] == "logistic_regression"

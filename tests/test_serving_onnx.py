@@ -66,7 +66,8 @@ def test_the_app_serves_predictions_and_explanations_from_the_export(deployed: P
     assert from_onnx["predictions"] == from_joblib["predictions"]
     assert np.allclose(from_onnx["probabilities"], from_joblib["probabilities"], atol=TOLERANCE)
     assert from_onnx["model_version"] == from_joblib["model_version"]
-    assert onnx_client.get("/metadata").json()["format"] == "onnx"
+    onnx_metadata = onnx_client.get("/metadata").json()
+    assert onnx_metadata["format"] == "onnx" and onnx_metadata["sha256_verified"] is None
     assert joblib_client.get("/metadata").json()["format"] == "joblib"
     explained = onnx_client.post("/explain", json={"records": body["records"][:2]})
     assert explained.status_code == 200
@@ -88,3 +89,15 @@ def test_a_model_without_an_export_is_refused_with_the_fix(trained_project: Path
     assert "has no ONNX export" in result.stderr and "kedro run --pipelines=deploy" in result.stderr
     with pytest.raises(ConfigurationError, match="cannot place 'models:/m/1'"):
         load_onnx_model("models:/m/1", project / "data" / "06_models")
+
+
+def test_a_model_is_named_by_its_path_in_any_project(deployed: Path, tmp_path: Path):
+    """The path names the project too: its version is looked up beside it, not in the
+    project being served from."""
+    joblib_path = load_stored_model(None, deployed / "data" / "06_models").source
+
+    served = load_onnx_model(joblib_path, tmp_path / "elsewhere" / "data" / "06_models")
+
+    assert served.source.startswith(str(deployed)) and served.source.endswith("model.onnx")
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        load_onnx_model(joblib_path.replace("model.joblib/", "model.joblib/x"), tmp_path)

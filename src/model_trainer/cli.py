@@ -148,7 +148,7 @@ def run_task(spec: Any, base: Path, env: str | None, project: Path) -> dict[str,
         params = task_contract.runtime_params(
             request, base, task_contract.ml_task_of(request, base)
         )
-        if isinstance(request, task_contract.TrainRequest):
+        if "tuning" in params:  # a search's budget counts from the command's start
             params["tuning"]["started_at"] = command_start()
         pipeline = task_contract.MODE_PIPELINES[request.task]
         bootstrap_project(project)
@@ -316,6 +316,8 @@ def serve(
     if api_key is None:
         warn_if_reachable_by_others(host, port)
     project_path = nearest_project()
+    if serve_onnx and model_reference and not model_reference.startswith(MLFLOW_SCHEMES):
+        model_reference = str(Path(model_reference).expanduser().resolve())  # from here
     os.chdir(project_path)  # MLflow's SQLite store and artifact paths are relative to it
     try:
         models_dir = project_path / "data" / "06_models"

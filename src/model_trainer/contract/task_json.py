@@ -167,6 +167,9 @@ class RetrainRequest(_Strict):
         None, ge=0, description="Relative improvement needed to promote (0.01: 1%)."
     )
     search: bool = Field(False, description="A fresh search instead of the champion's setup.")
+    hyperparameterSearch: HyperparameterSearch = Field(
+        HyperparameterSearch(), description="The fresh search's budget (with search: true)."
+    )
     addChampionRows: bool = Field(False, description="Train also on the champion's rows.")
     timeColumn: NonEmpty | None = Field(None, description="Hold out the latest new rows.")
     alias: NonEmpty | None = Field(None, description="A registry alias to move on promotion.")
@@ -250,7 +253,7 @@ class RetrainResult(BaseModel):
     metrics: dict[str, dict[str, float | None]] = Field(
         description="champion, challenger and dummy on the same held-out new rows."
     )
-    improvement: float
+    improvement: float | None = Field(description="null when a score could not be computed.")
     margin: float
     challengerWinShare: float | None
     champion: dict[str, Any]
@@ -353,6 +356,8 @@ def runtime_params(request: Request, base_dir: Path, ml_task: str = "auto") -> d
         params = {"deploy": deploy}
     elif isinstance(request, RetrainRequest):
         params = {"retrain": _retrain_params(request, base_dir)}
+        if request.search:  # the fresh search's budget
+            params["tuning"] = _tuning_params(request.hyperparameterSearch)
     else:
         params = _train_params(request, base_dir, ml_task)
     tracking = request.experimentTracking
@@ -361,6 +366,19 @@ def runtime_params(request: Request, base_dir: Path, ml_task: str = "auto") -> d
     if tracking.trackingUri:
         params["tracking_uri"] = tracking.trackingUri
     return params
+
+
+def _tuning_params(search: HyperparameterSearch) -> dict[str, Any]:
+    tuning: dict[str, Any] = {"enabled": search.enabled}
+    for key, value in (
+        ("n_trials", search.nTrials),
+        ("timeout", search.timeout),
+        ("sampler", search.sampler),
+        ("pruner", search.pruner),
+    ):
+        if value is not None:
+            tuning[key] = value
+    return tuning
 
 
 def _retrain_params(request: RetrainRequest, base_dir: Path) -> dict[str, Any]:
@@ -382,15 +400,7 @@ def _train_params(request: TrainRequest, base_dir: Path, ml_task: str) -> dict[s
     task: dict[str, Any] = {"type": request.modelType}
     if request.positiveClass is not None:
         task["positive_class"] = request.positiveClass
-    tuning: dict[str, Any] = {"enabled": search.enabled}
-    for key, value in (
-        ("n_trials", search.nTrials),
-        ("timeout", search.timeout),
-        ("sampler", search.sampler),
-        ("pruner", search.pruner),
-    ):
-        if value is not None:
-            tuning[key] = value
+    tuning = _tuning_params(search)
     given = request.validationStrategy
     validation = Validation(type=given) if isinstance(given, str) else given
     validation_params: dict[str, Any] = {"strategy": VALIDATION_STRATEGIES[validation.type]}
@@ -548,7 +558,7 @@ def retrain_output(
         reason=comparison["reason"],
         metric=comparison["metric"],
         metrics={name: _finite(values) for name, values in comparison["metrics"].items()},
-        improvement=comparison["improvement"],
+        improvement=_number(comparison["improvement"]),
         margin=comparison["margin"],
         challengerWinShare=comparison["challenger_win_share"],
         champion={_camel(k): _plain(v) for k, v in comparison["champion"].items()},

@@ -10,7 +10,6 @@ counting the trials done and again when its search ends.
 from __future__ import annotations
 
 import copy
-import datetime
 import logging
 import time
 import warnings
@@ -63,27 +62,39 @@ def settle_stale_trials(
     return failed
 
 
+# When this process first saw each RUNNING trial that had no heartbeat, by its own clock: a
+# trial's datetime_start is its worker's local time, which another machine cannot compare.
+_SILENT_SINCE: dict[tuple[str, int], float] = {}  # (storage URL, trial id): seen silent
+
+
 def _fail_silent_since_start(study: optuna.Study, storage: RDBStorage) -> None:
     """A worker killed between creating its trial and recording the trial's first heartbeat
     (which its heartbeat thread does at once) leaves a RUNNING trial Optuna never calls stale:
-    it has no heartbeat to age. Such a trial started longer ago than the grace period is
-    failed, and retried through the stale-trial callback, as Optuna does with the others."""
+    it has no heartbeat to age. Such a trial seen without a heartbeat for longer than the grace
+    period, by this process's clock, is failed and retried through the stale-trial callback,
+    as Optuna does with the others. (A worker of the same study that records no heartbeats
+    at all, say a notebook's optimize on a storage without heartbeat_interval, would have its
+    long trials failed too: every worker of a study should open it with heartbeats.)"""
     grace = storage.grace_period or 2 * storage.heartbeat_interval
-    now = datetime.datetime.now()  # datetime_start is the naive local time of its worker
-    old = {
+    running = {
         trial._trial_id: trial
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if trial.datetime_start and (now - trial.datetime_start).total_seconds() > grace
     }
-    if not old:
+    if not running:
         return
     query = sqlalchemy.text(
         "SELECT trial_id FROM trial_heartbeats WHERE trial_id IN :ids"
     ).bindparams(sqlalchemy.bindparam("ids", expanding=True))
     with storage.engine.connect() as connection:
-        beating = {row[0] for row in connection.execute(query, {"ids": list(old)})}
+        beating = {row[0] for row in connection.execute(query, {"ids": list(running)})}
+    now = time.monotonic()
+    silent = [trial_id for trial_id in running if trial_id not in beating]
+    for trial_id in silent:
+        _SILENT_SINCE.setdefault((storage.url, trial_id), now)
     failed = []
-    for trial_id in set(old) - beating:
+    for trial_id in silent:
+        if now - _SILENT_SINCE[(storage.url, trial_id)] <= grace:
+            continue
         try:
             if study._storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
                 failed.append(trial_id)
@@ -93,7 +104,7 @@ def _fail_silent_since_start(study: optuna.Study, storage: RDBStorage) -> None:
     for trial_id in failed:
         logger.warning(
             "Trial %d never recorded a heartbeat (its worker died as it started it).",
-            old[trial_id].number,
+            running[trial_id].number,
         )
         if callback is not None:
             callback(study, copy.deepcopy(study._storage.get_trial(trial_id)))

@@ -22,6 +22,7 @@ from model_trainer.search.budget import SearchBudget
 from model_trainer.search.samplers import objectives_of
 from model_trainer.search.space import split_params
 from model_trainer.search.storage import redact
+from model_trainer.tracking.failures import LOST_SERVER
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ class TrialLogger:
             try:
                 log_trial_run(self.parent, trial, self.objectives)
             except MlflowException as exc:
+                if not LOST_SERVER.search(exc.message):
+                    raise  # the store answered: its own error says what is wrong
                 raise lost_server(study, exc) from exc
 
     def _clock(self) -> str:

@@ -233,14 +233,16 @@ def build_app(
     async def health() -> dict[str, str]:
         return {"status": "ok", "model_version": version}
 
+    onnx = stored.source.endswith(".onnx")
     metadata = {
         "model_version": version,
         "source": stored.source,
         "run_id": stored.run_id,
         "registered_model": stored.registered_name,
         "registered_version": stored.registered_version,
-        "format": "onnx" if stored.source.endswith(".onnx") else "joblib",
-        "sha256_verified": stored.verified,  # false: loaded with --trust-unverified
+        "format": "onnx" if onnx else "joblib",
+        # false: loaded with --trust-unverified; null: an ONNX file, which has no digest
+        "sha256_verified": None if onnx else stored.verified,
         "target": card["target"],
         "task": card["task"],
         "classes": card.get("classes"),

@@ -62,9 +62,10 @@ def input_kinds(graph: Any, card: dict[str, Any]) -> dict[str, str]:
 
 
 def load_onnx_model(reference: str | None, models_dir: Path) -> StoredModel:
-    """The ONNX export of the model named by `reference` (nothing for the latest model, or a
-    model.joblib or model.onnx path in the versioned layout), with that version's card."""
-    version = _version_of(reference, models_dir)
+    """The ONNX export of the model named by `reference` (nothing for the latest model under
+    `models_dir`, or a model.joblib or model.onnx path in the versioned layout of any
+    project's data/06_models), with that version's card."""
+    models_dir, version = _located(reference, models_dir)
     path = versioned_file(models_dir / ONNX_FILE, version)
     if not path.is_file():
         raise ConfigurationError(
@@ -83,19 +84,26 @@ def load_onnx_model(reference: str | None, models_dir: Path) -> StoredModel:
     return StoredModel(model=model, card=card, source=str(path.resolve()), save_version=version)
 
 
-def _version_of(reference: str | None, models_dir: Path) -> str:
+def _located(reference: str | None, models_dir: Path) -> tuple[Path, str]:
+    """The models folder and the save version `reference` names."""
     if reference is None or str(reference).strip() in ("", "latest"):
-        return served_version(models_dir)
+        return models_dir, served_version(models_dir)
     reference = str(reference).strip()
-    path = Path(reference).expanduser()
+    path = Path(reference).expanduser().resolve()
     if reference.startswith(MLFLOW_SCHEMES) or path.parent.parent.name not in (
         MODEL_FILE,
         ONNX_FILE,
     ):
         raise ConfigurationError(
-            f"--onnx serves the export the deploy pipeline saved under {models_dir / ONNX_FILE}"
-            f"/<version>/, and cannot place '{reference}' among those versions.",
+            f"--onnx serves the export the deploy pipeline saved under "
+            f"data/06_models/{ONNX_FILE}/<version>/, and cannot place '{reference}' among "
+            "those versions.",
             "Name the model by its versioned path (data/06_models/model.joblib/<version>/"
             "model.joblib, or the model.onnx beside it), or leave --model out for the latest.",
         )
-    return path.parent.name
+    if not path.is_file():
+        raise ConfigurationError(
+            f"The model file {path} does not exist.",
+            "Give the path of a model the train pipeline saved, or leave --model out.",
+        )
+    return path.parents[2], path.parent.name

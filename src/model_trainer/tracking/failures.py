@@ -24,8 +24,11 @@ CONVERGENCE = (
     "(a smaller C or a larger alpha), or raise max_iter in its search space."
 )
 
-# MLflow's REST client, once its retries are spent: "API request to <url> failed with exception".
-LOST_SERVER = re.compile(r"API request to (https?://\S+?)/api/\S* failed with exception")
+# MLflow's REST client, once its retries are spent: "API request to <url> failed with exception"
+# (a refused or broken connection) or "... failed with timeout exception" (a server that hangs).
+LOST_SERVER = re.compile(
+    r"API request to (https?://\S+?)/api/\S* failed with (?:timeout )?exception"
+)
 
 
 # (error type, pattern in its message or None, remediation); the first match wins.

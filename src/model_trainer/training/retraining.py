@@ -179,6 +179,8 @@ def search_challenger(
     )
     target = card["target"]
     rows = pd.concat([train, validation], ignore_index=True)
+    # the champion's calibration, bagging, threshold and early stopping; this run's checkpoints
+    training_settings = {**training_settings, **(setup.get("training") or {})}
     if task["type"] == "classification":
         task["class_counts"] = {str(k): int(v) for k, v in train[target].value_counts().items()}
     study, summary = search(

@@ -19,6 +19,9 @@ from model_trainer.training import final_fit as training
 
 logger = logging.getLogger(__name__)
 
+# The training settings a retrain's fresh search takes from the champion (retrain.search).
+SEARCHED_WITH = ("calibration", "bagging", "decision_threshold", "early_stopping")
+
 
 def fit_evaluation_model(
     train_split: pd.DataFrame,
@@ -237,6 +240,7 @@ def describe_model(
             "task": task,
             "feature_types": feature_types,
             "configuration": model_configuration,
+            "training": {key: settings.get(key) for key in SEARCHED_WITH},
         },
     )
 
