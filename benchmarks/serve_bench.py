@@ -1,7 +1,7 @@
 """Throughput and latency of `kedro serve` beside `mlflow models serve` on the same model.
 
     uv run python benchmarks/serve_bench.py [--seconds 10] [--concurrency 1 32] [--records 1]
-    uv run python benchmarks/serve_bench.py --project PATH --model models:/model_trainer/3
+    uv run python benchmarks/serve_bench.py --project PATH --model models:/NAME/3
 
 Without --project, a fresh copy of the project is trained on the bundled credit data
 (`kedro run --pipeline=train --env=test`) and its registered version 1 is served by both. The
@@ -32,8 +32,11 @@ import numpy as np
 import pandas as pd
 from run_bench import KEDRO, ROOT, project_copy
 
+from model_trainer.tracking.served_model import LABEL_COLUMN
+
 RAW_DATA = ROOT / "data" / "01_raw" / "credit_data.csv"
 BIN = Path(sys.executable).parent  # `mlflow models serve` runs `uvicorn` from the PATH
+REGISTERED = "01_raw_credit_data_Status"  # the bundled data's registered model name
 
 
 def trained_project(folder: Path) -> Path:
@@ -145,7 +148,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="serve_bench_") as scratch:
         work = Path(scratch)
         project = args.project.resolve() if args.project else trained_project(work / "project")
-        default_model = "models:/model_trainer/" + ("latest" if args.project else "1")
+        # the trained copy registers its model per data set and target
+        default_model = f"models:/{REGISTERED}/" + ("latest" if args.project else "1")
         model = args.model or default_model
         log = work / "predictions.jsonl"
         kedro_serve = [str(KEDRO), "serve", "--model", model, "--log-file", str(log)]
@@ -173,7 +177,9 @@ def main() -> None:
             theirs = httpx.post(
                 f"{mlflow_url}/invocations", json={"dataframe_records": check}, timeout=60
             )
-            same = ours.json()["predictions"] == theirs.json()["predictions"]
+            # the MLflow model answers a record per row: its label and each class's probability
+            labels = [row[LABEL_COLUMN] for row in theirs.json()["predictions"]]
+            same = ours.json()["predictions"] == labels
             print(f"Same predictions from both servers on 200 rows: {same}")
             targets = {
                 "kedro serve": (
