@@ -151,6 +151,7 @@ def test_kedro_task_ranks_per_user_on_unseen_users_and_serves_and_scores_batches
         "targetColumn": "rating",
         "modelType": "ranking",
         "groupColumn": "userId",
+        "itemColumn": "movieId",
         "hyperparameterSearch": {"nTrials": 3},
     }
 
@@ -166,6 +167,8 @@ def test_kedro_task_ranks_per_user_on_unseen_users_and_serves_and_scores_batches
     assert not set(splits["train_split"]["userId"]) & set(splits["test_split"]["userId"])
     decisions = json.loads((project / "data/08_reporting/decisions.json").read_text())
     assert any(d["decision"] == "ranking relevance" for d in decisions)
+    personalisation = next(d for d in decisions if d["decision"] == "personalisation")
+    assert "'movieId'" in personalisation["choice"]
     assert (project / "data/08_reporting/evaluation_plots/ranking_by_group.png").stat().st_size
 
     stored = load_stored_model(None, project / "data/06_models")
@@ -178,6 +181,15 @@ def test_kedro_task_ranks_per_user_on_unseen_users_and_serves_and_scores_batches
     scores = stored.model.predict(records)
     np.testing.assert_allclose(answer.json()["predictions"], scores, rtol=1e-6)
     assert answer.json()["ranks"] == (pd.Series(-scores).rank(method="first").astype(int)).tolist()
+    # the user's history with each movie reaches the answers; a record without a user is
+    # scored as a user never seen (no history), and gets no ranks
+    with TestClient(build_app(stored)) as client:
+        body = {"records": json.loads(records.drop(columns=["userId"]).to_json(orient="records"))}
+        anonymous = client.post("/predict", json=body).json()
+    stranger = stored.model.predict(records.assign(userId=-1))
+    np.testing.assert_allclose(anonymous["predictions"], stranger, rtol=1e-6)
+    assert not np.allclose(scores, stranger)
+    assert anonymous.get("ranks") is None
 
     result = run_kedro(
         project, "run", "--pipeline=inference", "--params=inference.data=data/01_raw/movielens.csv"
@@ -211,3 +223,36 @@ def test_a_ranker_stops_early_on_the_validation_groups_ndcg(movielens, style):
     values = curve["validation"]["values"]
     assert rounds == curve["best_step"] == int(np.argmax(values)) + 1 < 300
     assert len(values) == rounds + 10, "patience rounds past the best"
+
+
+@pytest.mark.e2e
+def test_kedro_task_holds_out_each_users_latest_ratings_with_group_timeseries(
+    project: Path, movielens: pd.DataFrame
+):
+    movielens.to_csv(project / "data/01_raw/movielens.csv", index=False)
+    spec = {
+        "trainDataPath": "data/01_raw/movielens.csv",
+        "targetColumn": "rating",
+        "modelType": "ranking",
+        "groupColumn": "userId",
+        "itemColumn": "movieId",
+        "timeColumn": "timestamp",
+        "validationStrategy": "group_timeseries",
+        "hyperparameterSearch": {"nTrials": 2},
+    }
+
+    output = run_task(project, spec)
+    assert output["success"], output
+    splits = {
+        name: pd.read_parquet(next((project / "data/05_model_input").glob(f"{name}.*/*/*")))
+        for name in ("train_split", "test_split")
+    }
+    train, test = splits["train_split"], splits["test_split"]
+    assert test["userId"].nunique() > 40  # most users have their latest rows held out
+    latest = train.groupby("userId")["timestamp"].max()
+    assert (test["timestamp"] >= test["userId"].map(latest).fillna(-1)).all()
+    audit = json.loads((project / "data/08_reporting/leak_audit.json").read_text())
+    assert not [f for f in audit["findings"] if f["check"] == "time_overlap"]
+    decisions = json.loads((project / "data/08_reporting/decisions.json").read_text())
+    cv = next(d for d in decisions if d["decision"] == "cross-validation")
+    assert "group_timeseries" in cv["choice"] and "'userId' is cut in time" in cv["why"]

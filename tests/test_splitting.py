@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from model_trainer.errors import ConfigurationError, DataValidationError
+from model_trainer.table import leak_audit
 from model_trainer.table.splitting import choose_cv, cv_splits, split_holdout
 from tests.conftest import BENCH
 
@@ -176,7 +177,9 @@ def test_refuses_an_unknown_strategy_listing_the_allowed_ones():
     with pytest.raises(ConfigurationError) as caught:
         choose_cv(CLASSIFICATION, {"strategy": "bootstrap"}, None, None)
     assert "'bootstrap'" in caught.value.message
-    assert "auto, kfold, stratified, timeseries, group, repeated_kfold" in caught.value.remediation
+    assert "auto, kfold, stratified, timeseries, group_timeseries, group, repeated_kfold" in (
+        caught.value.remediation
+    )
 
 
 def test_refuses_fewer_than_two_folds():
@@ -351,3 +354,59 @@ def test_unshuffled_kfold_folds_are_contiguous_blocks_and_repeats_refuse_it():
                for _, rows in cv_splits(shuffled, X, y))  # fmt: skip
     with pytest.raises(ConfigurationError, match=r"validation\.shuffle is false"):
         choose_cv(task, {"strategy": "repeated_kfold", "shuffle": False}, len(X), "rmse")
+
+
+@pytest.fixture(scope="module")
+def ratings() -> pd.DataFrame:
+    """60 users with 5 to 40 ratings each, at times that interleave across users."""
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(5, 41, 60)
+    users = np.repeat(np.arange(60), sizes)
+    return pd.DataFrame(
+        {
+            "user": users,
+            "time": rng.permutation(len(users)),
+            "rating": rng.integers(1, 6, len(users)),
+        }
+    ).sample(frac=1.0, random_state=0)
+
+
+def test_group_timeseries_holds_out_each_groups_latest_rows(ratings):
+    train, validation, test = split_holdout(
+        ratings, "rating", REGRESSION, SPLIT, "time", "user", within_groups=True
+    )
+    assert len(train) + len(validation) + len(test) == len(ratings)
+    assert not set(train.index) & set(test.index)
+    for user, rows in ratings.groupby("user"):
+        held = test[test["user"] == user]
+        assert len(held) == round(0.1 * len(rows))
+        if len(held):  # the test rows are the user's latest, validation just before them
+            assert held["time"].min() > train.loc[train["user"] == user, "time"].max()
+            before = validation.loc[validation["user"] == user, "time"]
+            assert before.empty or before.max() < held["time"].min()
+    # one cut in time for everybody would not put 50 users' last rows in test
+    assert test["user"].nunique() > 50
+    assert test["time"].min() < train["time"].max()
+    findings = leak_audit.time_overlap(pd.concat([train, validation]), test, "time", "user")
+    assert findings == []
+    assert leak_audit.time_overlap(pd.concat([train, validation]), test, "time")
+
+
+def test_group_timeseries_folds_learn_from_each_groups_past_and_score_its_next_rows(ratings):
+    cv = choose_cv(REGRESSION, {"strategy": "group_timeseries", "folds": 4}, "time", "user")
+    assert "each group of 'user' is cut in time on its own" in cv["reason"]
+    folds = cv_splits(cv, ratings, ratings["rating"])
+    assert len(folds) == 4
+    previous = 0
+    for train_rows, scored_rows in folds:
+        train, scored = ratings.iloc[train_rows], ratings.iloc[scored_rows]
+        latest = train.groupby("user")["time"].max()
+        assert (scored["time"].to_numpy() > scored["user"].map(latest).fillna(-1).to_numpy()).all()
+        assert len(train) > previous  # expanding
+        previous = len(train)
+    assert set(np.concatenate([s for _, s in folds])) | set(folds[0][0]) == set(range(len(ratings)))
+
+
+def test_group_timeseries_needs_a_time_and_a_group_column():
+    with pytest.raises(ConfigurationError, match="group_timeseries"):
+        choose_cv(REGRESSION, {"strategy": "group_timeseries"}, "time", None)

@@ -68,6 +68,7 @@ def test_maps_the_seeds_literal_example_onto_nested_params():
             "features": ["age", "income", "category"],
             "time_column": None,
             "group_column": None,
+            "item_column": None,
         },
         "task": {"type": "classification"},
         "model": {"algorithm": "random_forest"},

@@ -34,6 +34,7 @@ TRAIN_OPTIONS = {
     "features": ("features",),
     "time_column": ("timeColumn",),
     "group_column": ("groupColumn",),
+    "item_column": ("itemColumn",),
     "positive_class": ("positiveClass",),
     "registered_model_name": ("registeredModelName",),
     "validation_strategy": ("validationStrategy",),

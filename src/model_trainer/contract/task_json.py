@@ -39,8 +39,8 @@ ModelType = Literal["classification", "regression", "ranking", "clustering", "au
 # splitter names as the seed writes them (stratified_kfold).
 VALIDATION_STRATEGIES = {
     **{name: name for name in (
-        "kfold", "stratified", "timeseries", "group", "repeated_kfold", "repeated_stratified",
-        "loo", "auto",
+        "kfold", "stratified", "timeseries", "group_timeseries", "group", "repeated_kfold",
+        "repeated_stratified", "loo", "auto",
     )},
     "stratified_kfold": "stratified",
     "group_kfold": "group",
@@ -111,6 +111,10 @@ class TrainRequest(_Strict):
     metric: NonEmpty | None = Field(None, description="Default: the task's (roc_auc, …).")
     timeColumn: NonEmpty | None = None
     groupColumn: NonEmpty | None = None
+    itemColumn: NonEmpty | None = Field(
+        None, description="Ranking: the column naming what is ranked; the model then learns "
+        "each group's history with each item.",
+    )  # fmt: skip
     positiveClass: Label | None = Field(
         None, description="Binary metrics describe this class. Default: the larger of two "
         "numeric labels, true of booleans, else the minority class.",
@@ -415,6 +419,7 @@ def _train_params(request: TrainRequest, base_dir: Path, ml_task: str) -> dict[s
             "features": request.features or None,
             "time_column": request.timeColumn,
             "group_column": request.groupColumn,
+            "item_column": request.itemColumn,
         },
         "task": task,
         "model": {"algorithm": algorithm},

@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from model_trainer.errors import ConfigurationError
 from model_trainer.models.preprocessing import build_preprocessor
 from model_trainer.tasks.forecasting import TargetLagFeatures, check_lag_settings, lag_feature_names
-from model_trainer.tasks.ranking import RankingPipeline
+from model_trainer.tasks.ranking import HISTORY_COLUMNS, GroupItemHistory, RankingPipeline
 
 TASKS = ("classification", "regression", "ranking")
 IMBALANCE_STRATEGIES = ("auto", "none", "class_weight", "smote")
@@ -141,7 +141,9 @@ def make_pipeline(
     """Preprocessing + estimator as one object: what CV refits per fold and what gets saved.
     A SMOTE step sits between them (imblearn's Pipeline), so synthetic rows are made from each
     fold's training rows only and never at predict time. `ranking` (the ranking task) makes it
-    a RankingPipeline, which fits the estimator with the rows' groups. `time_series` (a
+    a RankingPipeline, which fits the estimator with the rows' groups; with an item column,
+    its "preprocess" step first adds each group's history with the item (GroupItemHistory).
+    `time_series` (a
     regression with a time column and target lags or rolling windows set) makes the
     "preprocess" step a Pipeline of TargetLagFeatures, which adds the lag columns from the
     target history it stores at fit, then the column transforms, which treat them as numeric."""
@@ -153,14 +155,10 @@ def make_pipeline(
             time_series.get("rolling_windows"),
             time_series.get("horizon", 1),
         )
-        new = {"type": "numeric", "n_unique": None, "missing_fraction": None, "dtype": "float64"}
-        feature_types = {
-            **feature_types,
-            "columns": {
-                **feature_types["columns"],
-                **{column: dict(new) for column in lag_feature_names(lags, windows)},
-            },
-        }
+        feature_types = _with_numeric_columns(feature_types, lag_feature_names(lags, windows))
+    history = task == "ranking" and bool((ranking or {}).get("item_column"))
+    if history:
+        feature_types = _with_numeric_columns(feature_types, HISTORY_COLUMNS)
     preprocessor = build_preprocessor(
         feature_types,
         scale=bool(entry.get("scale", False)),
@@ -181,6 +179,11 @@ def make_pipeline(
         # Inside "preprocess": every caller that fits or applies the preprocessing on its own
         # (early stopping, checkpointed fits) takes raw columns and passes the target through.
         preprocessor = Pipeline([("target_lags", lag_step), ("columns", preprocessor)])
+    if history:  # inside "preprocess" too, so early stopping's fits cross-fit it as well
+        history_step = GroupItemHistory(
+            ranking["group_column"], ranking["item_column"], random_state=seed
+        )
+        preprocessor = Pipeline([("group_item_history", history_step), ("columns", preprocessor)])
     balancing = (imbalance or {}).get("by_algorithm", {}).get(name, "none")
     estimator = make_estimator(
         registry, name, task, {**_weighting_params(balancing, imbalance), **params}, seed
@@ -201,6 +204,15 @@ def make_pipeline(
             relevance_values=ranking.get("relevance_values"),
         )
     return Pipeline([("preprocess", preprocessor), ("model", estimator)])
+
+
+def _with_numeric_columns(feature_types: Mapping[str, Any], names: Any) -> dict[str, Any]:
+    """Feature types with columns a step adds before the column transforms (read as numbers)."""
+    new = {"type": "numeric", "n_unique": None, "missing_fraction": None, "dtype": "float64"}
+    return {
+        **feature_types,
+        "columns": {**feature_types["columns"], **{column: dict(new) for column in names}},
+    }
 
 
 def prediction_steps(pipeline: Pipeline) -> Pipeline:

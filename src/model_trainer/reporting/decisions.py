@@ -123,6 +123,20 @@ def decision_record(
                 "task.relevant_from, task.k",
             )
         )
+        item = task.get("item_column")
+        record.append(
+            _decision(
+                "personalisation",
+                f"each '{task['group_column']}''s history with each '{item}' (item bias, "
+                "affinity from a factorisation of the training relevance, cross-fitted)"
+                if item
+                else "none: every group ranks an item the same way",
+                "what a group made of similar items before is what orders its rows"
+                if item
+                else "no dataset.item_column names what is ranked",
+                "dataset.item_column",
+            )
+        )
     time_column = cv.get("time_column")
     if task["type"] == "regression" and time_column:
         lags = configuration.get("time_series")

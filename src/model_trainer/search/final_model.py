@@ -76,7 +76,7 @@ def bagging_refusal(
         else f"the search weighed {' and '.join(objectives[1:])} too: a bag is k times slower "
         "and bigger" if len(objectives) > 1
         else "the rows are ordered in time or grouped: a bag's folds would cut across them"
-        if configuration["cv"].get("strategy") in ("timeseries", "group")
+        if configuration["cv"].get("strategy") in ("timeseries", "group_timeseries", "group")
         else f"a class has {smallest_class} rows, fewer than the {folds} folds"
         if smallest_class < folds
         else None

@@ -320,7 +320,8 @@ def sample_for_search(
 ) -> tuple[pd.DataFrame, pd.Series]:
     """At most `rows` rows for the search on a big table (the final model is still refit on
     every row) or for a slow model's permutation importance: stratified by class for
-    classification, the latest rows for time-ordered folds, whole groups for ranking, else at
+    classification, the latest rows for time-ordered folds, whole groups for ranking or folds
+    in time within groups, else at
     random. The study's fingerprint is the sample's, so it
     differs from a full search."""
     if not rows or len(X) <= int(rows):
@@ -329,8 +330,8 @@ def sample_for_search(
     positions = np.arange(len(X))
     if cv.get("strategy") == "timeseries":
         keep = positions[-rows:]
-    elif task["type"] == "ranking":
-        keep = sample_groups(X[task["group_column"]], rows, seed)
+    elif task["type"] == "ranking" or cv.get("strategy") == "group_timeseries":
+        keep = sample_groups(X[cv.get("group_column") or task["group_column"]], rows, seed)
     else:
         counts = y.value_counts()
         stratify = y if task["type"] == "classification" and counts.min() >= 2 else None

@@ -12,7 +12,7 @@ from model_trainer.serving.integrity import CARD_KEY
 from model_trainer.tracking.runs import pinned_requirements
 
 # What scoring a ranking needs besides the rows: the groups, the grades, k and what is relevant.
-RANKING_KEYS = ("group_column", "k", "relevant_from", "relevance_values")
+RANKING_KEYS = ("group_column", "item_column", "k", "relevant_from", "relevance_values")
 
 
 def model_card(
@@ -40,7 +40,9 @@ def model_card(
         "task": task["type"],
         "classes": task.get("classes"),
         "positive_class": task.get("positive_class"),
-        "ranking": {key: task[key] for key in RANKING_KEYS} if task["type"] == "ranking" else None,
+        "ranking": {key: task.get(key) for key in RANKING_KEYS}
+        if task["type"] == "ranking"
+        else None,
         "metric": configuration["metric"],
         "algorithm": training_info["algorithm"],
         "params": training_info["params"],

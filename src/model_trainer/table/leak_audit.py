@@ -40,9 +40,11 @@ def audit(
     time_column: str | None,
     group_column: str | None,
     settings: Mapping[str, Any],
+    within_groups: bool = False,
 ) -> list[dict[str, Any]]:
     """Every finding of the four checks. `train` holds the rows a model learns from (train and
-    validation splits), `test` the held-out rows; `feature_columns` the model's inputs."""
+    validation splits), `test` the held-out rows; `feature_columns` the model's inputs.
+    `within_groups`: the split held out each group's latest rows, so time is checked per group."""
     findings = []
     if target and task_type in ("classification", "regression", "ranking"):
         findings += single_feature_leaks(
@@ -51,7 +53,7 @@ def audit(
     columns = [*feature_columns, *([target] if target else [])]
     findings += repeated_rows(train, test, columns, float(settings["duplicate_share_above"]))
     if time_column:
-        findings += time_overlap(train, test, time_column)
+        findings += time_overlap(train, test, time_column, group_column if within_groups else None)
     elif group_column:  # with a time column too, the split is by time: groups cross it by design
         findings += group_overlap(train, test, group_column)
     return findings
@@ -172,12 +174,22 @@ def repeated_rows(
     ]
 
 
-def time_overlap(train: pd.DataFrame, test: pd.DataFrame, time_column: str) -> list[dict[str, Any]]:
+def time_overlap(
+    train: pd.DataFrame, test: pd.DataFrame, time_column: str, group_column: str | None = None
+) -> list[dict[str, Any]]:
     """With a time column, every test row should come after every training row (times read as
-    the time-ordered split reads them: dates in text parsed, mixed UTC offsets included)."""
-    latest = time_values(train, time_column).max()
+    the time-ordered split reads them: dates in text parsed, mixed UTC offsets included); with
+    `group_column`, after every training row of its own group."""
     times = time_values(test, time_column)
-    early = test.index[(times <= latest).to_numpy()]
+    if group_column:
+        by_group = time_values(train, time_column).groupby(train[group_column].to_numpy()).max()
+        latest = test[group_column].map(by_group)
+        # within a group, rows of one moment cannot be ordered: only an earlier test row counts
+        early = test.index[(times < latest).to_numpy()]
+        latest = f"its group's latest in '{group_column}'"
+    else:
+        latest = time_values(train, time_column).max()
+        early = test.index[(times <= latest).to_numpy()]
     if not len(early):
         return []
     return [

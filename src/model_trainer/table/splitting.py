@@ -32,6 +32,7 @@ CV_STRATEGIES = (
     "kfold",
     "stratified",
     "timeseries",
+    "group_timeseries",
     "group",
     "repeated_kfold",
     "repeated_stratified",
@@ -49,13 +50,19 @@ def split_holdout(
     time_column: str | None = None,
     group_column: str | None = None,
     in_row_order: bool = False,
+    within_groups: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Train / validation / test: ordered by time if given (or in the file's row order when
     `in_row_order`), group-disjoint if grouped, else stratified for classes. The test split is
-    the last slice in time: `time_split` says how ties and missing times are handled."""
+    the last slice in time: `time_split` says how ties and missing times are handled; with
+    `within_groups`, each group's last slice (`group_time_split`)."""
     validation_fraction = float(settings.get("validation_fraction", 0.1))
     test_fraction = float(settings.get("test_fraction", 0.1))
     seed = int(settings.get("seed", 42))
+    if time_column and group_column and within_groups:
+        return group_time_split(
+            table, time_column, group_column, validation_fraction, test_fraction
+        )
     if time_column:
         parts = time_split(table, time_column, validation_fraction, test_fraction)
         if group_column:
@@ -150,6 +157,53 @@ def time_split(
     return parts
 
 
+def group_time_split(
+    table: pd.DataFrame,
+    time_column: str,
+    group_column: str,
+    validation_fraction: float,
+    test_fraction: float,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Each group's latest rows held out (a user's last ratings): of a group of n rows, the
+    last round(n x test_fraction) are test and the round(n x validation_fraction) before them
+    validation, so every group with enough rows is on all sides and the model is judged on
+    what known groups do next. Groups are not cut at one moment: one group's test rows may be
+    older than another's training rows."""
+    positions, sizes = _positions_in_groups(table, time_column, group_column)
+    n_test = np.round(sizes * test_fraction).astype(int)
+    n_validation = np.round(sizes * validation_fraction).astype(int)
+    test = positions >= sizes - n_test
+    validation = ~test & (positions >= sizes - n_test - n_validation)
+    parts = table[~test & ~validation], table[validation], table[test]
+    if not len(parts[2]) or not len(parts[1]):
+        raise DataValidationError(
+            f"The groups of '{group_column}' have too few rows to hold out each one's latest "
+            f"{test_fraction:.0%} and {validation_fraction:.0%} before it (largest group: "
+            f"{int(sizes.max())} rows).",
+            "Raise split.test_fraction and split.validation_fraction, or use "
+            "validation.strategy timeseries (one cut in time for all groups).",
+        )
+    logger.info(
+        "Split within each group of '%s' by '%s': train %d rows, validation %d rows, test %d "
+        "rows (each group's latest).",
+        group_column, time_column, *(len(part) for part in parts),
+    )  # fmt: skip
+    return parts
+
+
+def _positions_in_groups(
+    table: pd.DataFrame, time_column: str, group_column: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's 0-based place in its group by time (ties in row order) and its group's size,
+    in the table's row order."""
+    times = time_values(table, time_column).to_numpy()
+    codes, _ = pd.factorize(table[group_column])
+    order = np.lexsort((times, codes))
+    positions = np.empty(len(table), dtype=int)
+    positions[order] = pd.Series(codes[order]).groupby(codes[order]).cumcount().to_numpy()
+    return positions, np.bincount(codes)[codes]
+
+
 def _tie_starts(sorted_values: pd.Series) -> np.ndarray:
     """For each position in time-sorted rows, the position of the first row of its time."""
     values = sorted_values.to_numpy()
@@ -237,6 +291,18 @@ def choose_cv(
             "validation.strategy is 'group' but no dataset.group_column is set.",
             "Set dataset.group_column (or groupColumn) to the column that identifies groups.",
         )
+    if strategy == "group_timeseries" and not (time_column and group_column):
+        raise ConfigurationError(
+            "validation.strategy is 'group_timeseries' but dataset.time_column and "
+            "dataset.group_column are not both set.",
+            "Set both (the time that orders each group's rows, and the group), or use "
+            "timeseries or group.",
+        )
+    if strategy == "group_timeseries":
+        reason += (
+            f"; each group of '{group_column}' is cut in time on its own: its later rows are "
+            "scored, having learnt from its earlier ones"
+        )
     if strategy == "timeseries" and not time_column:
         reason = "set by validation.strategy; no dataset.time_column, so the rows' file order"
     if strategy == "timeseries" and group_column:
@@ -304,6 +370,8 @@ def cv_splits(
     strategy, folds = cv["strategy"], cv["folds"]
     if strategy == "timeseries":
         return _time_folds(X, folds, int(cv.get("gap", 0)), cv.get("time_column"))
+    if strategy == "group_timeseries":
+        return _group_time_folds(X, folds, cv["time_column"], cv["group_column"])
     if strategy == "group":
         return list(GroupKFold(n_splits=folds).split(X, y, groups=X[cv["group_column"]]))
     shuffle = cv.get("shuffle", True)
@@ -331,6 +399,26 @@ def _shuffled(strategy: str, settings: Mapping[str, Any]) -> bool:
             "Set validation.shuffle to true, or validation.strategy to kfold or stratified.",
         )
     return shuffle and strategy in ("kfold", "stratified", "repeated_kfold", "repeated_stratified")
+
+
+def _group_time_folds(
+    X: pd.DataFrame, folds: int, time_column: str, group_column: str
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Expanding folds within each group: its rows in time order cut into folds + 1 slices;
+    fold j learns from every group's slices up to j and is scored on their slice j + 1."""
+    positions, sizes = _positions_in_groups(X, time_column, group_column)
+    slices = positions * (folds + 1) // sizes
+    kept = []
+    for fold in range(folds):
+        train, scored = np.flatnonzero(slices <= fold), np.flatnonzero(slices == fold + 1)
+        if len(train) and len(scored):
+            kept.append((train, scored))
+    if not kept:
+        raise DataValidationError(
+            f"The groups of '{group_column}' have too few rows for {folds} folds in time.",
+            "Lower validation.folds, or use validation.strategy timeseries or group.",
+        )
+    return kept
 
 
 def _time_folds(

@@ -19,13 +19,15 @@ def detect_task(
     settings: Mapping[str, Any],
     group: pd.Series | None = None,
     count: bool = True,
+    item: pd.Series | None = None,
 ) -> dict[str, Any]:
     """Ranking and clustering are never guessed: they are declared (task.type). Ranking needs
     the group column whose rows are ranked against each other (`group`); clustering needs no
     target, and a given one only measures how well the clusters find its groups. The classes
     are every label of `target`; with `count=False` the statistics counted from rows (class
     counts, a minority positive class) are left to `count_training_classes`, since the
-    pipeline detects the task before it splits and may count only the training rows."""
+    pipeline detects the task before it splits and may count only the training rows. An
+    `item` column (what is ranked: a movie) is read by ranking only."""
     declared = settings.get("type", "auto")
     if declared not in TASK_TYPES:
         raise ConfigurationError(
@@ -56,7 +58,14 @@ def detect_task(
             "reason": "set by task.type",
             "n_rows": len(target),
             **describe_relevance(target, group, settings),
+            "item_column": None if item is None else _item_column(item, group, target),
         }
+    if item is not None:
+        raise ConfigurationError(
+            f"dataset.item_column is '{item.name}', but the task is not ranking: only a ranker "
+            "learns each group's history with each item.",
+            "Set task.type to ranking (with dataset.group_column), or item_column to null.",
+        )
     numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
     n_unique = int(target.nunique())
     max_classes = int(settings.get("classification_max_classes", 10))
@@ -189,3 +198,21 @@ def _sorted_like_sklearn(labels: list[Any]) -> list[Any]:
 def _plain(value: Any) -> Any:
     """JSON-safe Python scalar."""
     return value.item() if hasattr(value, "item") else value
+
+
+def _item_column(item: pd.Series, group: pd.Series, target: pd.Series) -> str:
+    """The item column's name, once it is known to be neither the group nor the target and to
+    name every row's item."""
+    if item.name in (group.name, target.name):
+        raise ConfigurationError(
+            f"dataset.item_column '{item.name}' is also the "
+            f"{'group column' if item.name == group.name else 'target'}.",
+            "Set dataset.item_column to the column naming what is ranked (a movie, a product).",
+        )
+    if item.isna().any():
+        raise DataValidationError(
+            f"Item column '{item.name}' has {int(item.isna().sum())} missing values: every row "
+            "must name its item for the group's history with it to be learnt.",
+            f"Fill or drop the rows with no '{item.name}', or set dataset.item_column to null.",
+        )
+    return str(item.name)

@@ -14,13 +14,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import csr_matrix
+from scipy.sparse.linalg import svds
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from model_trainer.errors import DataValidationError
 
 RANKING_REPORT = ("ndcg", "map", "mrr")
 MAX_GRADE = 30  # LightGBM's default label_gain covers 0..30; XGBoost's exponential gain 0..31
 TIE_BREAK_SEED = 0  # equal scores are ordered at random, the same way every time
+HISTORY_COLUMNS = ("history_item_bias", "history_affinity", "history_group_rows")
 
 
 def describe_relevance(
@@ -225,3 +232,176 @@ def sample_groups(groups: pd.Series, rows: int, seed: int) -> np.ndarray:
     drawn = np.random.default_rng(seed).permutation(len(labels))
     kept = drawn[: max(1, int(np.searchsorted(np.cumsum(sizes[drawn]), rows)) + 1)]
     return np.flatnonzero(np.isin(codes, kept))
+
+
+class GroupItemHistory(TransformerMixin, BaseEstimator):
+    """What each group (a user) made of each item before: adds `history_item_bias` (the item's
+    relevance above the mean, shrunk toward 0 by `shrinkage` rows), `history_affinity` (this
+    group's affinity for this item, from a rank-`factors` SVD of the relevance left once the
+    group's and the item's means are removed) and `history_group_rows` (how many training rows
+    the group has: how far its affinity can be trusted). A group or item not seen in training
+    gets 0 for what it has no history of. The training rows' own columns are cross-fitted
+    (`fit_transform`, as scikit-learn's TargetEncoder): each row's history leaves out its
+    fold, so the model does not learn to trust a history that already holds its answer."""
+
+    def __init__(
+        self,
+        group_column: str,
+        item_column: str,
+        *,
+        factors: int = 16,
+        shrinkage: float = 10.0,
+        cv: int = 5,
+        random_state: int = 0,
+    ) -> None:
+        self.group_column = group_column
+        self.item_column = item_column
+        self.factors = factors
+        self.shrinkage = shrinkage
+        self.cv = cv
+        self.random_state = random_state
+
+    def fit(self, X: pd.DataFrame, y: Any) -> GroupItemHistory:
+        X, relevance = self._as_frame(X), _relevance(y)
+        self.history_ = self._history(X[self.group_column], X[self.item_column], relevance)
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def fit_transform(self, X: pd.DataFrame, y: Any = None, **params: Any) -> pd.DataFrame:
+        self.fit(X, y)
+        X, relevance = self._as_frame(X), _relevance(y)
+        groups, items = X[self.group_column], X[self.item_column]
+        columns = np.zeros((len(X), len(HISTORY_COLUMNS)))
+        folds = KFold(min(self.cv, len(X)), shuffle=True, random_state=self.random_state)
+        for fit_rows, own_rows in folds.split(X):
+            history = self._history(
+                groups.iloc[fit_rows], items.iloc[fit_rows], relevance[fit_rows]
+            )
+            columns[own_rows] = _history_columns(
+                history, groups.iloc[own_rows], items.iloc[own_rows]
+            )
+        return self._with_columns(X, columns)
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self, "history_")
+        X = self._as_frame(X, fitted=True)
+        columns = _history_columns(self.history_, X[self.group_column], X[self.item_column])
+        return self._with_columns(X, columns)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        check_is_fitted(self, "history_")
+        return np.asarray([*self.feature_names_in_, *HISTORY_COLUMNS], dtype=object)
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.input_tags.allow_nan = True  # other columns pass through; a missing level is unseen
+        tags.input_tags.string = True
+        return tags
+
+    def _as_frame(self, X: Any, fitted: bool = False) -> pd.DataFrame:
+        """A DataFrame is read by column name; any other input is checked as scikit-learn
+        checks arrays and its columns are numbered."""
+        if not isinstance(X, pd.DataFrame):
+            array = check_array(X, dtype=None, ensure_all_finite=False)
+            if fitted and array.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {array.shape[1]} features, but GroupItemHistory is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+            X = pd.DataFrame(array)
+        missing = [c for c in (self.group_column, self.item_column) if c not in X]
+        if missing:
+            raise DataValidationError(
+                f"The ranking model reads each group's history of each item from columns "
+                f"{missing}, which the rows do not have.",
+                f"Give rows with '{self.group_column}' and '{self.item_column}' (or train "
+                "without dataset.item_column).",
+            )
+        return X
+
+    def _history(
+        self, groups: pd.Series, items: pd.Series, relevance: np.ndarray
+    ) -> dict[str, Any]:
+        """Means, biases and factors of one set of rows: what the columns are read from. A row
+        without a group or an item teaches nothing of either."""
+        group_index, group_codes = _index(groups)
+        item_index, item_codes = _index(items)
+        known = (group_codes >= 0) & (item_codes >= 0)
+        group_codes, item_codes, relevance = group_codes[known], item_codes[known], relevance[known]
+        n_groups, n_items = len(group_index), len(item_index)
+        mean = float(relevance.mean())
+        item_counts = np.bincount(item_codes, minlength=n_items)
+        item_bias = np.bincount(item_codes, relevance - mean, n_items) / (
+            item_counts + self.shrinkage
+        )
+        left = relevance - mean - item_bias[item_codes]
+        group_counts = np.bincount(group_codes, minlength=n_groups)
+        group_bias = np.bincount(group_codes, left, n_groups) / (group_counts + self.shrinkage)
+        left -= group_bias[group_codes]
+        rank = min(self.factors, n_groups - 1, n_items - 1)
+        if rank < 1:
+            group_factors, item_factors = np.zeros((n_groups, 0)), np.zeros((n_items, 0))
+        else:
+            pairs = pd.DataFrame({"g": group_codes, "i": item_codes, "left": left})
+            cells = pairs.groupby(["g", "i"], sort=False)["left"].mean()
+            matrix = csr_matrix(
+                (
+                    cells.to_numpy(),
+                    (cells.index.get_level_values(0), cells.index.get_level_values(1)),
+                ),
+                shape=(n_groups, n_items),
+            )
+            u, s, vt = svds(matrix, k=rank, random_state=self.random_state)
+            group_factors, item_factors = u * s, vt.T
+        return {
+            "groups": group_index,
+            "items": item_index,
+            "item_bias": item_bias,
+            "group_rows": group_counts.astype(float),
+            "group_factors": group_factors,
+            "item_factors": item_factors,
+        }
+
+    def _with_columns(self, X: pd.DataFrame, columns: np.ndarray) -> pd.DataFrame:
+        added = pd.DataFrame(columns, index=X.index, columns=list(HISTORY_COLUMNS))
+        return pd.concat([X.drop(columns=list(HISTORY_COLUMNS), errors="ignore"), added], axis=1)
+
+
+def _relevance(y: Any) -> np.ndarray:
+    """The target as finite numbers (scikit-learn's ValueError otherwise)."""
+    if y is None:
+        raise ValueError(
+            "GroupItemHistory requires y to be passed, but the target y is None: it learns "
+            "each group's history from the relevance."
+        )
+    relevance = column_or_1d(check_array(y, ensure_2d=False, dtype=float), warn=True)
+    return relevance
+
+
+def _index(values: pd.Series) -> tuple[pd.Index, np.ndarray]:
+    """The levels seen and each row's code (-1 where missing)."""
+    try:
+        codes, levels = pd.factorize(values)
+    except TypeError as exc:
+        raise TypeError(
+            f"Column '{values.name}' names groups or items: each argument must be a string or a "
+            f"number ({exc})."
+        ) from exc
+    return pd.Index(levels), codes
+
+
+def _history_columns(history: Mapping[str, Any], groups: Any, items: Any) -> np.ndarray:
+    """The three history columns of rows, from one fitted history; unseen levels count 0."""
+    group = history["groups"].get_indexer(pd.Index(groups))
+    item = history["items"].get_indexer(pd.Index(items))
+    known_group, known_item = group >= 0, item >= 0
+    item_bias = np.where(known_item, history["item_bias"][item], 0.0)
+    affinity = np.zeros(len(group))
+    both = known_group & known_item
+    affinity[both] = np.einsum(
+        "ij,ij->i", history["group_factors"][group[both]], history["item_factors"][item[both]]
+    )
+    group_rows = np.where(known_group, history["group_rows"][group], 0.0)
+    return np.column_stack([item_bias, affinity, group_rows])

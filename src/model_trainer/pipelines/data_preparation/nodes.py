@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 def validate_raw_table(raw_table: pd.DataFrame, dataset: dict[str, Any]) -> pd.DataFrame:
     features = dataset.get("features")
     if features:  # the group and time columns split and order the rows, features or not
-        structure = [dataset.get("group_column"), dataset.get("time_column")]
+        structure = [dataset.get(k) for k in ("group_column", "item_column", "time_column")]
         features = [*features, *(c for c in structure if c and c not in features)]
     table = validate_table(
         raw_table, dataset.get("target"), features, source=f"'{dataset['path']}'"
@@ -46,6 +46,7 @@ def detect_task_type(validated_table: pd.DataFrame, dataset: dict, task: dict) -
         task,
         validated_table[group] if group else None,
         count=False,
+        item=validated_table[dataset["item_column"]] if dataset.get("item_column") else None,
     )
     detected["n_rows"] = len(validated_table)
     logger.info("Task: %s (%s).", detected["type"], detected["reason"])
@@ -95,6 +96,7 @@ def split_table(
         dataset.get("time_column"),
         dataset.get("group_column"),
         in_row_order,
+        within_groups=validation.get("strategy") == "group_timeseries",
     )
     if task["type"] == "classification":
         check_class_sizes(pd.concat([train, validation_split])[target], int(validation["folds"]))
@@ -141,6 +143,7 @@ def audit_leaks(
     column_types: dict[str, Any],
     detected_task: dict[str, Any],
     dataset: dict[str, Any],
+    validation: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The leak audit on the splits; the feature types the model gets (with `action: drop`,
     leaking features moved to the dropped columns, so every later stage leaves them out)."""
@@ -159,6 +162,7 @@ def audit_leaks(
         time_column=dataset.get("time_column"),
         group_column=dataset.get("group_column"),
         settings=settings,
+        within_groups=validation.get("strategy") == "group_timeseries",
     )
     for finding in findings:
         logger.warning("Leak audit: %s. %s", finding["evidence"], finding["advice"])

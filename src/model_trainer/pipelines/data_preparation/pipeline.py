@@ -53,6 +53,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "column_types",
                     "detected_task",
                     "params:dataset",
+                    "params:validation",
                 ],
                 outputs=["feature_types", "leak_audit"],
                 name="audit_leaks_node",

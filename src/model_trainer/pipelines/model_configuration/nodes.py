@@ -102,6 +102,7 @@ def configure_model(
         "imbalance": imbalance,
         "ranking": {
             "group_column": task["group_column"],
+            "item_column": task.get("item_column"),
             "relevance_values": task["relevance_values"],
         }
         if task["type"] == "ranking"
