@@ -238,6 +238,7 @@ def test_kedro_task_holds_out_each_users_latest_ratings_with_group_timeseries(
         "itemColumn": "movieId",
         "timeColumn": "timestamp",
         "validationStrategy": "group_timeseries",
+        "features": ["title", "year", "genres"],  # the item's history, not its id, as an input
         "hyperparameterSearch": {"nTrials": 2},
     }
 
@@ -256,3 +257,19 @@ def test_kedro_task_holds_out_each_users_latest_ratings_with_group_timeseries(
     decisions = json.loads((project / "data/08_reporting/decisions.json").read_text())
     cv = next(d for d in decisions if d["decision"] == "cross-validation")
     assert "group_timeseries" in cv["choice"] and "'userId' is cut in time" in cv["why"]
+    types = json.loads((project / "data/04_feature/feature_types.json").read_text())
+    assert "movieId" in types["dropped"] and "userId" in types["dropped"]
+
+    # served as the model predicts: the user and the movie reach the history though neither
+    # is a feature, and a user id sent as text is the same user
+    stored = load_stored_model(None, project / "data/06_models")
+    records = test.drop(columns=["rating"]).head(20)
+    sent = json.loads(
+        records.assign(userId=records["userId"].astype(str)).to_json(orient="records")
+    )
+    with TestClient(build_app(stored)) as client:
+        answer = client.post("/predict", json={"records": sent})
+    assert answer.status_code == 200, answer.text
+    expected = stored.model.predict(records)
+    np.testing.assert_allclose(answer.json()["predictions"], expected, rtol=1e-6)
+    assert not np.allclose(expected, stored.model.predict(records.assign(movieId=-1)))

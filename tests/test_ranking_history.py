@@ -117,3 +117,22 @@ def test_an_item_column_is_refused_outside_ranking_or_when_it_is_the_group():
     gaps = train["item"].mask(train.index < 3)
     with pytest.raises(DataValidationError, match="3 missing values"):
         detect_task(train["relevance"], {"type": "ranking"}, train["user"], item=gaps)
+
+
+def test_ids_sent_as_text_or_floats_are_the_training_users_and_odd_inputs_do_not_crash():
+    train, _ = taste_world(users=20, items=30, per_user=12)
+    numbered = train.assign(user=train["user"].str[1:].astype(int))
+    history = GroupItemHistory("user", "item").fit(numbered, numbered["relevance"])
+    rows = numbered.head(3)
+    expected = history.transform(rows)["history_affinity"].to_numpy()
+    for sent in (rows["user"].astype(str), rows["user"].astype(float), rows["user"].astype(object)):
+        got = history.transform(rows.assign(user=sent.to_numpy()))["history_affinity"]
+        np.testing.assert_allclose(got, expected)
+    assert (history.transform(rows.assign(user="not a user"))["history_group_rows"] == 0).all()
+    # one relevance for every row leaves nothing to factorise; one row nothing to cross-fit
+    constant = GroupItemHistory("user", "item").fit_transform(train, np.ones(len(train)))
+    assert (constant["history_affinity"] == 0).all()
+    single = GroupItemHistory("user", "item").fit_transform(train.head(1), [3.0])
+    assert single[list(HISTORY_COLUMNS)].to_numpy().tolist() == [[0.0, 0.0, 1.0]]
+    with pytest.raises(ConfigurationError, match="history_affinity"):
+        GroupItemHistory("user", "item").fit(train.assign(history_affinity=1.0), train["relevance"])

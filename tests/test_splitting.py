@@ -379,7 +379,7 @@ def test_group_timeseries_holds_out_each_groups_latest_rows(ratings):
     assert not set(train.index) & set(test.index)
     for user, rows in ratings.groupby("user"):
         held = test[test["user"] == user]
-        assert len(held) == round(0.1 * len(rows))
+        assert len(held) == int(0.1 * len(rows) + 0.5)  # rounded half up: 25 rows hold out 3
         if len(held):  # the test rows are the user's latest, validation just before them
             assert held["time"].min() > train.loc[train["user"] == user, "time"].max()
             before = validation.loc[validation["user"] == user, "time"]
@@ -410,3 +410,24 @@ def test_group_timeseries_folds_learn_from_each_groups_past_and_score_its_next_r
 def test_group_timeseries_needs_a_time_and_a_group_column():
     with pytest.raises(ConfigurationError, match="group_timeseries"):
         choose_cv(REGRESSION, {"strategy": "group_timeseries"}, "time", None)
+
+
+def test_group_timeseries_keeps_a_groups_rows_of_one_time_on_one_side(ratings):
+    tied = ratings.assign(time=ratings["time"] // 200)  # about 10 ratings per user and time
+    train, validation, test = split_holdout(
+        tied, "rating", REGRESSION, SPLIT, "time", "user", within_groups=True
+    )
+    moments = [set(zip(part["user"], part["time"], strict=True)) for part in (train, test)]
+    assert len(test) and not moments[0] & moments[1]
+    assert leak_audit.time_overlap(pd.concat([train, validation]), test, "time", "user") == []
+    cv = choose_cv(REGRESSION, {"strategy": "group_timeseries", "folds": 3}, "time", "user")
+    for fit_rows, scored_rows in cv_splits(cv, tied, tied["rating"]):
+        fit, scored = tied.iloc[fit_rows], tied.iloc[scored_rows]
+        seen = set(zip(fit["user"], fit["time"], strict=True))
+        assert not seen & set(zip(scored["user"], scored["time"], strict=True))
+
+
+def test_group_timeseries_refuses_rows_without_a_group(ratings):
+    gaps = ratings.assign(user=ratings["user"].astype(float).mask(ratings.index < 5))
+    with pytest.raises(DataValidationError, match="'user' has 5 missing values"):
+        split_holdout(gaps, "rating", REGRESSION, SPLIT, "time", "user", within_groups=True)

@@ -132,9 +132,13 @@ def build_app(
         name: JSON_TYPES[types[name]][1] if name in types else _unused
         for name in card["input_columns"]
     }
-    group_column = (card.get("ranking") or {}).get("group_column")
-    if group_column:  # no feature, but what a ranking of the records is made within
-        column_builders[group_column] = _objects
+    ranking = card.get("ranking") or {}
+    group_column = ranking.get("group_column")
+    # what a ranking is made within and whose history is read, features or not: a column the
+    # training dropped is kept as sent (GroupItemHistory matches it to the training values' type)
+    for structure in (group_column, ranking.get("item_column")):
+        if structure and structure not in types:
+            column_builders[structure] = _objects
     datetime_columns = [name for name, info in features.items() if info["type"] == "datetime"]
     request_model = _request_model(card, types, unknown_columns)
     version = model_version(stored)
@@ -281,9 +285,16 @@ def _request_model(
         ]
         for name in types
     }
+    ranking = card.get("ranking") or {}
+    read = {
+        ranking.get("group_column"): "the group the record is ranked within"
+        + ("; its history with the item is read" if ranking.get("item_column") else ""),
+        ranking.get("item_column"): "the item ranked; the group's history with it is read",
+    }
     for name in card["input_columns"]:
         if name not in fields:
-            fields[name] = NotRequired[Annotated[Any, Field(description="unused by the model")]]
+            description = read.get(name, "unused by the model")
+            fields[name] = NotRequired[Annotated[Any, Field(description=description)]]
     extra = "forbid" if unknown_columns == "refuse" else "ignore"
     record = with_config(ConfigDict(extra=extra))(TypedDict("Record", fields))
     return create_model(

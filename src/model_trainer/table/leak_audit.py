@@ -184,8 +184,7 @@ def time_overlap(
     if group_column:
         by_group = time_values(train, time_column).groupby(train[group_column].to_numpy()).max()
         latest = test[group_column].map(by_group)
-        # within a group, rows of one moment cannot be ordered: only an earlier test row counts
-        early = test.index[(times < latest).to_numpy()]
+        early = test.index[(times <= latest).to_numpy()]
         latest = f"its group's latest in '{group_column}'"
     else:
         latest = time_values(train, time_column).max()

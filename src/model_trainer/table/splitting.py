@@ -165,13 +165,14 @@ def group_time_split(
     test_fraction: float,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Each group's latest rows held out (a user's last ratings): of a group of n rows, the
-    last round(n x test_fraction) are test and the round(n x validation_fraction) before them
-    validation, so every group with enough rows is on all sides and the model is judged on
-    what known groups do next. Groups are not cut at one moment: one group's test rows may be
-    older than another's training rows."""
+    last n x test_fraction (rounded half up) are test and the n x validation_fraction before
+    them validation, so a group of 5 or more rows (at 10%) has test rows and the model is
+    judged on what known groups do next. A group's rows of one time stay on one side (the
+    earlier). Groups are not cut at one moment: one group's test rows may be older than
+    another's training rows."""
     positions, sizes = _positions_in_groups(table, time_column, group_column)
-    n_test = np.round(sizes * test_fraction).astype(int)
-    n_validation = np.round(sizes * validation_fraction).astype(int)
+    n_test = np.floor(sizes * test_fraction + 0.5).astype(int)
+    n_validation = np.floor(sizes * validation_fraction + 0.5).astype(int)
     test = positions >= sizes - n_test
     validation = ~test & (positions >= sizes - n_test - n_validation)
     parts = table[~test & ~validation], table[validation], table[test]
@@ -194,13 +195,27 @@ def group_time_split(
 def _positions_in_groups(
     table: pd.DataFrame, time_column: str, group_column: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's 0-based place in its group by time (ties in row order) and its group's size,
-    in the table's row order."""
+    """Each row's 0-based place in its group by time and its group's size, in the table's row
+    order. Rows of one group and one time share the place of the first of them, so a cut at a
+    place never parts them."""
     times = time_values(table, time_column).to_numpy()
     codes, _ = pd.factorize(table[group_column])
+    if (codes < 0).any():
+        raise DataValidationError(
+            f"The group column '{group_column}' has {int((codes < 0).sum())} missing values: "
+            "validation.strategy group_timeseries cuts each group in time, so every row needs "
+            "its group.",
+            f"Fill or drop the rows with no '{group_column}', or use validation.strategy "
+            "timeseries.",
+        )
     order = np.lexsort((times, codes))
+    in_group = pd.Series(codes[order]).groupby(codes[order]).cumcount().to_numpy()
+    sorted_codes, sorted_times = codes[order], times[order]
+    new_moment = np.r_[True, (sorted_codes[1:] != sorted_codes[:-1])]
+    new_moment[1:] |= sorted_times[1:] != sorted_times[:-1]
+    first_of_moment = np.maximum.accumulate(np.where(new_moment, np.arange(len(order)), 0))
     positions = np.empty(len(table), dtype=int)
-    positions[order] = pd.Series(codes[order]).groupby(codes[order]).cumcount().to_numpy()
+    positions[order] = in_group[first_of_moment]
     return positions, np.bincount(codes)[codes]
 
 

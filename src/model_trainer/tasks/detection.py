@@ -62,9 +62,10 @@ def detect_task(
         }
     if item is not None:
         raise ConfigurationError(
-            f"dataset.item_column is '{item.name}', but the task is not ranking: only a ranker "
-            "learns each group's history with each item.",
-            "Set task.type to ranking (with dataset.group_column), or item_column to null.",
+            f"dataset.item_column (itemColumn) is '{item.name}', but the task is not ranking: "
+            "only a ranker learns each group's history with each item.",
+            "Set task.type to ranking (modelType in the task JSON) with dataset.group_column, "
+            "or set the item column to null.",
         )
     numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
     n_unique = int(target.nunique())
@@ -205,7 +206,7 @@ def _item_column(item: pd.Series, group: pd.Series, target: pd.Series) -> str:
     name every row's item."""
     if item.name in (group.name, target.name):
         raise ConfigurationError(
-            f"dataset.item_column '{item.name}' is also the "
+            f"dataset.item_column (itemColumn) '{item.name}' is also the "
             f"{'group column' if item.name == group.name else 'target'}.",
             "Set dataset.item_column to the column naming what is ranked (a movie, a product).",
         )

@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
-from model_trainer.errors import DataValidationError
+from model_trainer.errors import ConfigurationError, DataValidationError
 
 RANKING_REPORT = ("ndcg", "map", "mrr")
 MAX_GRADE = 30  # LightGBM's default label_gain covers 0..30; XGBoost's exponential gain 0..31
@@ -263,6 +263,13 @@ class GroupItemHistory(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: Any) -> GroupItemHistory:
         X, relevance = self._as_frame(X), _relevance(y)
+        clash = sorted(set(HISTORY_COLUMNS) & {str(c) for c in X.columns})
+        if clash:
+            raise ConfigurationError(
+                f"The input already has columns named {clash}, which the group's history "
+                "columns would overwrite.",
+                "Rename those columns, or set dataset.item_column to null.",
+            )
         self.history_ = self._history(X[self.group_column], X[self.item_column], relevance)
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
@@ -273,14 +280,18 @@ class GroupItemHistory(TransformerMixin, BaseEstimator):
         X, relevance = self._as_frame(X), _relevance(y)
         groups, items = X[self.group_column], X[self.item_column]
         columns = np.zeros((len(X), len(HISTORY_COLUMNS)))
-        folds = KFold(min(self.cv, len(X)), shuffle=True, random_state=self.random_state)
-        for fit_rows, own_rows in folds.split(X):
-            history = self._history(
-                groups.iloc[fit_rows], items.iloc[fit_rows], relevance[fit_rows]
-            )
-            columns[own_rows] = _history_columns(
-                history, groups.iloc[own_rows], items.iloc[own_rows]
-            )
+        if len(X) >= 2:  # a single row has no other rows to learn its history from
+            folds = KFold(min(self.cv, len(X)), shuffle=True, random_state=self.random_state)
+            for fit_rows, own_rows in folds.split(X):
+                history = self._history(
+                    groups.iloc[fit_rows], items.iloc[fit_rows], relevance[fit_rows]
+                )
+                columns[own_rows] = _history_columns(
+                    history, groups.iloc[own_rows], items.iloc[own_rows]
+                )
+        # how many rows a group has says nothing of their relevance: counted on all of them,
+        # as transform counts them, so the model learns its trust on the scale it will meet
+        columns[:, 2] = _history_columns(self.history_, groups, items)[:, 2]
         return self._with_columns(X, columns)
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -331,7 +342,7 @@ class GroupItemHistory(TransformerMixin, BaseEstimator):
         known = (group_codes >= 0) & (item_codes >= 0)
         group_codes, item_codes, relevance = group_codes[known], item_codes[known], relevance[known]
         n_groups, n_items = len(group_index), len(item_index)
-        mean = float(relevance.mean())
+        mean = float(relevance.mean()) if len(relevance) else 0.0
         item_counts = np.bincount(item_codes, minlength=n_items)
         item_bias = np.bincount(item_codes, relevance - mean, n_items) / (
             item_counts + self.shrinkage
@@ -341,7 +352,7 @@ class GroupItemHistory(TransformerMixin, BaseEstimator):
         group_bias = np.bincount(group_codes, left, n_groups) / (group_counts + self.shrinkage)
         left -= group_bias[group_codes]
         rank = min(self.factors, n_groups - 1, n_items - 1)
-        if rank < 1:
+        if rank < 1 or not np.any(left):  # nothing left for factors to explain
             group_factors, item_factors = np.zeros((n_groups, 0)), np.zeros((n_items, 0))
         else:
             pairs = pd.DataFrame({"g": group_codes, "i": item_codes, "left": left})
@@ -380,6 +391,20 @@ def _relevance(y: Any) -> np.ndarray:
     return relevance
 
 
+def _aligned(values: Any, levels: pd.Index) -> pd.Index:
+    """Values read as the training levels were (a user id sent as "12" or 12.0 is user 12); a
+    value that does not convert is unseen."""
+    values = pd.Index(values)
+    if values.dtype == levels.dtype or not len(levels):
+        return values
+    if pd.api.types.is_numeric_dtype(levels.dtype) and not pd.api.types.is_bool_dtype(levels):
+        return pd.Index(pd.to_numeric(values, errors="coerce"))  # not a number: unseen
+    try:
+        return values.astype(levels.dtype)
+    except (TypeError, ValueError):
+        return values
+
+
 def _index(values: pd.Series) -> tuple[pd.Index, np.ndarray]:
     """The levels seen and each row's code (-1 where missing)."""
     try:
@@ -394,8 +419,8 @@ def _index(values: pd.Series) -> tuple[pd.Index, np.ndarray]:
 
 def _history_columns(history: Mapping[str, Any], groups: Any, items: Any) -> np.ndarray:
     """The three history columns of rows, from one fitted history; unseen levels count 0."""
-    group = history["groups"].get_indexer(pd.Index(groups))
-    item = history["items"].get_indexer(pd.Index(items))
+    group = history["groups"].get_indexer(_aligned(groups, history["groups"]))
+    item = history["items"].get_indexer(_aligned(items, history["items"]))
     known_group, known_item = group >= 0, item >= 0
     item_bias = np.where(known_item, history["item_bias"][item], 0.0)
     affinity = np.zeros(len(group))

@@ -61,10 +61,13 @@ def split_new_rows(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Train / validation / test of the new rows, cut as the train pipeline cuts its splits:
     the latest rows held out when a time column is given (retrain.time_column, else the one
-    the champion was trained with), whole groups for a ranking, stratified by class for a
+    the champion was trained with; each group's latest when the champion was validated with
+    group_timeseries), whole groups for a ranking, stratified by class for a
     classification."""
     task = retrainable_task(card)
     time_column = settings.get("time_column") or card.get("time_column")
+    cv = ((card.get("training_setup") or {}).get("configuration") or {}).get("cv") or {}
+    within_groups = cv.get("strategy") == "group_timeseries"
     if task["type"] == "classification":
         _check_class_counts(rows[card["target"]], card["target"])
     if time_column and time_column not in rows.columns:
@@ -79,7 +82,9 @@ def split_new_rows(
         task,
         settings,
         time_column=time_column,
-        group_column=task.get("group_column"),
+        group_column=task.get("group_column")
+        or (cv.get("group_column") if within_groups else None),
+        within_groups=within_groups,
     )
     minimum = int(settings["min_test_rows"])
     if len(test) < minimum:

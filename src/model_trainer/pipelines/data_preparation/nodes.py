@@ -59,9 +59,10 @@ def type_features(
     declared = dict(dataset.get("feature_types") or {})
     if dataset.get("group_column"):
         declared[dataset["group_column"]] = "drop"
-    time_column, features = dataset.get("time_column"), dataset.get("features")
-    if time_column and features and time_column not in features:
-        declared[time_column] = "drop"  # kept to order the rows, not listed as a feature
+    features = dataset.get("features")
+    for structure in (dataset.get("time_column"), dataset.get("item_column")):
+        if structure and features and structure not in features:
+            declared[structure] = "drop"  # kept to order the rows or read a history, not listed
     feature_types = infer_feature_types(validated_table, dataset.get("target"), rules, declared)
     by_type: dict[str, int] = {}
     for info in feature_types["columns"].values():

@@ -77,6 +77,12 @@ def configure_model(
     )
     logger.info("Metric: %s. Algorithms: %s (%s).", metric, ", ".join(algorithms), reason)
     logger.info("CV: %d-fold %s (%s).", cv["folds"], cv["strategy"], cv["reason"])
+    if task.get("item_column") and cv["strategy"] == "group":
+        logger.warning(
+            "dataset.item_column is set, but the CV folds and the test split are whole unseen "
+            "groups, which have no history: neither the search nor the test score can judge "
+            "it. With a time column, validation.strategy group_timeseries can."
+        )
     logger.info("Class imbalance: %s (%s).", imbalance["strategy"], imbalance["reason"])
     logger.info(
         "Imputation for models without native missing values: %s (%s).",
