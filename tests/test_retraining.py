@@ -151,6 +151,18 @@ def test_with_a_time_column_the_latest_rows_are_held_out(champion):
     assert test["month"].min() >= validation["month"].max() >= train["month"].max()
     assert len(train) + len(validation) + len(test) == len(new)
 
+    # a champion validated on each group's latest rows is judged on each group's latest rows
+    # (one branch's rows are all older than the other's: one cut in time would test only one)
+    grouped = new.assign(branch=np.where(new.index < 500, "older", "newer")).sample(
+        frac=1, random_state=0
+    )
+    setup = {"configuration": {"cv": {"strategy": "group_timeseries", "group_column": "branch"}}}
+    card = {**champion.card, "training_setup": setup}
+    train, _, test = retraining.split_new_rows(grouped, card, {**SETTINGS, "time_column": "month"})
+    assert set(test["branch"]) == {"older", "newer"}
+    latest = train.groupby("branch")["month"].max()
+    assert (test["month"] >= test["branch"].map(latest)).all()
+
 
 def test_new_rows_that_cannot_judge_a_challenger_are_refused_with_the_fix(champion):
     new = CREDIT.iloc[1500:2500].reset_index(drop=True)
