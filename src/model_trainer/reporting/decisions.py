@@ -127,14 +127,13 @@ def decision_record(
         record.append(
             _decision(
                 "personalisation",
-                f"each '{task['group_column']}''s history with each '{item}' (item bias, "
-                "affinity from a factorisation of the training relevance, cross-fitted)"
+                f"each group of '{task['group_column']}' ranks by its history with each '{item}' "
+                "(item bias, affinity from a factorisation of the training relevance, "
+                "cross-fitted)"
                 if item
                 else "none: every group ranks an item the same way",
-                "what a group made of similar items before is what orders its rows"
-                if item
-                else "no dataset.item_column names what is ranked",
-                "dataset.item_column",
+                _personalisation_why(cv) if item else "no dataset.item_column names what is ranked",
+                "dataset.item_column, validation.strategy",
             )
         )
     time_column = cv.get("time_column")
@@ -262,6 +261,19 @@ def _smoke_test_outcome(smoke_test: Mapping[str, Any]) -> str:
         f"passed: {', '.join(smoke_test['seconds_by_family'])} fit {smoke_test['rows']} rows "
         f"in {smoke_test['seconds']:.2g} s"
     )
+
+
+def _personalisation_why(cv: Mapping[str, Any]) -> str:
+    """Why the history is used, and whether this run could judge it: group-disjoint folds and
+    test groups have no history, so only folds that keep a group on both sides can."""
+    why = "what a group made of the items before orders its rows"
+    if cv.get("strategy") == "group":
+        why += (
+            "; but the CV and test groups are unseen (group-disjoint), so they have no history "
+            "and neither the search nor the test score judged it: validation.strategy "
+            "group_timeseries (with a time column) does"
+        )
+    return why
 
 
 def _imbalance_handling(imbalance: Mapping[str, Any]) -> str:
