@@ -407,9 +407,11 @@ def test_group_timeseries_folds_learn_from_each_groups_past_and_score_its_next_r
     assert set(np.concatenate([s for _, s in folds])) | set(folds[0][0]) == set(range(len(ratings)))
 
 
-def test_group_timeseries_needs_a_time_and_a_group_column():
+def test_group_timeseries_needs_a_time_and_a_group_column(ratings):
     with pytest.raises(ConfigurationError, match="group_timeseries"):
         choose_cv(REGRESSION, {"strategy": "group_timeseries"}, "time", None)
+    with pytest.raises(ConfigurationError, match="not both set"):  # before any split is made
+        split_holdout(ratings, "rating", REGRESSION, SPLIT, None, "user", within_groups=True)
 
 
 def test_group_timeseries_keeps_a_groups_rows_of_one_time_on_one_side(ratings):

@@ -42,6 +42,15 @@ CV_STRATEGIES = (
 PER_ROW_METRICS = ("accuracy", "log_loss", "brier", "mae")
 
 
+def _group_timeseries_needs_both() -> ConfigurationError:
+    return ConfigurationError(
+        "validation.strategy is 'group_timeseries' but dataset.time_column and "
+        "dataset.group_column are not both set.",
+        "Set both (the time that orders each group's rows, and the group), or use timeseries "
+        "or group.",
+    )
+
+
 def split_holdout(
     table: pd.DataFrame,
     target: str,
@@ -59,7 +68,9 @@ def split_holdout(
     validation_fraction = float(settings.get("validation_fraction", 0.1))
     test_fraction = float(settings.get("test_fraction", 0.1))
     seed = int(settings.get("seed", 42))
-    if time_column and group_column and within_groups:
+    if within_groups and not (time_column and group_column):
+        raise _group_timeseries_needs_both()
+    if within_groups:
         return group_time_split(
             table, time_column, group_column, validation_fraction, test_fraction
         )
@@ -307,12 +318,7 @@ def choose_cv(
             "Set dataset.group_column (or groupColumn) to the column that identifies groups.",
         )
     if strategy == "group_timeseries" and not (time_column and group_column):
-        raise ConfigurationError(
-            "validation.strategy is 'group_timeseries' but dataset.time_column and "
-            "dataset.group_column are not both set.",
-            "Set both (the time that orders each group's rows, and the group), or use "
-            "timeseries or group.",
-        )
+        raise _group_timeseries_needs_both()
     if strategy == "group_timeseries":
         reason += (
             f"; each group of '{group_column}' is cut in time on its own: its later rows are "
