@@ -203,7 +203,7 @@ def test_kedro_task_ranks_per_user_on_unseen_users_and_serves_and_scores_batches
 
 
 @pytest.mark.parametrize("style", ["lightgbm", "xgboost"])
-def test_a_ranker_stops_early_on_the_validation_groups_ndcg(movielens, style):
+def test_a_rankers_validation_curve_is_the_groups_ndcg_at_each_round(movielens, style):
     task, train, validation = users_split(movielens)
     pipeline = ranker(movielens, task, style, {"n_estimators": 300, "learning_rate": 0.3})
 
@@ -223,6 +223,29 @@ def test_a_ranker_stops_early_on_the_validation_groups_ndcg(movielens, style):
     values = curve["validation"]["values"]
     assert rounds == curve["best_step"] == int(np.argmax(values)) + 1 < 300
     assert len(values) == rounds + 10, "patience rounds past the best"
+
+
+def test_the_final_fit_of_a_ranker_keeps_the_rounds_tuned_by_cv(movielens):
+    """Its best round on the validation groups is luck: the curve is drawn, the rounds kept."""
+    task, train, validation = users_split(movielens)
+    feature_types = infer_feature_types(
+        movielens, "rating", declared={"userId": "drop", "movieId": "categorical"}
+    )
+    configuration = {
+        "registry": MODEL["algorithms"],
+        "encoding": MODEL["encoding"],
+        "seed": 0,
+        "metric": "ndcg",
+        "ranking": {"group_column": "userId", "relevance_values": task["relevance_values"]},
+    }
+    settings = {"early_stopping": {"enabled": True, "patience": 5, "min_validation_rows": 0}}
+    pipeline, info = training.member_pipeline(
+        "lightgbm", {"n_estimators": 60, "learning_rate": 0.3}, task, feature_types,
+        configuration, train, validation, settings,
+    )  # fmt: skip
+    assert pipeline.named_steps["model"].n_estimators == 60
+    assert info["early_stopping"] is None
+    assert len(info["learning_curve"]["validation"]["values"]) == 60
 
 
 @pytest.mark.e2e

@@ -334,8 +334,17 @@ def member_pipeline(
     stopping = settings.get("early_stopping", {})
     patience = int(stopping.get("patience", 50))
     min_rows = int(stopping.get("min_validation_rows", 0))
-    stops = stopping.get("enabled", True) and len(validation) >= min_rows
-    if stopping.get("enabled", True) and not stops:
+    ranker = task["type"] == "ranking"
+    stops = stopping.get("enabled", True) and len(validation) >= min_rows and not ranker
+    if stopping.get("enabled", True) and ranker:
+        # NDCG@k moves in steps as rows swap places: its best round on one validation split is
+        # mostly luck (a ranker of 300 CV-tuned rounds once stopped at 3)
+        logger.info(
+            "Kept the %d boosting rounds of %s tuned by CV: a ranking metric is too uneven "
+            "from round to round to stop early on.",
+            params.get("n_estimators", 0), algorithm,
+        )  # fmt: skip
+    elif stopping.get("enabled", True) and not stops:
         logger.info(
             "Kept the %d boosting rounds of %s tuned by CV: %d validation rows are too few to "
             "stop early on (training.early_stopping.min_validation_rows = %d).",
