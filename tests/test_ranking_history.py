@@ -66,6 +66,11 @@ def test_the_history_columns_are_cross_fitted_on_training_rows_and_read_whole_af
     assert fit(in_sample, train["relevance"]) > later + 0.2
     assert abs(fit(crossed, train["relevance"]) - later) < 0.15
     assert (in_sample["history_group_rows"] == 30).all()
+    # about a fifth of the users get no history of their own, as a new user at predict time
+    cold = crossed["history_group_rows"] == 0
+    assert 0.1 < train.loc[cold, "user"].nunique() / train["user"].nunique() < 0.3
+    assert (crossed.loc[cold, "history_affinity"] == 0).all()
+    assert crossed.loc[cold, "history_item_bias"].abs().sum() > 0  # the items' from the others
 
 
 def test_an_unseen_user_or_item_has_no_history_and_a_missing_column_is_named():

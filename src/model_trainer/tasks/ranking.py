@@ -242,7 +242,8 @@ class GroupItemHistory(TransformerMixin, BaseEstimator):
     the group has: how far its affinity can be trusted). A group or item not seen in training
     gets 0 for what it has no history of. The training rows' own columns are cross-fitted
     (`fit_transform`, as scikit-learn's TargetEncoder): each row's history leaves out its
-    fold, so the model does not learn to trust a history that already holds its answer."""
+    fold, so the model does not learn to trust a history that already holds its answer; and a
+    `cold_share` of the groups get none of their own, as a group never seen gets at predict."""
 
     def __init__(
         self,
@@ -252,6 +253,7 @@ class GroupItemHistory(TransformerMixin, BaseEstimator):
         factors: int = 16,
         shrinkage: float = 10.0,
         cv: int = 5,
+        cold_share: float = 0.2,
         random_state: int = 0,
     ) -> None:
         self.group_column = group_column
@@ -259,6 +261,7 @@ class GroupItemHistory(TransformerMixin, BaseEstimator):
         self.factors = factors
         self.shrinkage = shrinkage
         self.cv = cv
+        self.cold_share = cold_share
         self.random_state = random_state
 
     def fit(self, X: pd.DataFrame, y: Any) -> GroupItemHistory:
@@ -280,19 +283,32 @@ class GroupItemHistory(TransformerMixin, BaseEstimator):
         X, relevance = self._as_frame(X), _relevance(y)
         groups, items = X[self.group_column], X[self.item_column]
         columns = np.zeros((len(X), len(HISTORY_COLUMNS)))
-        if len(X) >= 2:  # a single row has no other rows to learn its history from
-            folds = KFold(min(self.cv, len(X)), shuffle=True, random_state=self.random_state)
-            for fit_rows, own_rows in folds.split(X):
-                history = self._history(
-                    groups.iloc[fit_rows], items.iloc[fit_rows], relevance[fit_rows]
-                )
-                columns[own_rows] = _history_columns(
-                    history, groups.iloc[own_rows], items.iloc[own_rows]
-                )
-        # how many rows a group has says nothing of their relevance: counted on all of them,
-        # as transform counts them, so the model learns its trust on the scale it will meet
-        columns[:, 2] = _history_columns(self.history_, groups, items)[:, 2]
+        cold = self._cold_rows(groups)
+        if cold.any():  # as groups never seen: the items' history from the other groups only
+            history = self._history(groups[~cold], items[~cold], relevance[~cold])
+            columns[cold] = _history_columns(history, groups[cold], items[cold])
+        warm = np.flatnonzero(~cold)
+        if len(warm) >= 2:  # a single row has no other rows to learn its history from
+            folds = KFold(min(self.cv, len(warm)), shuffle=True, random_state=self.random_state)
+            for fit_rows, own_rows in folds.split(warm):
+                learnt = np.r_[warm[fit_rows], np.flatnonzero(cold)]
+                history = self._history(groups.iloc[learnt], items.iloc[learnt], relevance[learnt])
+                own = warm[own_rows]
+                columns[own] = _history_columns(history, groups.iloc[own], items.iloc[own])
+        # how many rows a group has says nothing of their relevance: counted on all of them, as
+        # transform counts them, so the model learns its trust on the scale it will meet
+        counted = _history_columns(self.history_, groups.iloc[warm], items.iloc[warm])
+        columns[warm, 2] = counted[:, 2]
         return self._with_columns(X, columns)
+
+    def _cold_rows(self, groups: pd.Series) -> np.ndarray:
+        """The rows of a random `cold_share` of the groups (never all of them), which the model
+        sees as groups with no history, so it learns to rank a new group too."""
+        codes, levels = pd.factorize(groups)
+        drawn = np.random.default_rng(self.random_state).random(len(levels)) < self.cold_share
+        if drawn.all():
+            drawn[:] = False
+        return (codes >= 0) & drawn[np.maximum(codes, 0)]
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         check_is_fitted(self, "history_")
