@@ -141,3 +141,28 @@ def test_ids_sent_as_text_or_floats_are_the_training_users_and_odd_inputs_do_not
     assert single[list(HISTORY_COLUMNS)].to_numpy().tolist() == [[0.0, 0.0, 1.0]]
     with pytest.raises(ConfigurationError, match="history_affinity"):
         GroupItemHistory("user", "item").fit(train.assign(history_affinity=1.0), train["relevance"])
+
+
+def test_a_rows_twin_of_the_same_user_and_item_does_not_bring_its_answer_into_its_history():
+    """Re-ratings or repeated clicks: the cross-fitting folds hold whole (user, item) pairs."""
+    rng = np.random.default_rng(0)
+    once = pd.DataFrame(
+        {"user": rng.integers(0, 80, 3000), "item": rng.integers(0, 150, 3000)}
+    ).drop_duplicates()
+    noise = rng.normal(0, 1, len(once))
+    twice = pd.concat([once.assign(relevance=noise), once.assign(relevance=noise)])
+    crossed = GroupItemHistory("user", "item").fit_transform(twice, twice["relevance"])
+    # a relevance of pure noise: nothing about a row's answer may be read from its history
+    assert abs(np.corrcoef(crossed["history_affinity"], twice["relevance"])[0, 1]) < 0.1
+
+
+def test_degenerate_histories_give_zeros_not_errors():
+    frame = pd.DataFrame({"user": [0, 0, 1, 1, 0], "item": [1, 0, 1, 1, 0]})
+    for seed in range(6):  # every cell mean 0 in some fold: nothing for the factors to explain
+        GroupItemHistory("user", "item", random_state=seed).fit_transform(
+            frame, [2.0, 2.0, 1.0, 1.0, 0.0]
+        )
+    missing = pd.DataFrame({"user": [np.nan, np.nan], "item": [1.0, 2.0]})
+    history = GroupItemHistory("user", "item")
+    assert (history.fit_transform(missing, [1.0, 2.0])[list(HISTORY_COLUMNS)] == 0).all().all()
+    assert (history.transform(missing.assign(user=1.0))["history_affinity"] == 0).all()

@@ -187,7 +187,7 @@ def group_time_split(
     test = positions >= sizes - n_test
     validation = ~test & (positions >= sizes - n_test - n_validation)
     parts = table[~test & ~validation], table[validation], table[test]
-    if not len(parts[2]) or not len(parts[1]):
+    if not len(parts[2]) or (validation_fraction > 0 and not len(parts[1])):
         raise DataValidationError(
             f"The groups of '{group_column}' have too few rows to hold out each one's latest "
             f"{test_fraction:.0%} and {validation_fraction:.0%} before it (largest group: "
@@ -439,6 +439,12 @@ def _group_time_folds(
             f"The groups of '{group_column}' have too few rows for {folds} folds in time.",
             "Lower validation.folds, or use validation.strategy timeseries or group.",
         )
+    if len(kept) < folds:
+        logger.warning(
+            "%d of %d folds in time within the groups of '%s' kept: the others would score no "
+            "row (the groups have too few rows of distinct times).",
+            len(kept), folds, group_column,
+        )  # fmt: skip
     return kept
 
 

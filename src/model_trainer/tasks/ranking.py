@@ -17,7 +17,6 @@ import pandas as pd
 from scipy.sparse import csr_matrix
 from scipy.sparse.linalg import svds
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
@@ -288,12 +287,18 @@ class GroupItemHistory(TransformerMixin, BaseEstimator):
             history = self._history(groups[~cold], items[~cold], relevance[~cold])
             columns[cold] = _history_columns(history, groups[cold], items[cold])
         warm = np.flatnonzero(~cold)
-        if len(warm) >= 2:  # a single row has no other rows to learn its history from
-            folds = KFold(min(self.cv, len(warm)), shuffle=True, random_state=self.random_state)
-            for fit_rows, own_rows in folds.split(warm):
-                learnt = np.r_[warm[fit_rows], np.flatnonzero(cold)]
+        # folds of (group, item) pairs: a pair's other rows (a re-rating, a repeated click)
+        # hold its answer too
+        pairs, _ = pd.factorize(pd.MultiIndex.from_arrays([groups.iloc[warm], items.iloc[warm]]))
+        n_pairs = int(pairs.max()) + 1 if len(pairs) else 0
+        if n_pairs >= 2:  # a single pair has no other rows to learn its history from
+            folds = min(self.cv, n_pairs)
+            drawn = np.random.default_rng(self.random_state).permutation(n_pairs) % folds
+            fold_of_row = drawn[pairs]
+            for fold in range(folds):
+                own = warm[fold_of_row == fold]
+                learnt = np.r_[warm[fold_of_row != fold], np.flatnonzero(cold)]
                 history = self._history(groups.iloc[learnt], items.iloc[learnt], relevance[learnt])
-                own = warm[own_rows]
                 columns[own] = _history_columns(history, groups.iloc[own], items.iloc[own])
         # how many rows a group has says nothing of their relevance: counted on all of them, as
         # transform counts them, so the model learns its trust on the scale it will meet
@@ -308,7 +313,9 @@ class GroupItemHistory(TransformerMixin, BaseEstimator):
         drawn = np.random.default_rng(self.random_state).random(len(levels)) < self.cold_share
         if drawn.all():
             drawn[:] = False
-        return (codes >= 0) & drawn[np.maximum(codes, 0)]
+        cold = np.zeros(len(codes), dtype=bool)
+        cold[codes >= 0] = drawn[codes[codes >= 0]]
+        return cold
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         check_is_fitted(self, "history_")
@@ -368,11 +375,10 @@ class GroupItemHistory(TransformerMixin, BaseEstimator):
         group_bias = np.bincount(group_codes, left, n_groups) / (group_counts + self.shrinkage)
         left -= group_bias[group_codes]
         rank = min(self.factors, n_groups - 1, n_items - 1)
-        if rank < 1 or not np.any(left):  # nothing left for factors to explain
-            group_factors, item_factors = np.zeros((n_groups, 0)), np.zeros((n_items, 0))
-        else:
-            pairs = pd.DataFrame({"g": group_codes, "i": item_codes, "left": left})
-            cells = pairs.groupby(["g", "i"], sort=False)["left"].mean()
+        pairs = pd.DataFrame({"g": group_codes, "i": item_codes, "left": left})
+        cells = pairs.groupby(["g", "i"], sort=False)["left"].mean()
+        group_factors, item_factors = np.zeros((n_groups, 0)), np.zeros((n_items, 0))
+        if rank >= 1 and np.any(cells.to_numpy()):  # else nothing left for factors to explain
             matrix = csr_matrix(
                 (
                     cells.to_numpy(),
@@ -438,11 +444,11 @@ def _history_columns(history: Mapping[str, Any], groups: Any, items: Any) -> np.
     group = history["groups"].get_indexer(_aligned(groups, history["groups"]))
     item = history["items"].get_indexer(_aligned(items, history["items"]))
     known_group, known_item = group >= 0, item >= 0
-    item_bias = np.where(known_item, history["item_bias"][item], 0.0)
-    affinity = np.zeros(len(group))
+    columns = np.zeros((len(group), len(HISTORY_COLUMNS)))
+    columns[known_item, 0] = history["item_bias"][item[known_item]]
     both = known_group & known_item
-    affinity[both] = np.einsum(
+    columns[both, 1] = np.einsum(
         "ij,ij->i", history["group_factors"][group[both]], history["item_factors"][item[both]]
     )
-    group_rows = np.where(known_group, history["group_rows"][group], 0.0)
-    return np.column_stack([item_bias, affinity, group_rows])
+    columns[known_group, 2] = history["group_rows"][group[known_group]]
+    return columns
