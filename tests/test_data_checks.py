@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from model_trainer.errors import DataValidationError
+from model_trainer.pipelines.data_preparation.nodes import STRUCTURE_KEYS, validate_raw_table
 from model_trainer.table.checks import (
     check_class_sizes,
     check_usable_features,
@@ -141,6 +142,14 @@ def test_refuses_unknown_feature_names_naming_them(credit):
     assert "['Salary', 'Colour']" in message
     assert "Age" in message.split("Columns are:")[1]
     assert "dataset.features" in caught.value.remediation
+
+
+@pytest.mark.parametrize("features", [None, ["Seniority"]])
+def test_refuses_a_group_item_or_time_column_the_table_lacks_naming_the_setting(credit, features):
+    dataset = {"path": "credit.csv", "target": "Status", "features": features}
+    for key, name in STRUCTURE_KEYS.items():
+        with pytest.raises(DataValidationError, match=rf"dataset.{key} \({name}\) is 'absent'"):
+            validate_raw_table(credit, {**dataset, key: "absent"})
 
 
 def test_refuses_the_target_listed_as_a_feature(credit):

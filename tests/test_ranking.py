@@ -141,21 +141,25 @@ def test_a_search_sample_keeps_whole_groups(movielens):
     assert 2000 <= len(sample) < 2000 + sizes.max()
 
 
-@pytest.mark.e2e
-def test_kedro_task_ranks_per_user_on_unseen_users_and_serves_and_scores_batches(
-    project: Path, movielens: pd.DataFrame
-):
+def movielens_task(project: Path, movielens: pd.DataFrame, n_trials: int, **keys) -> dict:
+    """The table written into the project, and a ranking task JSON of each user's movies."""
     movielens.to_csv(project / "data/01_raw/movielens.csv", index=False)
-    spec = {
+    return {
         "trainDataPath": "data/01_raw/movielens.csv",
         "targetColumn": "rating",
         "modelType": "ranking",
         "groupColumn": "userId",
         "itemColumn": "movieId",
-        "hyperparameterSearch": {"nTrials": 3},
+        "hyperparameterSearch": {"nTrials": n_trials},
+        **keys,
     }
 
-    output = run_task(project, spec)
+
+@pytest.mark.e2e
+def test_kedro_task_ranks_per_user_on_unseen_users_and_serves_and_scores_batches(
+    project: Path, movielens: pd.DataFrame
+):
+    output = run_task(project, movielens_task(project, movielens, n_trials=3))
     assert set(output["metrics"]) == {"ndcg", "map", "mrr"}
     assert output["bestParams"]["algorithm"] in {"lightgbm", "xgboost", "ridge"}
     training = json.loads((project / "data/08_reporting/training_metrics.json").read_text())
@@ -252,18 +256,14 @@ def test_the_final_fit_of_a_ranker_keeps_the_rounds_tuned_by_cv(movielens):
 def test_kedro_task_holds_out_each_users_latest_ratings_with_group_timeseries(
     project: Path, movielens: pd.DataFrame
 ):
-    movielens.to_csv(project / "data/01_raw/movielens.csv", index=False)
-    spec = {
-        "trainDataPath": "data/01_raw/movielens.csv",
-        "targetColumn": "rating",
-        "modelType": "ranking",
-        "groupColumn": "userId",
-        "itemColumn": "movieId",
-        "timeColumn": "timestamp",
-        "validationStrategy": "group_timeseries",
-        "features": ["title", "year", "genres"],  # the item's history, not its id, as an input
-        "hyperparameterSearch": {"nTrials": 2},
-    }
+    spec = movielens_task(
+        project,
+        movielens,
+        n_trials=2,
+        timeColumn="timestamp",
+        validationStrategy="group_timeseries",
+        features=["title", "year", "genres"],  # the item's history, not its id, as an input
+    )
 
     output = run_task(project, spec)
     assert output["success"], output

@@ -166,3 +166,23 @@ def test_degenerate_histories_give_zeros_not_errors():
     history = GroupItemHistory("user", "item")
     assert (history.fit_transform(missing, [1.0, 2.0])[list(HISTORY_COLUMNS)] == 0).all().all()
     assert (history.transform(missing.assign(user=1.0))["history_affinity"] == 0).all()
+
+
+def test_the_history_settings_come_from_conf_and_a_wrong_key_is_named():
+    train, _ = taste_world(users=20, items=30, per_user=12)
+    assert MODEL["group_item_history"]["factors"] == 16
+    feature_types = infer_feature_types(train, "relevance", declared={"user": "drop"})
+    ranking = {"group_column": "user", "item_column": "item", "relevance_values": None}
+
+    def built(history: dict):
+        return make_pipeline(
+            MODEL["algorithms"], "ridge", "ranking", {}, feature_types, MODEL["encoding"], 0,
+            ranking={**ranking, "history": history},
+        )  # fmt: skip
+
+    step = built({"factors": 4, "cold_share": 0.0}).named_steps["preprocess"].steps[0][1]
+    assert (step.factors, step.cold_share, step.shrinkage) == (4, 0.0, 10.0)
+    with pytest.raises(
+        ConfigurationError, match=r"model.group_item_history has unknown keys \['rank'\]"
+    ):
+        built({"rank": 4})

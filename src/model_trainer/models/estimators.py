@@ -180,9 +180,7 @@ def make_pipeline(
         # (early stopping, checkpointed fits) takes raw columns and passes the target through.
         preprocessor = Pipeline([("target_lags", lag_step), ("columns", preprocessor)])
     if history:  # inside "preprocess" too, so early stopping's fits cross-fit it as well
-        history_step = GroupItemHistory(
-            ranking["group_column"], ranking["item_column"], random_state=seed
-        )
+        history_step = _group_item_history(ranking, seed)
         preprocessor = Pipeline([("group_item_history", history_step), ("columns", preprocessor)])
     balancing = (imbalance or {}).get("by_algorithm", {}).get(name, "none")
     estimator = make_estimator(
@@ -204,6 +202,21 @@ def make_pipeline(
             relevance_values=ranking.get("relevance_values"),
         )
     return Pipeline([("preprocess", preprocessor), ("model", estimator)])
+
+
+def _group_item_history(ranking: Mapping[str, Any], seed: int) -> GroupItemHistory:
+    """The ranker's history step, with model.group_item_history's settings."""
+    settings = dict(ranking.get("history") or {})
+    accepted = ("factors", "shrinkage", "cv", "cold_share")
+    unknown = sorted(set(settings) - set(accepted))
+    if unknown:
+        raise ConfigurationError(
+            f"model.group_item_history has unknown keys {unknown}.",
+            f"Use only {', '.join(accepted)}.",
+        )
+    return GroupItemHistory(
+        ranking["group_column"], ranking["item_column"], **settings, random_state=seed
+    )
 
 
 def _with_numeric_columns(feature_types: Mapping[str, Any], names: Any) -> dict[str, Any]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.validation import check_array
 
 from model_trainer.errors import DataValidationError
 
@@ -60,13 +62,23 @@ def validate_table(
     target: str | None,
     features: Sequence[str] | None = None,
     source: str = "the input table",
+    structure: Mapping[str, str | None] | None = None,
 ) -> pd.DataFrame:
-    """Return the rows and columns to train on; raise on anything that would give a wrong model."""
+    """Return the rows and columns to train on; raise on anything that would give a wrong model.
+    `structure`: the columns named by settings (the group, item and time columns), each under
+    the setting that names it."""
     check_unique_columns([str(c) for c in table.columns], source)
     if table.empty or len(table.columns) == 0:
         raise DataValidationError(
             f"{source} has no rows.", "Give a file with a header row and at least one data row."
         )
+    for setting, column in (structure or {}).items():
+        if column is not None and column not in table.columns:
+            raise DataValidationError(
+                f"{setting} is '{column}', which is not a column of {source}. "
+                f"Columns are: {_preview(table.columns)}.",
+                f"Set {setting} to one of the columns above, or to null.",
+            )
     if target is not None:
         if target not in table.columns:
             raise DataValidationError(
@@ -148,3 +160,19 @@ def check_usable_features(feature_types: dict, source: str) -> None:
             f"({feature_types['dropped']}).",
             "Add informative columns, or declare a column's type in dataset.feature_types.",
         )
+
+
+def columns_by_name(X: Any, fitted: Any = None) -> pd.DataFrame:
+    """The input of an estimator that reads its columns by name. A DataFrame as it is, so other
+    columns may come and go (as ColumnTransformer allows); any other input checked as
+    scikit-learn checks arrays (2-d, dense, not complex or empty; as many columns as at fit,
+    once `fitted`), its columns numbered."""
+    if isinstance(X, pd.DataFrame):
+        return X
+    array = check_array(X, dtype=None, ensure_all_finite=False)
+    if fitted is not None and array.shape[1] != fitted.n_features_in_:
+        raise ValueError(
+            f"X has {array.shape[1]} features, but {type(fitted).__name__} is expecting "
+            f"{fitted.n_features_in_} features as input."
+        )
+    return pd.DataFrame(array)

@@ -19,13 +19,13 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.utils import Tags
 from sklearn.utils.validation import (
-    check_array,
     check_consistent_length,
     check_is_fitted,
     column_or_1d,
 )
 
 from model_trainer.errors import ConfigurationError, DataValidationError
+from model_trainer.table.checks import columns_by_name
 
 logger = logging.getLogger(__name__)
 
@@ -677,18 +677,8 @@ def _describe_lag(fitted: SeasonalNaiveForecaster) -> str:
 
 
 def _as_frame(X: Any, time_column: str, fitted: BaseEstimator | None = None) -> pd.DataFrame:
-    """A DataFrame is read by column name, so other columns may come and go (as ColumnTransformer
-    allows). Any other input is checked as scikit-learn checks arrays (2-d, dense, not complex
-    or empty; as many columns as at fit, once `fitted`) and its columns are numbered."""
-    frame = X
-    if not isinstance(X, pd.DataFrame):
-        array = check_array(X, dtype=None, ensure_all_finite=False)
-        if fitted is not None and array.shape[1] != fitted.n_features_in_:
-            raise ValueError(
-                f"X has {array.shape[1]} features, but {type(fitted).__name__} is expecting "
-                f"{fitted.n_features_in_} features as input."
-            )
-        frame = pd.DataFrame(array)
+    """The input read by column name (`columns_by_name`), once it holds the time column."""
+    frame = columns_by_name(X, fitted)
     if time_column not in frame.columns:
         raise DataValidationError(
             f"The time column '{time_column}' is not among the input columns "

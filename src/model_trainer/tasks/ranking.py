@@ -22,6 +22,7 @@ from sklearn.utils import Tags
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from model_trainer.errors import ConfigurationError, DataValidationError
+from model_trainer.table.checks import columns_by_name
 
 RANKING_REPORT = ("ndcg", "map", "mrr")
 MAX_GRADE = 30  # LightGBM's default label_gain covers 0..30; XGBoost's exponential gain 0..31
@@ -335,16 +336,8 @@ class GroupItemHistory(TransformerMixin, BaseEstimator):
         return tags
 
     def _as_frame(self, X: Any, fitted: bool = False) -> pd.DataFrame:
-        """A DataFrame is read by column name; any other input is checked as scikit-learn
-        checks arrays and its columns are numbered."""
-        if not isinstance(X, pd.DataFrame):
-            array = check_array(X, dtype=None, ensure_all_finite=False)
-            if fitted and array.shape[1] != self.n_features_in_:
-                raise ValueError(
-                    f"X has {array.shape[1]} features, but GroupItemHistory is expecting "
-                    f"{self.n_features_in_} features as input."
-                )
-            X = pd.DataFrame(array)
+        """The input read by column name (`columns_by_name`), once it holds both columns."""
+        X = columns_by_name(X, self if fitted else None)
         missing = [c for c in (self.group_column, self.item_column) if c not in X]
         if missing:
             raise DataValidationError(

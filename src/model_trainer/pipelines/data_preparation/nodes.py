@@ -16,15 +16,27 @@ from model_trainer.tasks.detection import count_training_classes, detect_task, n
 from model_trainer.tracking.runs import log_leak_tags
 
 logger = logging.getLogger(__name__)
+# the columns that split, order or personalise the rows, and their task JSON names
+STRUCTURE_KEYS = {
+    "group_column": "groupColumn",
+    "item_column": "itemColumn",
+    "time_column": "timeColumn",
+}
 
 
 def validate_raw_table(raw_table: pd.DataFrame, dataset: dict[str, Any]) -> pd.DataFrame:
     features = dataset.get("features")
     if features:  # the group and time columns split and order the rows, features or not
-        structure = [dataset.get(k) for k in ("group_column", "item_column", "time_column")]
+        structure = [dataset.get(key) for key in STRUCTURE_KEYS]
         features = [*features, *(c for c in structure if c and c not in features)]
     table = validate_table(
-        raw_table, dataset.get("target"), features, source=f"'{dataset['path']}'"
+        raw_table,
+        dataset.get("target"),
+        features,
+        source=f"'{dataset['path']}'",
+        structure={
+            f"dataset.{key} ({name})": dataset.get(key) for key, name in STRUCTURE_KEYS.items()
+        },
     )
     table = downcast_features(
         table,

@@ -109,6 +109,7 @@ def configure_model(
         "ranking": {
             "group_column": task["group_column"],
             "item_column": task.get("item_column"),
+            "history": dict(model.get("group_item_history") or {}),
             "relevance_values": task["relevance_values"],
         }
         if task["type"] == "ranking"
