@@ -203,7 +203,7 @@ def test_the_node_explains_a_classifier_and_says_why_not_for_no_rows_or_a_cluste
     split = PENGUINS.dropna()
     task = {"type": "classification", "classes": list(model.classes_)}
     settings = {"rows": 30, "background_rows": 10, "max_seconds": 3, "dependence_features": 2,
-                "logged_features": 3, "in_model_card": True}  # fmt: skip
+                "logged_features": 3, "in_model_card": True, "method": "auto"}  # fmt: skip
     explained, importance, metrics = explain_model(
         model, split, split, task, FEATURE_TYPES, {"seed": 0}, settings
     )

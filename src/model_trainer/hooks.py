@@ -378,10 +378,12 @@ def _is_param(name: str) -> bool:
 
 def prepare_run_tail() -> None:
     """What the run needs after the search, made ready while the search runs (its fits hold no
-    GIL, so this costs the trials next to nothing): matplotlib for the plots (0.3 s to import)
-    and MLflow's package map for log_model (0.3 s to build)."""
+    GIL, so this costs the trials next to nothing): matplotlib for the plots (0.3 s to import),
+    MLflow's package map for log_model (0.3 s to build) and shap for a tree model's SHAP
+    values (1.6 s of numba, otherwise counted in training.explanations.max_seconds)."""
     importlib.import_module("model_trainer.reporting.plots")
     build_package_map()
+    importlib.import_module("shap")
 
 
 def without_credentials(value: Any) -> Any:

@@ -1,13 +1,17 @@
 """SHAP values of a model's predictions, per raw input column, and partial dependence.
 
 The model is explained as it is served: the whole Pipeline, from the raw columns to the
-probabilities (or predictions), by the estimator of shap's PermutationExplainer, computed here so
-that every masked row of a batch goes to the model in one call. So every family, ensemble, bag
-and calibration is explained alike, and a column's value is the contribution of the column as
-the user gave it (its one-hot or encoded columns taken together), not of the model's internal
-features. The values are interventional: a column is "absent" when it takes the values of
-background rows (a sample of training rows), and each row's contributions add up to its
-prediction minus the mean prediction over the background.
+probabilities (or predictions). The values are interventional: a column is "absent" when it
+takes the values of background rows (a sample of training rows), and each row's contributions
+add up to its prediction minus the mean prediction over the background. A column's value is the
+contribution of the column as the user gave it (its one-hot or encoded columns taken together),
+not of the model's internal features.
+
+Tree models whose exact Shapley values shap computes, and bags or ensembles of them, get them
+(tree_explanations). Any other model (a linear model, a calibrated one, features made from two
+columns), or one whose tree values do not add up to its outputs, gets the estimator of shap's
+PermutationExplainer, computed here so that every masked row of a batch goes to the model in
+one call.
 
 Rows are masked as one numeric array (numpy picks the row's or the background's value per
 cell), so non-numeric columns travel as codes into a vocabulary of the values seen and are
@@ -16,6 +20,7 @@ decoded, with their dtypes, before the model sees them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -25,6 +30,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from model_trainer.errors import ConfigurationError
+from model_trainer.evaluation.tree_explanations import (
+    NotTreeExplainable,
+    check_additivity,
+    tree_members,
+    tree_shap_values,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +49,8 @@ MAX_PERMUTATIONS = 10
 MAX_SAMPLES_PER_CALL = 200_000  # masked rows per model call: memory, and a look at the clock
 GRID_POINTS = 20  # values of a feature in its partial dependence
 MAX_PLOTTED_OUTPUTS = 5  # classes drawn in a partial-dependence panel
+EXPLANATION_METHODS = ("auto", "permutation")
+FIRST_TREE_ROWS = 10  # rows Tree SHAP explains before it looks at the clock
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,17 @@ class Explanation:
     outputs: list[str]
     values: np.ndarray
     base_values: np.ndarray
+    # "tree": exact, by shap's TreeExplainer; "permutation": sampled, with the reason the
+    # tree explainer was not used
+    method: str = "permutation"
+    method_reason: str = ""
+
+    def describe(self) -> str:
+        """How the values were computed, in a few words for the report."""
+        if self.method == "tree":
+            return "exact Tree SHAP (shap's TreeExplainer, interventional)"
+        why = f": {self.method_reason}" if self.method_reason else ""
+        return f"permutation estimate{why}"
 
     def importance(self) -> pd.DataFrame:
         """Mean |SHAP| per column (averaged over outputs too), largest first, with each
@@ -127,22 +153,103 @@ def model_output(
 ) -> tuple[Callable[[pd.DataFrame], np.ndarray], list[str]]:
     """What is explained, and its outputs' names: the positive class's probability for two
     classes, each class's for more, the prediction for a regression."""
+    chosen, outputs = output_columns(model, task)
+    if chosen is None:
+        return lambda table: np.asarray(model.predict(table), dtype=float)[:, None], outputs
+    return lambda table: np.asarray(model.predict_proba(table), dtype=float)[:, chosen], outputs
+
+
+def output_columns(model: Any, task: Mapping[str, Any]) -> tuple[list[int] | None, list[str]]:
+    """The columns of predict_proba explained (None: a regression's prediction), and their
+    names."""
     if task["type"] == "regression":
-        return lambda table: np.asarray(model.predict(table), dtype=float)[:, None], ["prediction"]
+        return None, ["prediction"]
     classes = list(model.classes_)
     if len(classes) == 2:
         positive = task.get("positive_class")
         column = classes.index(positive) if positive in classes else 1
-        return (
-            lambda table: np.asarray(model.predict_proba(table), dtype=float)[:, [column]],
-            [str(classes[column])],
-        )
-    return lambda table: np.asarray(model.predict_proba(table), dtype=float), list(
-        map(str, classes)
-    )
+        return [column], [str(classes[column])]
+    return list(range(len(classes))), list(map(str, classes))
 
 
 def explain(
+    model: Any,
+    rows: pd.DataFrame,
+    background: pd.DataFrame,
+    task: Mapping[str, Any],
+    seed: int = 0,
+    max_seconds: float | None = None,
+    columns: Sequence[str] | None = None,
+    method: str = "auto",
+) -> Explanation:
+    """SHAP values of `rows` against `background`: exact by shap's TreeExplainer when every
+    member of the model is a tree model it reads (`method` auto), else estimated by sampling
+    permutations (`method` permutation, or auto for any other model, saying why)."""
+    if method not in EXPLANATION_METHODS:
+        raise ConfigurationError(
+            f"training.explanations.method is {method!r}; it accepts "
+            f"{', '.join(EXPLANATION_METHODS)}.",
+            "Set training.explanations.method to auto (exact for tree models) or permutation.",
+        )
+    reason, started = "training.explanations.method is permutation", time.perf_counter()
+    if method == "auto":
+        try:
+            return explain_trees(model, rows, background, task, max_seconds, columns)
+        except NotTreeExplainable as why:
+            reason = str(why)
+            logger.info("SHAP values by sampling permutations: %s.", reason)
+    left = None if max_seconds is None else max_seconds - (time.perf_counter() - started)
+    sampled = explain_by_permutations(model, rows, background, task, seed, left, columns)
+    return dataclasses.replace(sampled, method_reason=reason)
+
+
+def explain_trees(
+    model: Any,
+    rows: pd.DataFrame,
+    background: pd.DataFrame,
+    task: Mapping[str, Any],
+    max_seconds: float | None = None,
+    columns: Sequence[str] | None = None,
+) -> Explanation:
+    """Exact interventional SHAP values of a tree model, a bag or an ensemble of them (see
+    tree_explanations), checked to add up to the model's outputs on every row. The first
+    FIRST_TREE_ROWS rows are explained at once; their time says how many more fit in
+    `max_seconds` (which counts importing shap and reading the trees)."""
+    started = time.perf_counter()
+    members = tree_members(model)
+    chosen, outputs = output_columns(model, task)
+    predict, _ = model_output(model, task)
+    attributed = list(columns or rows.columns)
+    shap_values = tree_shap_values(model, members, rows, background, attributed, chosen)
+    base = predict(background).mean(axis=0)
+    values, done, size = [], 0, FIRST_TREE_ROWS
+    while done < len(rows):
+        batch = rows.iloc[done : done + size]
+        batch_values = shap_values(batch)
+        check_additivity(batch_values, base, predict(batch))
+        values.append(batch_values)
+        done += len(batch)
+        elapsed = time.perf_counter() - started
+        if max_seconds is not None:
+            size = int((max_seconds - elapsed) * done / max(elapsed, 1e-9))
+            if size < 1:
+                break
+        else:
+            size = len(rows)
+    if done < len(rows):
+        logger.info("SHAP values of %d of %d rows, within %g s.", done, len(rows), max_seconds)
+    explained = np.concatenate(values)
+    return Explanation(
+        rows=rows.iloc[:done].reset_index(drop=True),
+        columns=attributed,
+        outputs=outputs,
+        values=explained,
+        base_values=np.repeat(base[None], done, axis=0),
+        method="tree",
+    )
+
+
+def explain_by_permutations(
     model: Any,
     rows: pd.DataFrame,
     background: pd.DataFrame,
@@ -352,6 +459,7 @@ def explain_model(
         seed,
         settings["max_seconds"],
         columns=list(feature_types["columns"]),
+        method=settings["method"],
     )
     importance = explanation.importance()
     features = dependence_features(explanation, feature_types, settings["dependence_features"])

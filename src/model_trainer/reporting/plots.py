@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import textwrap
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -251,7 +252,8 @@ def shap_summary_figure(explanation: Any, top: int) -> Figure:
         figure, axes = plt.subplots(figsize=(7, 0.3 * len(shown) + 1.8))
         _beeswarm(axes, explanation, list(shown["feature"]))
         axes.set_xlabel(f"SHAP value (impact on {explanation.outputs[0]})")
-    axes.set_title(f"SHAP values ({len(explanation.rows)} test rows)")
+    how = textwrap.fill(explanation.describe(), 80)  # exact, or estimated and why
+    axes.set_title(f"SHAP values ({len(explanation.rows)} test rows)\n{how}", fontsize="small")
     figure.tight_layout()
     return figure
 

@@ -1,0 +1,196 @@
+"""Exact SHAP values of tree models by shap's TreeExplainer: for each family it is used for,
+they are the Shapley values computed over every coalition; they add up to every prediction,
+sum a bag's or an ensemble's members, give one-hot columns back to their source, and leave every
+other model to the permutation estimate with the reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from lightgbm import LGBMClassifier, LGBMRegressor
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import FixedThresholdClassifier
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+from xgboost import XGBRegressor
+
+from model_trainer.errors import ConfigurationError
+from model_trainer.evaluation.explanations import explain, explain_by_permutations
+from model_trainer.evaluation.tree_explanations import (
+    EXACT_TREE_MODELS,
+    NotTreeExplainable,
+    check_additivity,
+    tree_members,
+)
+from model_trainer.models.calibration import Temperature, calibrated
+from model_trainer.models.ensemble import FoldBag, WeightedEnsemble
+from model_trainer.models.estimators import LabelEncodedClassifier
+from tests.conftest import BENCH, require_bench_data
+from tests.test_explanations import _exact_shap
+
+require_bench_data()  # read on import
+PENGUINS = pd.read_csv(BENCH / "penguins" / "train.csv").dropna().reset_index(drop=True)
+X = PENGUINS.drop(columns=["species"])
+NUMBERS = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+GENTOO = {"type": "classification", "positive_class": "Gentoo"}
+ROWS, BACKGROUND = X.iloc[:12], X.iloc[100:116]
+GENTOO_OR_NOT = PENGUINS["species"].where(PENGUINS["species"] == "Gentoo", "other")
+
+
+def _one_hot_then(model) -> Pipeline:
+    encode = make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder())
+    columns = ColumnTransformer([("text", encode, ["island", "sex"])], remainder="passthrough")
+    return Pipeline([("preprocess", columns), ("model", model)])
+
+
+def _binary(model) -> Pipeline:
+    return _one_hot_then(model).fit(X, GENTOO_OR_NOT)
+
+
+def _added_up(explanation, outputs) -> bool:
+    totals = explanation.base_values + explanation.values.sum(axis=1)
+    return np.allclose(totals, outputs, atol=1e-6)
+
+
+def test_a_binary_models_values_are_exact_and_add_up_to_its_probabilities():
+    model = _binary(ExtraTreesClassifier(30, max_depth=6, random_state=0))
+    explanation = explain(model, ROWS, BACKGROUND, GENTOO)
+    assert explanation.method == "tree" and explanation.columns == list(X.columns)
+    gentoo = list(model.classes_).index("Gentoo")
+    assert _added_up(explanation, model.predict_proba(ROWS)[:, [gentoo]])
+    background_mean = model.predict_proba(BACKGROUND)[:, gentoo].mean()
+    assert np.allclose(explanation.base_values, background_mean)
+
+
+EXACT_FAMILIES = {
+    "LGBMRegressor": LGBMRegressor(n_estimators=40, verbose=-1, random_state=0),
+    "XGBRegressor": XGBRegressor(n_estimators=40, max_depth=6, random_state=0),
+    "ExtraTreesRegressor": ExtraTreesRegressor(20, random_state=0),
+    "ExtraTreesClassifier": ExtraTreesClassifier(20, random_state=0),
+}
+
+
+@pytest.mark.parametrize("family", sorted(EXACT_FAMILIES))
+def test_each_family_explained_by_trees_gets_its_exact_shapley_values(family):
+    """Numbers only, each raw column one model input: shap's exact explainer (every coalition
+    of the four columns) is the reference, which the permutation estimate only approaches."""
+    assert {name for _, name in EXACT_TREE_MODELS} == set(EXACT_FAMILIES)
+    estimator = EXACT_FAMILIES[family]
+    classifier = family.endswith("Classifier")
+    inputs = NUMBERS if classifier else NUMBERS[:3]
+    model = Pipeline([("impute", SimpleImputer()), ("model", estimator)]).fit(
+        X[inputs], PENGUINS["species"] if classifier else PENGUINS["body_mass_g"]
+    )
+    task = {"type": "classification" if classifier else "regression"}
+    explanation = explain(model, ROWS[inputs], BACKGROUND[inputs], task)
+    assert explanation.method == "tree"
+    output = model.predict_proba if classifier else (lambda t: model.predict(t)[:, None])
+    exact = _exact_shap(model, ROWS[inputs], BACKGROUND[inputs], output).reshape(
+        explanation.values.shape
+    )
+    assert np.allclose(explanation.values, exact, rtol=1e-4, atol=1e-6 * np.abs(exact).max())
+
+
+def test_shaps_probabilities_of_a_boosted_classifier_are_not_its_shapley_values():
+    """Why LightGBM and XGBoost classifiers keep the permutation estimate: shap's
+    "probability" values add up but are far from the Shapley values of the probability."""
+    import shap
+
+    model = Pipeline([("impute", SimpleImputer()), ("model", LGBMClassifier(verbose=-1))])
+    model.fit(X[NUMBERS], PENGUINS["species"] == "Gentoo")
+    encoded = model[:-1].transform
+    tree = shap.TreeExplainer(
+        model[-1],
+        data=encoded(BACKGROUND[NUMBERS]),
+        feature_perturbation="interventional",
+        model_output="probability",
+    ).shap_values(encoded(ROWS[NUMBERS]))
+    exact = _exact_shap(
+        model, ROWS[NUMBERS], BACKGROUND[NUMBERS], lambda t: model.predict_proba(t)[:, 1]
+    )
+    assert np.abs(tree - exact).max() > 0.1 * np.abs(exact).mean()
+    explanation = explain(model, ROWS[NUMBERS], BACKGROUND[NUMBERS], {"type": "classification"})
+    assert explanation.method == "permutation"
+    assert "LGBMClassifier is not among the tree models" in explanation.method_reason
+
+
+def test_one_hot_columns_are_summed_back_to_the_column_they_come_from():
+    """The summed encoded values are close to the permutation estimate of the raw column (not
+    equal: the Shapley value of a group of inputs is not the sum of its members' in general)."""
+    model = _binary(ExtraTreesClassifier(30, max_depth=4, random_state=0))
+    tree = explain(model, ROWS, BACKGROUND, GENTOO)
+    sampled = explain(model, ROWS, BACKGROUND, GENTOO, method="permutation")
+    assert tree.method == "tree" and sampled.method == "permutation"
+    island = list(X.columns).index("island")
+    assert np.abs(tree.values[:, island]).sum() > 0
+    assert np.allclose(tree.values, sampled.values, atol=0.05)
+
+
+def test_a_bag_and_an_ensemble_of_trees_are_their_members_weighted_sums():
+    member = _one_hot_then(LGBMRegressor(n_estimators=20, num_leaves=8, verbose=-1))
+    y = PENGUINS["body_mass_g"]
+    inputs = X.drop(columns=["body_mass_g"])
+    bag = FoldBag(member, folds=3).fit(inputs, y)
+    regression = {"type": "regression"}
+    rows, background = inputs.iloc[:12], inputs.iloc[100:116]
+    bagged = explain(bag, rows, background, regression)
+    assert bagged.method == "tree" and _added_up(bagged, bag.predict(rows)[:, None])
+    ensemble = WeightedEnsemble(bag.estimators_[:2], [0.25, 0.75]).with_fitted(bag.estimators_[:2])
+    weighted = explain(ensemble, rows, background, regression)
+    alone = [explain(m, rows, background, regression).values for m in bag.estimators_[:2]]
+    assert np.allclose(weighted.values, 0.25 * alone[0] + 0.75 * alone[1])
+
+
+def test_a_decision_threshold_and_label_encoding_are_seen_through():
+    model = _binary(LabelEncodedClassifier(ExtraTreesClassifier(10, random_state=0)))
+    thresholded = Pipeline(
+        [("threshold", FixedThresholdClassifier(model, threshold=0.3, pos_label="Gentoo"))]
+    ).fit(X, GENTOO_OR_NOT)
+    assert len(tree_members(thresholded)) == 1
+    assert explain(thresholded, ROWS, BACKGROUND, GENTOO).method == "tree"
+
+
+def test_other_models_get_the_permutation_estimate_and_the_reason():
+    linear = _binary(LogisticRegression(max_iter=500))
+    assert (
+        "LogisticRegression is not among the tree models"
+        in explain(linear, ROWS, BACKGROUND, GENTOO).method_reason
+    )
+    trees = _one_hot_then(ExtraTreesClassifier(10, random_state=0))
+    scaled = calibrated(trees, Temperature(2.0)).fit(X, GENTOO_OR_NOT)
+    sampled = explain(scaled, ROWS, BACKGROUND, GENTOO)
+    assert sampled.method == "permutation" and "calibrated" in sampled.method_reason
+    assert _added_up(
+        sampled, scaled.predict_proba(ROWS)[:, [list(scaled.classes_).index("Gentoo")]]
+    )
+
+
+def test_a_feature_made_from_two_columns_is_not_given_to_either():
+    ratio = FunctionTransformer(lambda t: t.assign(ratio=t["bill_length_mm"] / t["bill_depth_mm"]))
+    model = Pipeline([("ratio", ratio), ("model", ExtraTreesClassifier(10, random_state=0))]).fit(
+        X[NUMBERS], PENGUINS["species"] == "Gentoo"
+    )
+    explanation = explain(model, ROWS[NUMBERS], BACKGROUND[NUMBERS], {"type": "classification"})
+    assert explanation.method == "permutation"
+    assert "made from 'bill_depth_mm' and another column" in explanation.method_reason
+
+
+def test_values_that_miss_the_models_outputs_are_refused():
+    values = np.full((2, 3, 1), 0.1)
+    check_additivity(values, np.array([0.5]), np.array([[0.8], [0.8]]))
+    with pytest.raises(NotTreeExplainable, match="miss the model's outputs"):
+        check_additivity(values, np.array([0.5]), np.array([[0.8], [0.9]]))
+
+
+def test_the_time_bound_keeps_the_first_rows_and_an_unknown_method_is_named():
+    model = _binary(ExtraTreesClassifier(10, random_state=0))
+    many = pd.concat([X] * 5, ignore_index=True)
+    explanation = explain(model, many, BACKGROUND, GENTOO, max_seconds=0.0)
+    assert explanation.method == "tree" and 0 < len(explanation.rows) < len(many)
+    with pytest.raises(ConfigurationError, match=r"training\.explanations\.method is 'exact'"):
+        explain(model, ROWS, BACKGROUND, GENTOO, method="exact")
+    assert explain_by_permutations(model, ROWS, BACKGROUND, GENTOO).method == "permutation"
