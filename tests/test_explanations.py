@@ -18,8 +18,6 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from model_trainer.evaluation.explanations import (
-    Explanation,
-    _Codec,
     background,
     card_background,
     explain,
@@ -28,6 +26,8 @@ from model_trainer.evaluation.explanations import (
     plotted_outputs,
     sample_rows,
 )
+from model_trainer.evaluation.permutation_shap import _Codec
+from model_trainer.evaluation.shap_values import Explanation
 from tests.conftest import BENCH, require_bench_data
 
 require_bench_data()  # read on import

@@ -19,8 +19,9 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 from xgboost import XGBRegressor
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.evaluation.explanations import explain, explain_by_permutations
-from model_trainer.evaluation.tree_explanations import (
+from model_trainer.evaluation.explanations import explain
+from model_trainer.evaluation.permutation_shap import explain_by_permutations
+from model_trainer.evaluation.tree_shap import (
     EXACT_TREE_MODELS,
     NotTreeExplainable,
     check_additivity,

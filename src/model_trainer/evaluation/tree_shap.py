@@ -19,7 +19,8 @@ on some deep LightGBM trees, shap issues #1071 and #3267: checked on every expla
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,13 +30,14 @@ from scipy import sparse
 from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline
 
+from model_trainer.evaluation.shap_values import Explanation, model_output, output_columns
 from model_trainer.models.ensemble import WeightedEnsemble
 from model_trainer.models.estimators import LabelEncodedClassifier, prediction_steps
 
 logger = logging.getLogger(__name__)
 
 # Estimators whose interventional Tree SHAP values are their exact Shapley values, as checked
-# against brute force over every coalition (tests/test_tree_explanations.py). Not these (shap
+# against brute force over every coalition (tests/test_tree_shap.py). Not these (shap
 # 0.51, penguins): a boosted classifier's "probability" values are its log-odds values rescaled
 # to add up (off by 20-60% of their size); random forests and HistGradientBoosting are off by
 # 0.3-5% (thresholds midway between training values, read by shap as float32).
@@ -49,6 +51,7 @@ MAX_ENCODED_CELLS = 5_000_000  # a sparse encoding (text) made dense for shap, a
 # How far the values may miss the model's outputs: shap reads thresholds as float32 (1e-4 of a
 # forest's spread); more than this is a split read differently (missing values, categories)
 ADDITIVITY_TOLERANCE = 1e-3
+FIRST_TREE_ROWS = 10  # rows explained before looking at the clock
 
 
 class NotTreeExplainable(Exception):
@@ -220,3 +223,49 @@ def check_additivity(values: np.ndarray, base: np.ndarray, outputs: np.ndarray) 
         raise NotTreeExplainable(
             f"shap's tree values miss the model's outputs by up to {missed:.3g}"
         )
+
+
+def explain_trees(
+    model: Any,
+    rows: pd.DataFrame,
+    background: pd.DataFrame,
+    task: Mapping[str, Any],
+    max_seconds: float | None = None,
+    columns: Sequence[str] | None = None,
+) -> Explanation:
+    """Exact interventional SHAP values of a tree model, a bag or an ensemble of them (see
+    above), checked to add up to the model's outputs on every row. The first
+    FIRST_TREE_ROWS rows are explained at once; their time says how many more fit in
+    `max_seconds` (which counts importing shap and reading the trees)."""
+    started = time.perf_counter()
+    members = tree_members(model)
+    chosen, outputs = output_columns(model, task)
+    predict, _ = model_output(model, task)
+    attributed = list(columns or rows.columns)
+    shap_values = tree_shap_values(model, members, rows, background, attributed, chosen)
+    base = predict(background).mean(axis=0)
+    values, done, size = [], 0, FIRST_TREE_ROWS
+    while done < len(rows):
+        batch = rows.iloc[done : done + size]
+        batch_values = shap_values(batch)
+        check_additivity(batch_values, base, predict(batch))
+        values.append(batch_values)
+        done += len(batch)
+        elapsed = time.perf_counter() - started
+        if max_seconds is not None:
+            size = int((max_seconds - elapsed) * done / max(elapsed, 1e-9))
+            if size < 1:
+                break
+        else:
+            size = len(rows)
+    if done < len(rows):
+        logger.info("SHAP values of %d of %d rows, within %g s.", done, len(rows), max_seconds)
+    explained = np.concatenate(values)
+    return Explanation(
+        rows=rows.iloc[:done].reset_index(drop=True),
+        columns=attributed,
+        outputs=outputs,
+        values=explained,
+        base_values=np.repeat(base[None], done, axis=0),
+        method="tree",
+    )
