@@ -15,7 +15,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, TargetEncoder
 from xgboost import XGBRegressor
 
 from model_trainer.errors import ConfigurationError
@@ -48,6 +48,14 @@ def _one_hot_then(model) -> Pipeline:
     return Pipeline([("preprocess", columns), ("model", model)])
 
 
+def _target_encoded(model, target_type: str = "binary") -> Pipeline:
+    """Each text column as one number (its target encoding): one input per raw column."""
+    encoder = TargetEncoder(target_type=target_type, random_state=0)
+    encode = make_pipeline(SimpleImputer(strategy="most_frequent"), encoder)
+    columns = ColumnTransformer([("text", encode, ["island", "sex"])], remainder="passthrough")
+    return Pipeline([("preprocess", columns), ("model", model)])
+
+
 def _binary(model) -> Pipeline:
     return _one_hot_then(model).fit(X, GENTOO_OR_NOT)
 
@@ -58,13 +66,16 @@ def _added_up(explanation, outputs) -> bool:
 
 
 def test_a_binary_models_values_are_exact_and_add_up_to_its_probabilities():
-    model = _binary(ExtraTreesClassifier(30, max_depth=6, random_state=0))
+    model = _target_encoded(ExtraTreesClassifier(30, max_depth=6, random_state=0))
+    model.fit(X, GENTOO_OR_NOT)
     explanation = explain(model, ROWS, BACKGROUND, GENTOO)
     assert explanation.method == "tree" and explanation.columns == list(X.columns)
     gentoo = list(model.classes_).index("Gentoo")
     assert _added_up(explanation, model.predict_proba(ROWS)[:, [gentoo]])
     background_mean = model.predict_proba(BACKGROUND)[:, gentoo].mean()
     assert np.allclose(explanation.base_values, background_mean)
+    exact = _exact_shap(model, ROWS, BACKGROUND, lambda t: model.predict_proba(t)[:, [gentoo]])
+    assert np.allclose(explanation.values, exact.reshape(explanation.values.shape), atol=1e-9)
 
 
 EXACT_FAMILIES = {
@@ -119,20 +130,19 @@ def test_shaps_probabilities_of_a_boosted_classifier_are_not_its_shapley_values(
     assert "LGBMClassifier is not among the tree models" in explanation.method_reason
 
 
-def test_one_hot_columns_are_summed_back_to_the_column_they_come_from():
-    """The summed encoded values are close to the permutation estimate of the raw column (not
-    equal: the Shapley value of a group of inputs is not the sum of its members' in general)."""
+def test_a_column_read_as_several_inputs_is_left_to_the_permutation_estimate():
+    """One-hot parts masked one by one make rows no input can be: their summed tree values are
+    not the column's Shapley value, so the model is estimated, and the reason names it."""
     model = _binary(ExtraTreesClassifier(30, max_depth=4, random_state=0))
-    tree = explain(model, ROWS, BACKGROUND, GENTOO)
-    sampled = explain(model, ROWS, BACKGROUND, GENTOO, method="permutation")
-    assert tree.method == "tree" and sampled.method == "permutation"
-    island = list(X.columns).index("island")
-    assert np.abs(tree.values[:, island]).sum() > 0
-    assert np.allclose(tree.values, sampled.values, atol=0.05)
+    explanation = explain(model, ROWS, BACKGROUND, GENTOO)
+    assert explanation.method == "permutation"
+    assert "column 'island' reaches the model as 3 inputs" in explanation.method_reason
 
 
 def test_a_bag_and_an_ensemble_of_trees_are_their_members_weighted_sums():
-    member = _one_hot_then(LGBMRegressor(n_estimators=20, num_leaves=8, verbose=-1))
+    member = _target_encoded(
+        LGBMRegressor(n_estimators=20, num_leaves=8, verbose=-1), target_type="continuous"
+    )
     y = PENGUINS["body_mass_g"]
     inputs = X.drop(columns=["body_mass_g"])
     bag = FoldBag(member, folds=3).fit(inputs, y)
@@ -147,7 +157,7 @@ def test_a_bag_and_an_ensemble_of_trees_are_their_members_weighted_sums():
 
 
 def test_a_decision_threshold_and_label_encoding_are_seen_through():
-    model = _binary(LabelEncodedClassifier(ExtraTreesClassifier(10, random_state=0)))
+    model = _target_encoded(LabelEncodedClassifier(ExtraTreesClassifier(10, random_state=0)))
     thresholded = Pipeline(
         [("threshold", FixedThresholdClassifier(model, threshold=0.3, pos_label="Gentoo"))]
     ).fit(X, GENTOO_OR_NOT)
@@ -177,7 +187,7 @@ def test_a_feature_made_from_two_columns_is_not_given_to_either():
     )
     explanation = explain(model, ROWS[NUMBERS], BACKGROUND[NUMBERS], {"type": "classification"})
     assert explanation.method == "permutation"
-    assert "made from 'bill_depth_mm' and another column" in explanation.method_reason
+    assert "a feature made from 'bill_length_mm' and 'bill_depth_mm'" in explanation.method_reason
 
 
 def test_values_that_miss_the_models_outputs_are_refused():
@@ -188,10 +198,29 @@ def test_values_that_miss_the_models_outputs_are_refused():
 
 
 def test_the_time_bound_keeps_the_first_rows_and_an_unknown_method_is_named():
-    model = _binary(ExtraTreesClassifier(10, random_state=0))
+    model = _target_encoded(ExtraTreesClassifier(10, random_state=0)).fit(X, GENTOO_OR_NOT)
     many = pd.concat([X] * 5, ignore_index=True)
     explanation = explain(model, many, BACKGROUND, GENTOO, max_seconds=0.0)
     assert explanation.method == "tree" and 0 < len(explanation.rows) < len(many)
     with pytest.raises(ConfigurationError, match=r"training\.explanations\.method is 'exact'"):
         explain(model, ROWS, BACKGROUND, GENTOO, method="exact")
     assert explain_by_permutations(model, ROWS, BACKGROUND, GENTOO).method == "permutation"
+
+
+def test_categorical_splits_and_trees_too_deep_for_shap_are_refused_with_the_reason():
+    """shap's interventional algorithm cannot read LightGBM's category splits, and crashes the
+    process on trees of 32 levels or more (shap issue #3486): both are estimated instead."""
+    species = X.assign(island=X["island"].astype("category"))[["island", *NUMBERS]]
+    native = LGBMRegressor(n_estimators=10, min_child_samples=5, verbose=-1)
+    native.fit(species, PENGUINS["body_mass_g"] + 100 * (species["island"] == "Dream"))
+    estimated = explain(native, species.iloc[:4], species.iloc[100:110], {"type": "regression"})
+    assert estimated.method == "permutation" and "splits on categories" in estimated.method_reason
+
+    rng = np.random.default_rng(0)
+    numbers = pd.DataFrame(rng.normal(size=(20_000, 3)), columns=["a", "b", "c"])
+    deep = ExtraTreesRegressor(2, random_state=0).fit(
+        numbers, numbers["a"] + rng.normal(size=20_000)
+    )
+    assert max(tree.tree_.max_depth for tree in deep.estimators_) >= 32
+    estimated = explain(deep, numbers.iloc[:3], numbers.iloc[100:110], {"type": "regression"})
+    assert estimated.method == "permutation" and "levels deep" in estimated.method_reason

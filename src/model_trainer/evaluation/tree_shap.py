@@ -5,15 +5,18 @@ XGBoost regressors, extra trees: EXACT_TREE_MODELS) is explained exactly, on mor
 sampling permutations allows: interventional Tree SHAP against the same background rows as the
 permutation estimate, in the same units (the probability, or the prediction). Shapley values
 are linear in the model, so an ensemble or a bag (a weighted average of its members' outputs)
-gets the weighted sum of its members' values. A member's encoded columns are summed back to the
-raw column they come from, found by varying each raw column alone through the member's own
-preprocessing.
+gets the weighted sum of its members' values. Each raw column must reach a member as one input
+(a number, a target encoding), found by varying each raw column alone through the member's own
+preprocessing: the tree values of a column's one-hot parts, summed, are not the column's
+Shapley value (masking them one by one makes rows that no input can be; 2-50% off on diamonds
+and credit_data).
 
 Anything else raises NotTreeExplainable with the reason, and the caller samples permutations:
-a calibrated model (a map of the trees' output that is not linear), a feature made from two
-columns (target lags, group histories), a model for which shap's values are not exact, or
-values that do not add up to the model's own outputs (shap's interventional algorithm misses
-on some deep LightGBM trees, shap issues #1071 and #3267: checked on every explained row).
+a calibrated model (a map of the trees' output that is not linear), a column that reaches the
+model as several inputs, a feature made from two columns (target lags, group histories), a
+model for which shap's values are not exact, categorical splits or trees of 32 levels or more
+(which shap's interventional algorithm cannot take), or values that do not add up to the
+model's own outputs (checked on every explained row).
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ MAX_ENCODED_CELLS = 5_000_000  # a sparse encoding (text) made dense for shap, a
 # How far the values may miss the model's outputs: shap reads thresholds as float32 (1e-4 of a
 # forest's spread); more than this is a split read differently (missing values, categories)
 ADDITIVITY_TOLERANCE = 1e-3
-FIRST_TREE_ROWS = 10  # rows explained before looking at the clock
+FIRST_TREE_ROWS = 2  # rows explained before looking at the clock
+MAX_TREE_DEPTH = 32
 
 
 class NotTreeExplainable(Exception):
@@ -128,7 +132,10 @@ def tree_shap_values(
     def values(batch: pd.DataFrame) -> np.ndarray:
         total = 0.0
         for member, sources, explainer in explainers:
-            encoded = explainer.shap_values(_encoded(member, batch), check_additivity=False)
+            try:
+                encoded = explainer.shap_values(_encoded(member, batch), check_additivity=False)
+            except Exception as error:  # what shap refuses only when it computes
+                raise NotTreeExplainable(f"shap's TreeExplainer failed: {error}") from error
             per_feature = _per_output(np.asarray(encoded), output_columns)
             total = total + member.weight * _by_column(per_feature, sources, len(columns))
         return np.asarray(total)
@@ -137,10 +144,32 @@ def tree_shap_values(
 
 
 def _explainer(shap: Any, estimator: Any, background: np.ndarray) -> Any:
+    """shap's explainer of one tree model, or NotTreeExplainable for what its interventional
+    algorithm cannot take: categorical splits (it reads LightGBM's and XGBoost's only path by
+    path) and trees of MAX_TREE_DEPTH levels or more (it crashes the process, shap #3486)."""
     try:
-        return shap.TreeExplainer(estimator, data=background, feature_perturbation="interventional")
+        explainer = shap.TreeExplainer(
+            estimator, data=background, feature_perturbation="interventional"
+        )
     except Exception as error:  # shap names what it cannot read; the caller samples instead
         raise NotTreeExplainable(f"shap's TreeExplainer refused it: {error}") from error
+    read = explainer.model
+    categorical = (
+        read.trees is None
+        or getattr(read, "cat_feature_indices", None) is not None
+        or bool(np.any(np.asarray(getattr(read, "threshold_types", 0)) == 1))  # 1: categories
+    )
+    if categorical:
+        raise NotTreeExplainable(
+            f"{type(estimator).__name__} splits on categories, which shap's interventional "
+            "Tree SHAP does not read"
+        )
+    if read.max_depth >= MAX_TREE_DEPTH:
+        raise NotTreeExplainable(
+            f"{type(estimator).__name__} has trees {read.max_depth} levels deep; shap's "
+            f"interventional Tree SHAP crashes from {MAX_TREE_DEPTH} (shap issue #3486)"
+        )
+    return explainer
 
 
 def _per_output(values: np.ndarray, output_columns: Sequence[int] | None) -> np.ndarray:
@@ -190,14 +219,22 @@ def _sources(
     reference = blocks[0]
     same = (blocks[1:] == reference) | (np.isnan(blocks[1:]) & np.isnan(reference))
     moved_by = (~same.all(axis=1)).reshape(len(raw), len(shifts), -1).any(axis=1)
+    shared = np.flatnonzero(moved_by.sum(axis=0) > 1)
+    if len(shared):
+        makers = [column for column, moved in zip(raw, moved_by, strict=True) if moved[shared[0]]]
+        raise NotTreeExplainable(f"a feature made from {' and '.join(map(repr, makers))}")
     sources = np.full(reference.shape[1], -1)
     for column, moved in zip(raw, moved_by, strict=True):
         if not moved.any():
             continue
         if column not in attributed:
             raise NotTreeExplainable(f"column {column!r} reaches the model but is not explained")
-        if (moved & (sources >= 0)).any():
-            raise NotTreeExplainable(f"a feature made from {column!r} and another column")
+        if moved.sum() > 1:  # masking its parts one by one makes rows no input can be
+            raise NotTreeExplainable(
+                f"column {column!r} reaches the model as {moved.sum()} inputs (one-hot, a "
+                "missing-value indicator, date parts): their tree values do not add up to "
+                "the column's Shapley value"
+            )
         sources[moved] = list(attributed).index(column)
     first = reference[:1]
     constant = ((reference == first) | (np.isnan(reference) & np.isnan(first))).all(axis=0)

@@ -32,6 +32,13 @@ class Explanations(BaseModel):
         "class's (more), or 'prediction' (regression)."
     )
     explanations: list[RowExplanation]
+    method: str = Field(
+        description="How the values were computed: 'tree' (exact, by shap's TreeExplainer) or "
+        "'permutation' (estimated by sampling permutations)."
+    )
+    method_reason: str = Field(
+        description="Why the values are estimated rather than exact; empty for 'tree'."
+    )
     model_version: str
 
 
@@ -56,6 +63,11 @@ def explainer(
 
     def explained(frame: pd.DataFrame) -> dict[str, Any]:
         explanation = explain(model, frame, background, task, columns=columns)
-        return {"outputs": explanation.outputs, "explanations": explanation.per_row()}
+        return {
+            "outputs": explanation.outputs,
+            "explanations": explanation.per_row(),
+            "method": explanation.method,
+            "method_reason": explanation.method_reason,
+        }
 
     return explained, None
