@@ -32,7 +32,7 @@ def test_each_records_contributions_add_up_to_the_models_answer(task):
     assert answer["outputs"] == [output] and answer["model_version"] == "v1"
     assert (
         answer["method"] == "permutation"
-        and "is not among the tree models" in (answer["method_reason"])
+        and "is not one of the tree models" in (answer["method_reason"])
     )  # a linear model: estimated, and the answer says why
     expected = (
         stored.model.predict_proba(TABLE.iloc[3:8])[:, 1]

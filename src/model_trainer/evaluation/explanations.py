@@ -7,8 +7,8 @@ add up to its prediction minus the mean prediction over the background. A column
 contribution of the column as the user gave it (its one-hot or encoded columns taken together),
 not of the model's internal features.
 
-Tree models whose exact Shapley values shap computes, and bags or ensembles of them, get them
-(tree_shap). Any other model (a linear model, a calibrated one, features made from two
+Tree models whose output is the sum of their trees', and bags or ensembles of them, get exact
+values (tree_shap). Any other model (a linear model, a calibrated one, features made from two
 columns), or one whose tree values do not add up to its outputs, gets the estimator of shap's
 PermutationExplainer (permutation_shap).
 """
@@ -48,9 +48,9 @@ def explain(
     columns: Sequence[str] | None = None,
     method: str = "auto",
 ) -> Explanation:
-    """SHAP values of `rows` against `background`: exact by shap's TreeExplainer when every
-    member of the model is a tree model it reads (`method` auto), else estimated by sampling
-    permutations (`method` permutation, or auto for any other model, saying why)."""
+    """SHAP values of `rows` against `background`: exact when every member of the model is a
+    sum of trees (`method` auto, tree_shap), else estimated by sampling permutations (`method`
+    permutation, or auto for any other model, saying why)."""
     if method not in EXPLANATION_METHODS:
         raise ConfigurationError(
             f"training.explanations.method is {method!r}; it accepts "

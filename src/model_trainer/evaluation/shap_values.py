@@ -21,7 +21,7 @@ class Explanation:
     outputs: list[str]
     values: np.ndarray
     base_values: np.ndarray
-    # "tree": exact, by shap's TreeExplainer; "permutation": sampled, with the reason the
+    # "tree": exact (tree_shap); "permutation": sampled, with the reason the
     # tree explainer was not used
     method: str = "permutation"
     method_reason: str = ""
@@ -29,7 +29,7 @@ class Explanation:
     def describe(self) -> str:
         """How the values were computed, in a few words for the report."""
         if self.method == "tree":
-            return "exact Tree SHAP (shap's TreeExplainer, interventional)"
+            return "exact (interventional Tree SHAP, one player per raw column)"
         why = f": {self.method_reason}" if self.method_reason else ""
         return f"permutation estimate{why}"
 

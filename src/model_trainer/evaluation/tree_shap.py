@@ -1,22 +1,23 @@
-"""Exact SHAP values of tree models, by shap's TreeExplainer, per raw input column.
+"""Exact SHAP values of tree models, per raw input column.
 
-A model whose every member is a tree model for which shap's values are exact (LightGBM and
-XGBoost regressors, extra trees: EXACT_TREE_MODELS) is explained exactly, on more rows than
-sampling permutations allows: interventional Tree SHAP against the same background rows as the
-permutation estimate, in the same units (the probability, or the prediction). Shapley values
-are linear in the model, so an ensemble or a bag (a weighted average of its members' outputs)
-gets the weighted sum of its members' values. Each raw column must reach a member as one input
-(a number, a target encoding), found by varying each raw column alone through the member's own
-preprocessing: the tree values of a column's one-hot parts, summed, are not the column's
-Shapley value (masking them one by one makes rows that no input can be; 2-50% off on diamonds
-and credit_data).
+A model whose every member is a sum or an average of trees in the units explained (LightGBM,
+XGBoost, HistGradientBoosting, random-forest and extra-trees regressors; random-forest and
+extra-trees classifiers, whose trees average probabilities: TREE_MODELS) is explained exactly,
+on more rows than sampling permutations allows. The values are interventional, against the same
+background rows as the permutation estimate, and each raw column is one player with all the
+inputs it becomes (one-hot parts, a missing-value indicator, date parts): grouped_tree_shap.
+Which inputs come from which column is found by varying each raw column alone through the
+member's own preprocessing. Shapley values are linear in the model, so an ensemble or a bag (a
+weighted average of its members' outputs) gets the weighted sum of its members' values. shap
+reads the trees (its TreeEnsemble, for every library's format); its own interventional algorithm
+is not used: it takes each input as a player, and it is 0.1-5% off for random forests and
+HistGradientBoosting, crashes on trees of 32 levels or more (shap #3486), and its "probability"
+values of a boosted classifier are rescaled log-odds values, not Shapley values.
 
 Anything else raises NotTreeExplainable with the reason, and the caller samples permutations:
-a calibrated model (a map of the trees' output that is not linear), a column that reaches the
-model as several inputs, a feature made from two columns (target lags, group histories), a
-model for which shap's values are not exact, categorical splits or trees of 32 levels or more
-(which shap's interventional algorithm cannot take), or values that do not add up to the
-model's own outputs (checked on every explained row).
+a boosted classifier (its probability is not a sum over trees), a calibrated model, a feature
+made from two columns (target lags, group histories), categorical splits, or values that do
+not add up to the model's own outputs (checked on every explained row).
 """
 
 from __future__ import annotations
@@ -33,29 +34,31 @@ from scipy import sparse
 from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline
 
+from model_trainer.evaluation.grouped_tree_shap import GroupedTreeShap, TreeArrays
 from model_trainer.evaluation.shap_values import Explanation, model_output, output_columns
 from model_trainer.models.ensemble import WeightedEnsemble
 from model_trainer.models.estimators import LabelEncodedClassifier, prediction_steps
 
 logger = logging.getLogger(__name__)
 
-# Estimators whose interventional Tree SHAP values are their exact Shapley values, as checked
-# against brute force over every coalition (tests/test_tree_shap.py). Not these (shap
-# 0.51, penguins): a boosted classifier's "probability" values are its log-odds values rescaled
-# to add up (off by 20-60% of their size); random forests and HistGradientBoosting are off by
-# 0.3-5% (thresholds midway between training values, read by shap as float32).
-EXACT_TREE_MODELS = {
+# Estimators whose output is the sum (or the average) of their trees' outputs, as shap's
+# TreeEnsemble reads them; a regressor with a log link (Poisson, Tweedie) is not, and fails the
+# additivity check
+TREE_MODELS = {
     ("lightgbm.sklearn", "LGBMRegressor"),
     ("xgboost.sklearn", "XGBRegressor"),
+    ("sklearn.ensemble._hist_gradient_boosting.gradient_boosting", "HistGradientBoostingRegressor"),
+    ("sklearn.ensemble._forest", "RandomForestRegressor"),
     ("sklearn.ensemble._forest", "ExtraTreesRegressor"),
-    ("sklearn.ensemble._forest", "ExtraTreesClassifier"),  # its raw output is the probability
+    ("sklearn.ensemble._forest", "RandomForestClassifier"),  # trees average probabilities
+    ("sklearn.ensemble._forest", "ExtraTreesClassifier"),
 }
-MAX_ENCODED_CELLS = 5_000_000  # a sparse encoding (text) made dense for shap, at most
-# How far the values may miss the model's outputs: shap reads thresholds as float32 (1e-4 of a
-# forest's spread); more than this is a split read differently (missing values, categories)
-ADDITIVITY_TOLERANCE = 1e-3
+MAX_ENCODED_CELLS = 5_000_000  # a sparse encoding (text) made dense, at most
+# How far the values may miss the model's outputs, relative to their size (XGBoost adds its
+# float32 leaves in float32: 5e-7 on diamonds); more is a split read otherwise than the library
+ADDITIVITY_TOLERANCE = 1e-4
 FIRST_TREE_ROWS = 2  # rows explained before looking at the clock
-MAX_TREE_DEPTH = 32
+MIN_TREE_ROWS = 20  # fewer exact rows than this within the time: the sampled estimate instead
 
 
 class NotTreeExplainable(Exception):
@@ -99,84 +102,72 @@ def _tree_model(estimator: Any) -> Any:
     if isinstance(estimator, LabelEncodedClassifier):
         estimator = estimator.estimator_
     kind = type(estimator)
-    if (kind.__module__, kind.__name__) not in EXACT_TREE_MODELS:
+    if (kind.__module__, kind.__name__) not in TREE_MODELS:
         raise NotTreeExplainable(
-            f"{kind.__name__} is not among the tree models whose exact Shapley values shap's "
-            "TreeExplainer gives"
+            f"{kind.__name__} is not one of the tree models whose output is the sum of their "
+            "trees' (LightGBM, XGBoost and HistGradientBoosting regressors, random forests, "
+            "extra trees)"
         )
     return estimator
 
 
 def tree_shap_values(
-    model: Any,
     members: Sequence[TreeMember],
     rows: pd.DataFrame,
     background: pd.DataFrame,
     columns: Sequence[str],
     output_columns: Sequence[int] | None,
+    deadline: float | None = None,
 ) -> Callable[[pd.DataFrame], np.ndarray]:
     """A function giving rows x `columns` x outputs SHAP values of the rows it is given (from
-    `rows`' columns), with the explainers built once on the background. `output_columns` picks
-    the classes' probabilities (None: a regression's prediction). The members' raw-column maps
-    are read on the background and `rows` together."""
-    import shap  # 1.6 s of numba: only for a model explained this way
+    `rows`' columns), with the trees and the background read once, before `deadline` (a
+    time.monotonic() value) or NotTreeExplainable. `output_columns` picks the classes'
+    probabilities (None: a regression's prediction). The members' raw-column maps are read on
+    the background and `rows` together."""
+    import shap  # 1.6 s of numba; a train run imports it while the search runs
 
     probe = pd.concat([background, rows], ignore_index=True)
-    explainers = []
+    read = []
     for member in members:
-        encoded_background = _encoded(member, background)
-        sources = _sources(member, probe, list(rows.columns), columns)
-        explainer = _explainer(shap, member.estimator, encoded_background)
-        explainers.append((member, sources, explainer))
+        players = _sources(member, probe, list(rows.columns), columns)
+        trees = _trees(shap, member.estimator)
+        try:
+            grouped = GroupedTreeShap(
+                trees, _encoded(member, background), players, len(columns), deadline
+            )
+        except TimeoutError as stopped:
+            raise NotTreeExplainable(
+                f"reading the trees takes too long for training.explanations.max_seconds "
+                f"({stopped})"
+            ) from stopped
+        read.append((member, grouped))
 
     def values(batch: pd.DataFrame) -> np.ndarray:
         total = 0.0
-        for member, sources, explainer in explainers:
-            try:
-                encoded = explainer.shap_values(_encoded(member, batch), check_additivity=False)
-            except Exception as error:  # what shap refuses only when it computes
-                raise NotTreeExplainable(f"shap's TreeExplainer failed: {error}") from error
-            per_feature = _per_output(np.asarray(encoded), output_columns)
-            total = total + member.weight * _by_column(per_feature, sources, len(columns))
+        for member, grouped in read:
+            explained = grouped.values(_encoded(member, batch))
+            chosen = explained if output_columns is None else explained[:, :, list(output_columns)]
+            total = total + member.weight * chosen
         return np.asarray(total)
 
     return values
 
 
-def _explainer(shap: Any, estimator: Any, background: np.ndarray) -> Any:
-    """shap's explainer of one tree model, or NotTreeExplainable for what its interventional
-    algorithm cannot take: categorical splits (it reads LightGBM's and XGBoost's only path by
-    path) and trees of MAX_TREE_DEPTH levels or more (it crashes the process, shap #3486)."""
+def _trees(shap: Any, estimator: Any) -> TreeArrays:
+    """The trees as shap's TreeEnsemble reads them, or NotTreeExplainable for what it cannot
+    read, or splits on categories (grouped_tree_shap follows thresholds only)."""
     try:
-        explainer = shap.TreeExplainer(
-            estimator, data=background, feature_perturbation="interventional"
-        )
+        read = shap.TreeExplainer(estimator).model
     except Exception as error:  # shap names what it cannot read; the caller samples instead
-        raise NotTreeExplainable(f"shap's TreeExplainer refused it: {error}") from error
-    read = explainer.model
+        raise NotTreeExplainable(f"shap cannot read its trees: {error}") from error
     categorical = (
         read.trees is None
         or getattr(read, "cat_feature_indices", None) is not None
         or bool(np.any(np.asarray(getattr(read, "threshold_types", 0)) == 1))  # 1: categories
     )
     if categorical:
-        raise NotTreeExplainable(
-            f"{type(estimator).__name__} splits on categories, which shap's interventional "
-            "Tree SHAP does not read"
-        )
-    if read.max_depth >= MAX_TREE_DEPTH:
-        raise NotTreeExplainable(
-            f"{type(estimator).__name__} has trees {read.max_depth} levels deep; shap's "
-            f"interventional Tree SHAP crashes from {MAX_TREE_DEPTH} (shap issue #3486)"
-        )
-    return explainer
-
-
-def _per_output(values: np.ndarray, output_columns: Sequence[int] | None) -> np.ndarray:
-    """rows x features x outputs: a regression's 2-D values, or the chosen classes'."""
-    if output_columns is None:
-        return values[:, :, None]
-    return values[:, :, list(output_columns)]
+        raise NotTreeExplainable(f"{type(estimator).__name__} splits on categories")
+    return TreeArrays.of(read)
 
 
 def _encoded(member: TreeMember, table: pd.DataFrame) -> np.ndarray:
@@ -229,12 +220,6 @@ def _sources(
             continue
         if column not in attributed:
             raise NotTreeExplainable(f"column {column!r} reaches the model but is not explained")
-        if moved.sum() > 1:  # masking its parts one by one makes rows no input can be
-            raise NotTreeExplainable(
-                f"column {column!r} reaches the model as {moved.sum()} inputs (one-hot, a "
-                "missing-value indicator, date parts): their tree values do not add up to "
-                "the column's Shapley value"
-            )
         sources[moved] = list(attributed).index(column)
     first = reference[:1]
     constant = ((reference == first) | (np.isnan(reference) & np.isnan(first))).all(axis=0)
@@ -243,23 +228,14 @@ def _sources(
     return sources
 
 
-def _by_column(values: np.ndarray, sources: np.ndarray, n_columns: int) -> np.ndarray:
-    """rows x features x outputs summed into rows x raw columns x outputs."""
-    summed = np.zeros((values.shape[0], n_columns, values.shape[2]))
-    kept = sources >= 0
-    np.add.at(summed, (slice(None), sources[kept]), values[:, kept])
-    return summed
-
-
 def check_additivity(values: np.ndarray, base: np.ndarray, outputs: np.ndarray) -> None:
-    """Tree SHAP's values add up to the model's own outputs, or NotTreeExplainable (shap read
-    a split otherwise than the library does)."""
-    scale = max(1.0, float(np.std(outputs)))
+    """The values add up to the model's own outputs (to ADDITIVITY_TOLERANCE of their size),
+    or NotTreeExplainable: a split read otherwise than the library reads it, or a link that is
+    not the identity."""
+    scale = max(1.0, float(np.max(np.abs(outputs), initial=0.0)))
     missed = float(np.max(np.abs(values.sum(axis=1) + base - outputs), initial=0.0))
     if missed > ADDITIVITY_TOLERANCE * scale:
-        raise NotTreeExplainable(
-            f"shap's tree values miss the model's outputs by up to {missed:.3g}"
-        )
+        raise NotTreeExplainable(f"the tree values miss the model's outputs by up to {missed:.3g}")
 
 
 def explain_trees(
@@ -271,26 +247,36 @@ def explain_trees(
     columns: Sequence[str] | None = None,
 ) -> Explanation:
     """Exact interventional SHAP values of a tree model, a bag or an ensemble of them (see
-    above), checked to add up to the model's outputs on every row. The first
-    FIRST_TREE_ROWS rows are explained at once; their time says how many more fit in
-    `max_seconds` (which counts importing shap and reading the trees)."""
+    above), checked to add up to the model's outputs on every row. The first FIRST_TREE_ROWS
+    rows are explained at once; their time says how many more fit in `max_seconds` (which
+    counts reading the trees, at most a third of it). Fewer than MIN_TREE_ROWS in all:
+    NotTreeExplainable, the permutation estimate explains more rows in what is left."""
     started = time.perf_counter()
     members = tree_members(model)
     chosen, outputs = output_columns(model, task)
     predict, _ = model_output(model, task)
     attributed = list(columns or rows.columns)
-    shap_values = tree_shap_values(model, members, rows, background, attributed, chosen)
+    # a third of the time at most to read the trees, so that the estimate still has time
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds / 3
+    shap_values = tree_shap_values(members, rows, background, attributed, chosen, deadline)
     base = predict(background).mean(axis=0)
-    values, done, size = [], 0, FIRST_TREE_ROWS
+    values, done, size, explaining = [], 0, FIRST_TREE_ROWS, 0.0
     while done < len(rows):
+        batch_started = time.perf_counter()
         batch = rows.iloc[done : done + size]
         batch_values = shap_values(batch)
         check_additivity(batch_values, base, predict(batch))
         values.append(batch_values)
         done += len(batch)
-        elapsed = time.perf_counter() - started
-        if max_seconds is not None:
-            size = int((max_seconds - elapsed) * done / max(elapsed, 1e-9))
+        explaining += time.perf_counter() - batch_started
+        if max_seconds is not None:  # as many rows as the pace so far says fit in what is left
+            left = max_seconds - (time.perf_counter() - started)
+            size = int(left * done / max(explaining, 1e-9))
+            if done == len(batch) and done + max(size, 0) < min(MIN_TREE_ROWS, len(rows)):
+                raise NotTreeExplainable(
+                    f"about {done + max(size, 0)} of {len(rows)} rows would be explained within "
+                    "training.explanations.max_seconds: sampling explains more"
+                )
             if size < 1:
                 break
         else:

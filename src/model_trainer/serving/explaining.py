@@ -33,7 +33,7 @@ class Explanations(BaseModel):
     )
     explanations: list[RowExplanation]
     method: str = Field(
-        description="How the values were computed: 'tree' (exact, by shap's TreeExplainer) or "
+        description="How the values were computed: 'tree' (exact, interventional Tree SHAP) or "
         "'permutation' (estimated by sampling permutations)."
     )
     method_reason: str = Field(
