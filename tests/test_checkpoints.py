@@ -26,8 +26,8 @@ from model_trainer.models.ensemble import FoldBag, WeightedEnsemble
 from model_trainer.models.estimators import LabelEncodedClassifier, with_decision_threshold
 from model_trainer.models.preprocessing import build_preprocessor
 from model_trainer.table.feature_types import infer_feature_types
-from model_trainer.training import final_fit as training
 from model_trainer.training.checkpoints import checkpointed_fit, latest_checkpoint, supports
+from model_trainer.training.fitting import fit_quietly
 from tests.checkpoint_worker import EVERY, ROUNDS, diamonds, lightgbm_pipeline
 from tests.conftest import BENCH, ROOT
 
@@ -209,8 +209,8 @@ def test_a_fit_resumed_from_its_complete_checkpoint_still_warns_it_did_not_conve
     X, y, _ = credit
     pipeline = credit_pipeline(MLPClassifier(hidden_layer_sizes=(8,), max_iter=6, random_state=0))
     settings = {"enabled": True, "every": 3, "folder": str(tmp_path), "keep": True}
-    first = training.fit_quietly(clone(pipeline), X, y, settings)[1]
-    again = training.fit_quietly(clone(pipeline), X, y, settings)[1]
+    first = fit_quietly(clone(pipeline), X, y, settings)[1]
+    again = fit_quietly(clone(pipeline), X, y, settings)[1]
     assert first and again == first
 
 
@@ -238,7 +238,7 @@ def test_training_checkpoints_setting_makes_the_final_fit_resume(tmp_path, credi
         checkpointed_fit(pipeline, X, y, 10, tmp_path, after_chunk=interrupt_after(10))
     settings = {"enabled": True, "every": 10, "folder": str(tmp_path)}
     with caplog.at_level("INFO", logger="model_trainer"):
-        fitted, warnings = training.fit_quietly(clone(pipeline), X, y, settings)
+        fitted, warnings = fit_quietly(clone(pipeline), X, y, settings)
     assert "30 rounds, resumed from round 10" in caplog.text
     assert warnings == [] and not list(tmp_path.glob("*/round-*"))
     plain = clone(pipeline).fit(X, y)
@@ -267,7 +267,7 @@ def test_an_ensemble_a_bag_and_a_thresholded_model_checkpoint_each_of_their_pipe
     for model, folders in ((ensemble, 2), (thresholded, 1), (bag, 3)):
         folder = tmp_path / str(folders)
         settings = {"enabled": True, "every": 10, "folder": str(folder), "keep": True}
-        fitted, _ = training.fit_quietly(clone(model), X, y, settings)
+        fitted, _ = fit_quietly(clone(model), X, y, settings)
         plain = clone(model).fit(X, y)
         np.testing.assert_allclose(
             fitted.predict_proba(X_test), plain.predict_proba(X_test), rtol=0, atol=1e-6

@@ -17,9 +17,9 @@ from sklearn.metrics import f1_score
 
 from model_trainer.errors import ConfigurationError, DataValidationError
 from model_trainer.evaluation import holdout as evaluation
+from model_trainer.evaluation.held_out import predictions_table
 from model_trainer.reporting import report as reporting
 from model_trainer.serving.model_store import StoredModel, load_stored_model
-from model_trainer.training import final_fit as training
 from tests.conftest import BENCH
 from tests.trained import stored_model
 
@@ -54,7 +54,7 @@ def penguins() -> tuple[StoredModel, pd.DataFrame]:
 
 def predictions_of(stored: StoredModel, rows: pd.DataFrame) -> pd.DataFrame:
     card = stored.card
-    return training.predictions_table(
+    return predictions_table(
         stored.model,
         rows[card["input_columns"]],
         rows[card["target"]],

@@ -23,6 +23,7 @@ from model_trainer.table.feature_types import infer_feature_types
 from model_trainer.table.splitting import split_holdout
 from model_trainer.tasks.detection import detect_task
 from model_trainer.training import final_fit as training
+from model_trainer.training.threshold import apply_decision_threshold
 from tests.conftest import BENCH, require_bench_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,9 +192,7 @@ def test_a_tuned_threshold_is_kept_in_the_model_and_used_by_predict_and_metrics(
     pipeline = pipeline_from_configuration(
         configuration, "logistic_regression", {}, "classification", feature_types
     )
-    thresholded, chosen = training.apply_decision_threshold(
-        pipeline, task, train, validation, TARGET, "f1"
-    )
+    thresholded, chosen = apply_decision_threshold(pipeline, task, train, validation, TARGET, "f1")
     assert chosen["objective"] == "f1"
     assert chosen["validation_score"] >= chosen["validation_score_at_0.5"]
     rows = pd.concat([train, validation])
@@ -219,15 +218,12 @@ def test_no_threshold_unless_asked_or_for_more_than_two_classes(churn):
     pipeline = pipeline_from_configuration(
         configuration, "logistic_regression", {}, "classification", feature_types
     )
-    assert training.apply_decision_threshold(pipeline, task, train, validation, TARGET, "none") == (
+    assert apply_decision_threshold(pipeline, task, train, validation, TARGET, "none") == (
         pipeline,
         None,
     )
     three = {**task, "classes": ["a", "b", "c"]}
-    assert (
-        training.apply_decision_threshold(pipeline, three, train, validation, TARGET, "f1")[1]
-        is None
-    )
+    assert apply_decision_threshold(pipeline, three, train, validation, TARGET, "f1")[1] is None
 
 
 def test_refuses_an_unknown_threshold_objective_or_an_empty_validation_split(churn):
@@ -236,10 +232,10 @@ def test_refuses_an_unknown_threshold_objective_or_an_empty_validation_split(chu
         configuration, "logistic_regression", {}, "classification", feature_types
     )
     with pytest.raises(ConfigurationError) as caught:
-        training.apply_decision_threshold(pipeline, task, train, validation, TARGET, "recall")
+        apply_decision_threshold(pipeline, task, train, validation, TARGET, "recall")
     assert "none, f1, balanced_accuracy" in caught.value.remediation
     with pytest.raises(ConfigurationError) as caught:
-        training.apply_decision_threshold(pipeline, task, train, validation[:0], TARGET, "f1")
+        apply_decision_threshold(pipeline, task, train, validation[:0], TARGET, "f1")
     assert "split.validation_fraction" in caught.value.remediation
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from model_trainer.evaluation.held_out import holdout_metrics
 from model_trainer.search import tuning
 from model_trainer.serving.integrity import joblib_file
 from model_trainer.serving.model_card import model_card, model_card_markdown
-from model_trainer.training import final_fit as training
 from tests.conftest import BENCH
 from tests.trained import train_as_the_pipelines_do
 
@@ -28,7 +28,7 @@ def card_for(table: pd.DataFrame, target: str, algorithm: str, declared=None) ->
     """Train as the pipelines do, then describe the model."""
     trained = train_as_the_pipelines_do(table, target, algorithm, declared)
     everything = pd.concat([trained.train, trained.validation, trained.test], ignore_index=True)
-    test_metrics = training.holdout_metrics(
+    test_metrics = holdout_metrics(
         {"m": trained.model}, trained.X_test, trained.y_test, trained.task
     )["m"]
     card = model_card(
@@ -38,7 +38,7 @@ def card_for(table: pd.DataFrame, target: str, algorithm: str, declared=None) ->
         configuration=trained.configuration,
         training_info=trained.info,
         test_metrics=test_metrics,
-        baseline_metrics=training.holdout_metrics(
+        baseline_metrics=holdout_metrics(
             trained.baselines, trained.X_test, trained.y_test, trained.task
         ),
         cross_validation=trained.summary["cross_validation"],

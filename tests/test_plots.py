@@ -15,6 +15,7 @@ import pytest
 import yaml
 from matplotlib.figure import Figure
 
+from model_trainer.evaluation.held_out import feature_importance, predictions_table
 from model_trainer.models.estimators import make_pipeline
 from model_trainer.models.metrics import score
 from model_trainer.pipelines.model_configuration.nodes import configure_model
@@ -24,7 +25,7 @@ from model_trainer.search import tuning
 from model_trainer.table.feature_types import infer_feature_types
 from model_trainer.table.splitting import split_holdout
 from model_trainer.tasks.detection import detect_task
-from model_trainer.training import final_fit as training
+from model_trainer.training.learning_curves import learning_curve
 from tests.conftest import BENCH
 
 pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")
@@ -53,8 +54,8 @@ def held_out(table: pd.DataFrame, target: str, algorithm: str, metric: str) -> d
     X_test, y_test = test.drop(columns=[target]), test[target]
     return {
         "task": task,
-        "predictions": training.predictions_table(model, X_test, y_test, task),
-        "importance": training.feature_importance(model, X_test, y_test, metric, task, 2, 0),
+        "predictions": predictions_table(model, X_test, y_test, task),
+        "importance": feature_importance(model, X_test, y_test, metric, task, 2, 0),
         "score": score(model, X_test, y_test, metric, task),
     }
 
@@ -240,14 +241,14 @@ def test_a_png_becomes_a_data_uri_that_decodes_back_to_it():
 
 @pytest.mark.slow
 def test_learning_curves_show_train_and_validation_per_model_and_the_kept_step(classification):
-    boosted = training.learning_curve(
+    boosted = learning_curve(
         "boosting round",
         ("logloss", [0.6, 0.5, 0.4, 0.3], False),
         ("logloss", [0.62, 0.55, 0.56, 0.6], False),
         final_step=2,
         source="test",
     )
-    network = training.learning_curve(
+    network = learning_curve(
         "epoch", ("loss", [0.7, 0.5, 0.4], False), ("accuracy", [0.6, 0.7, 0.72], True), 3, "test"
     )
     curves = [{"model": "xgboost", **boosted}, {"model": "MLPClassifier", **network}]

@@ -13,13 +13,14 @@ import yaml
 
 from model_trainer.datasets import FigureDataset
 from model_trainer.evaluation.explanations import explain
+from model_trainer.evaluation.held_out import feature_importance, holdout_metrics, predictions_table
 from model_trainer.pipelines.reporting.nodes import render_report
 from model_trainer.reporting import report as reporting
 from model_trainer.reporting.decisions import decision_record
 from model_trainer.reporting.plots import evaluation_figures, search_figures
 from model_trainer.tasks.detection import detect_task
 from model_trainer.tracking.runs import log_diagnosis_tags
-from model_trainer.training import final_fit as training
+from model_trainer.training.learning_curves import learning_curve
 from tests.conftest import BENCH, require_bench_data
 from tests.trained import train_as_the_pipelines_do
 
@@ -175,7 +176,7 @@ def test_for_rmse_the_weak_fold_is_the_highest_error():
 
 def boosted_curve(validation: list[float], final_step: int) -> dict:
     train = [0.6 - 0.05 * step for step in range(len(validation))]
-    curve = training.learning_curve(
+    curve = learning_curve(
         "boosting round", ("logloss", train, False), ("logloss", validation, False), final_step, ""
     )
     return {"model": "lightgbm", **curve}
@@ -287,16 +288,16 @@ def report_inputs(tmp_path_factory) -> dict:
     trained = train_as_the_pipelines_do(table, "Status", "logistic_regression")
     task, model, study = trained.task, trained.model, trained.study
     X_test, y_test = trained.X_test, trained.y_test
-    predictions = training.predictions_table(model, X_test, y_test, task)
-    importance = training.feature_importance(model, X_test, y_test, "roc_auc", task, 2, 0)
+    predictions = predictions_table(model, X_test, y_test, task)
+    importance = feature_importance(model, X_test, y_test, "roc_auc", task, 2, 0)
     explanation = explain(model, X_test.head(12), X_test.tail(10), task, columns=list(X_test))
     evaluation = FigureDataset(str(tmp_path_factory.mktemp("evaluation")))
     evaluation.save(evaluation_figures(predictions, importance, task))
     searched = FigureDataset(str(tmp_path_factory.mktemp("search")))
     searched.save(search_figures(study))
     return {
-        "test_metrics": training.holdout_metrics({"m": model}, X_test, y_test, task)["m"],
-        "baseline_metrics": training.holdout_metrics(trained.baselines, X_test, y_test, task),
+        "test_metrics": holdout_metrics({"m": model}, X_test, y_test, task)["m"],
+        "baseline_metrics": holdout_metrics(trained.baselines, X_test, y_test, task),
         "study_summary": trained.summary,
         "model_configuration": trained.configuration,
         "task": task,

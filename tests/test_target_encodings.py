@@ -19,11 +19,11 @@ import yaml
 from sklearn.metrics import f1_score, precision_score, recall_score
 
 from model_trainer.evaluation import holdout as evaluation
+from model_trainer.evaluation.held_out import predictions_table
 from model_trainer.models import metrics
 from model_trainer.pipelines.data_preparation import nodes as preparation
 from model_trainer.pipelines.model_configuration.nodes import configure_model
 from model_trainer.serving.model_store import latest_version, versioned_file
-from model_trainer.training import final_fit as training
 from tests.conftest import BENCH, copy_project, require_bench_data, run_kedro
 from tests.trained import search_and_fit
 
@@ -193,7 +193,7 @@ def test_every_encoding_scores_like_text_labels_with_the_positive_class_mapped(
     dummy = evaluation.no_skill_metrics(X, y, card_task)  # always the class most frequent
     majority = np.full(len(y), y.value_counts().idxmax())
     assert dummy["f1"] == pytest.approx(f1_score(y, majority, pos_label=positive))
-    predictions = training.predictions_table(run["model"], X, y, card_task)
+    predictions = predictions_table(run["model"], X, y, card_task)
     breakdown = evaluation.breakdown(predictions, card_task, 5)
     assert breakdown["rows"].sum() == len(y) == breakdown["predicted_rows"].sum()
     at_positive = breakdown.set_index("class").loc[str(positive)]

@@ -21,6 +21,12 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_info
 
+from model_trainer.evaluation.held_out import (
+    MIN_PERMUTATION_ROWS,
+    feature_importance,
+    holdout_metrics,
+    predictions_table,
+)
 from model_trainer.models.estimators import LabelEncodedClassifier, make_pipeline
 from model_trainer.models.metrics import evaluate
 from model_trainer.models.preprocessing import build_preprocessor
@@ -30,6 +36,9 @@ from model_trainer.table.splitting import split_holdout
 from model_trainer.tasks.detection import detect_task
 from model_trainer.tracking.runs import log_learning_curves
 from model_trainer.training import final_fit as training
+from model_trainer.training.baselines import baseline_pipelines
+from model_trainer.training.fitting import fit_quietly
+from model_trainer.training.learning_curves import epoch_curves
 from tests.conftest import BENCH
 
 pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")
@@ -281,16 +290,12 @@ def test_without_early_stopping_the_curve_covers_every_round(credit):
 
 @pytest.mark.slow
 def test_a_neural_network_reports_its_loss_and_validation_score_per_epoch(credit):
-    model, _ = training.fit_quietly(
-        credit.pipeline("neural_network", {"max_iter": 30}), credit.X, credit.y
-    )
-    [curve] = training.epoch_curves(model)
+    model, _ = fit_quietly(credit.pipeline("neural_network", {"max_iter": 30}), credit.X, credit.y)
+    [curve] = epoch_curves(model)
     assert curve["model"] == "MLPClassifier" and curve["unit"] == "epoch"
     assert curve["train"]["metric"] == "loss" and curve["validation"]["metric"] == "accuracy"
     assert len(curve["train"]["values"]) == len(curve["validation"]["values"]) <= 30
-    assert (
-        training.epoch_curves(credit.pipeline("logistic_regression").fit(credit.X, credit.y)) == []
-    )
+    assert epoch_curves(credit.pipeline("logistic_regression").fit(credit.X, credit.y)) == []
 
 
 @pytest.mark.slow
@@ -326,7 +331,7 @@ def test_fit_quietly_returns_convergence_warnings_instead_of_emitting_them(
     pipeline = credit.pipeline(algorithm, params)
     with warnings.catch_warnings(record=True) as escaped:
         warnings.simplefilter("always")
-        model, messages = training.fit_quietly(pipeline, credit.X, credit.y)
+        model, messages = fit_quietly(pipeline, credit.X, credit.y)
     assert model is pipeline
     assert hasattr(model, "classes_"), "the model is fitted"
     assert messages, "the convergence warning is returned"
@@ -336,7 +341,7 @@ def test_fit_quietly_returns_convergence_warnings_instead_of_emitting_them(
 
 
 def test_a_converging_fit_returns_no_warnings(credit):
-    _, messages = training.fit_quietly(credit.pipeline("logistic_regression"), credit.X, credit.y)
+    _, messages = fit_quietly(credit.pipeline("logistic_regression"), credit.X, credit.y)
     assert messages == []
 
 
@@ -344,20 +349,20 @@ def test_a_converging_fit_returns_no_warnings(credit):
 
 
 def test_the_baselines_are_a_dummy_and_the_simple_model_with_defaults(credit):
-    baselines = training.baseline_pipelines(credit.task, credit.feature_types, credit.configuration)
+    baselines = baseline_pipelines(credit.task, credit.feature_types, credit.configuration)
     assert list(baselines) == ["dummy", "logistic_regression"]
     assert isinstance(baselines["dummy"], DummyClassifier)
     simple = baselines["logistic_regression"].named_steps["model"]
     assert type(simple).__name__ == "LogisticRegression"
     assert simple.get_params()["C"] == 1.0
     fitted = {name: model.fit(credit.X, credit.y) for name, model in baselines.items()}
-    scores = training.holdout_metrics(fitted, credit.X_test, credit.y_test, credit.task)
+    scores = holdout_metrics(fitted, credit.X_test, credit.y_test, credit.task)
     assert scores["dummy"]["roc_auc"] == pytest.approx(0.5)
     assert scores["logistic_regression"]["roc_auc"] > 0.7
 
 
 def test_the_regression_baselines_are_a_mean_predictor_and_ridge(diamonds):
-    baselines = training.baseline_pipelines(
+    baselines = baseline_pipelines(
         diamonds.task,
         diamonds.feature_types,
         diamonds.configuration,
@@ -378,7 +383,7 @@ def check_importance_table(table: pd.DataFrame, X: pd.DataFrame) -> None:
 
 
 def test_importance_for_roc_auc_is_a_positive_drop_for_useful_features(credit, fitted_classifier):
-    table = training.feature_importance(
+    table = feature_importance(
         fitted_classifier, credit.X_test, credit.y_test, "roc_auc", credit.task, 3, 0
     )
     check_importance_table(table, credit.X_test)
@@ -391,7 +396,7 @@ def test_importance_for_roc_auc_is_a_positive_drop_for_useful_features(credit, f
 def test_importance_for_rmse_is_a_positive_increase_in_error_for_useful_features(
     diamonds, fitted_regressor
 ):
-    table = training.feature_importance(
+    table = feature_importance(
         fitted_regressor, diamonds.X_test, diamonds.y_test, "rmse", diamonds.task, 3, 0
     )
     check_importance_table(table, diamonds.X_test)
@@ -405,9 +410,9 @@ def test_importance_of_a_slow_model_shuffles_fewer_rows_of_every_class(
     credit, fitted_classifier, caplog
 ):
     """With no time to re-predict every held-out row per shuffle, fewer rows, each class kept."""
-    assert len(credit.X_test) > training.MIN_PERMUTATION_ROWS + 20
-    with caplog.at_level(logging.INFO, logger="model_trainer.training.final_fit"):
-        table = training.feature_importance(
+    assert len(credit.X_test) > MIN_PERMUTATION_ROWS + 20
+    with caplog.at_level(logging.INFO, logger="model_trainer.evaluation.held_out"):
+        table = feature_importance(
             fitted_classifier, credit.X_test, credit.y_test, "roc_auc", credit.task, 2, 0,
             max_seconds=1e-6,
         )  # fmt: skip
@@ -415,10 +420,10 @@ def test_importance_of_a_slow_model_shuffles_fewer_rows_of_every_class(
     rows = [r.getMessage() for r in caplog.records if "permutation_max_seconds" in r.getMessage()]
     assert rows and f"of {len(credit.X_test)} held-out rows" in rows[0], rows
     kept = int(rows[0].split()[3])  # "Permutation importance on N of ..."
-    assert abs(kept - training.MIN_PERMUTATION_ROWS) <= len(credit.task["classes"])
+    assert abs(kept - MIN_PERMUTATION_ROWS) <= len(credit.task["classes"])
     assert table["importance"].iloc[0] > 0.0  # both classes kept: roc_auc is defined
     caplog.clear()
-    training.feature_importance(
+    feature_importance(
         fitted_classifier, credit.X_test, credit.y_test, "roc_auc", credit.task, 2, 0,
         max_seconds=3600,
     )  # fmt: skip
@@ -428,8 +433,8 @@ def test_importance_of_a_slow_model_shuffles_fewer_rows_of_every_class(
 def test_importance_past_its_time_bound_starts_no_further_repeat(credit, fitted_classifier, caplog):
     """The bound holds when copying the shuffled tables, not predicting, takes the time: a
     batch of shuffles once every column has one is the last; each column keeps as many."""
-    with caplog.at_level(logging.INFO, logger="model_trainer.training.final_fit"):
-        table = training.feature_importance(
+    with caplog.at_level(logging.INFO, logger="model_trainer.evaluation.held_out"):
+        table = feature_importance(
             fitted_classifier, credit.X_test, credit.y_test, "roc_auc", credit.task, 50, 0,
             max_seconds=1e-6,
         )  # fmt: skip
@@ -453,9 +458,7 @@ def test_importance_of_a_column_the_model_ignores_is_zero(diamonds):
         diamonds.configuration["encoding"],
         0,
     ).fit(diamonds.X, diamonds.y)
-    table = training.feature_importance(
-        model, diamonds.X_test, diamonds.y_test, "rmse", diamonds.task, 2, 0
-    )
+    table = feature_importance(model, diamonds.X_test, diamonds.y_test, "rmse", diamonds.task, 2, 0)
     check_importance_table(table, diamonds.X_test)
     ignored = table[table["feature"].isin(["noise", "depth"])]
     assert (ignored["importance"] == 0).all()
@@ -468,7 +471,7 @@ def test_importance_of_a_column_the_model_ignores_is_zero(diamonds):
 def test_classifier_predictions_are_sorted_worst_first_with_class_probabilities(
     credit, fitted_classifier
 ):
-    table = training.predictions_table(fitted_classifier, credit.X_test, credit.y_test, credit.task)
+    table = predictions_table(fitted_classifier, credit.X_test, credit.y_test, credit.task)
     assert len(table) == len(credit.X_test)
     features = list(credit.X_test.columns)
     outcome = ["actual", "predicted", "error", "probability_of_actual", "proba_bad", "proba_good"]
@@ -483,9 +486,7 @@ def test_classifier_predictions_are_sorted_worst_first_with_class_probabilities(
 
 
 def test_regression_predictions_are_sorted_by_absolute_error(diamonds, fitted_regressor):
-    table = training.predictions_table(
-        fitted_regressor, diamonds.X_test, diamonds.y_test, diamonds.task
-    )
+    table = predictions_table(fitted_regressor, diamonds.X_test, diamonds.y_test, diamonds.task)
     assert len(table) == len(diamonds.X_test)
     assert list(table.columns) == ["actual", "predicted", "error", *diamonds.X_test.columns]
     assert table["error"].is_monotonic_decreasing
@@ -494,7 +495,7 @@ def test_regression_predictions_are_sorted_by_absolute_error(diamonds, fitted_re
 
 
 def test_holdout_metrics_score_every_model_with_the_task_metrics(credit, fitted_classifier):
-    scores = training.holdout_metrics(
+    scores = holdout_metrics(
         {"model": fitted_classifier}, credit.X_test, credit.y_test, credit.task
     )
     assert scores["model"] == evaluate(fitted_classifier, credit.X_test, credit.y_test, credit.task)
@@ -560,6 +561,6 @@ class OpenMPThreadsSeen(DummyRegressor):
 def test_final_fits_run_openmp_on_one_thread_as_the_other_families_run_theirs(diamonds):
     diamonds.pipeline("lightgbm").fit(diamonds.X, diamonds.y)  # loads an OpenMP runtime
     unlimited = OpenMPThreadsSeen().fit(diamonds.X, diamonds.y).openmp_threads_
-    model, _ = training.fit_quietly(OpenMPThreadsSeen(), diamonds.X, diamonds.y)
+    model, _ = fit_quietly(OpenMPThreadsSeen(), diamonds.X, diamonds.y)
     assert model.openmp_threads_ == {1}
     assert unlimited == {os.cpu_count()}, "outside fit_quietly, every core"

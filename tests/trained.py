@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from model_trainer.evaluation.held_out import holdout_metrics
 from model_trainer.pipelines.model_configuration.nodes import configure_model
 from model_trainer.search import trial_records, tuning
 from model_trainer.serving.integrity import joblib_file
@@ -19,6 +20,8 @@ from model_trainer.table.feature_types import infer_feature_types
 from model_trainer.table.splitting import split_holdout
 from model_trainer.tasks.detection import detect_task
 from model_trainer.training import final_fit as training
+from model_trainer.training.baselines import baseline_pipelines
+from model_trainer.training.fitting import fit_quietly
 
 ROOT = Path(__file__).resolve().parents[1]
 with (ROOT / "conf" / "base" / "parameters_model_configuration.yml").open() as handle:
@@ -74,7 +77,7 @@ def search_and_fit(
     pipeline, info = training.build_final_pipeline(
         summary, task, feature_types, configuration, train, validation, {}
     )
-    model, info["convergence_warnings"] = training.fit_quietly(pipeline, X, y)
+    model, info["convergence_warnings"] = fit_quietly(pipeline, X, y)
     return study, summary, info, model
 
 
@@ -100,10 +103,8 @@ def train_as_the_pipelines_do(
     rows = pd.concat([train, validation], ignore_index=True)
     X, y = rows.drop(columns=[target]), rows[target]
     baselines = {
-        name: training.fit_quietly(baseline, X, y)[0]
-        for name, baseline in training.baseline_pipelines(
-            task, feature_types, configuration
-        ).items()
+        name: fit_quietly(baseline, X, y)[0]
+        for name, baseline in baseline_pipelines(task, feature_types, configuration).items()
     }
     return Trained(
         task, feature_types, configuration, train, validation, test, study, summary, info, model,
@@ -123,7 +124,7 @@ def stored_model(
         input_columns=[c for c in table.columns if c != target],
         configuration=trained.configuration,
         training_info=trained.info,
-        test_metrics=training.holdout_metrics(
+        test_metrics=holdout_metrics(
             {"m": trained.model}, trained.X_test, trained.y_test, trained.task
         )["m"],
         baseline_metrics={},

@@ -15,7 +15,7 @@ from model_trainer.errors import ModelTrainerError
 from model_trainer.models.ensemble import predict_output
 from model_trainer.models.estimators import pipeline_from_configuration
 from model_trainer.search.tuning import sample_for_search
-from model_trainer.training.final_fit import fit_quietly
+from model_trainer.training.fitting import fit_quietly
 
 logger = logging.getLogger(__name__)
 

@@ -39,7 +39,8 @@ from model_trainer.serving.integrity import CARD_KEY
 from model_trainer.serving.model_store import RETRAINING_KEY, StoredModel
 from model_trainer.table.splitting import split_holdout
 from model_trainer.tracking.runs import pinned_requirements
-from model_trainer.training.final_fit import fit_chosen_configuration, fit_quietly
+from model_trainer.training.final_fit import fit_chosen_configuration
+from model_trainer.training.fitting import fit_quietly
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ import pandas as pd
 
 from model_trainer.datasets.figure_dataset import SavableFigure
 from model_trainer.evaluation import holdout as evaluation
+from model_trainer.evaluation.held_out import predictions_table
 from model_trainer.reporting import report as reporting
 from model_trainer.serving.model_store import StoredModel, load_stored_model
-from model_trainer.training import final_fit as training
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def predict_evaluation_rows(
 ) -> pd.DataFrame:
     """Every row with its features, prediction and error, worst first."""
     card = evaluation_stored_model.card
-    return training.predictions_table(
+    return predictions_table(
         evaluation_stored_model.model,
         evaluation_rows[card["input_columns"]],
         evaluation_rows[card["target"]],

@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from model_trainer.evaluation import explanations
+from model_trainer.evaluation.held_out import feature_importance, holdout_metrics, predictions_table
 from model_trainer.search.tuning import data_fingerprint
 from model_trainer.serving.integrity import joblib_file
 from model_trainer.serving.model_card import model_card
@@ -16,6 +17,8 @@ from model_trainer.tasks import clustering
 from model_trainer.tasks.forecasting import sarimax_reason, seasonal_naive_reason
 from model_trainer.tracking.runs import log_learning_curves, log_model, registry_name
 from model_trainer.training import final_fit as training
+from model_trainer.training.baselines import baseline_pipelines
+from model_trainer.training.fitting import fit_quietly
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ def fit_evaluation_model(
         pipeline = clustering.final_pipeline(
             study_summary, feature_types, model_configuration, len(X)
         )
-        model, warnings = training.fit_quietly(pipeline, X, None)
+        model, warnings = fit_quietly(pipeline, X, None)
         info = {
             "algorithm": study_summary["algorithm"],
             "params": study_summary["best_params"],
@@ -96,19 +99,17 @@ def score_test_split(
         )
         return test_metrics, baseline_metrics, predictions
     X_test, y_test = test_split.drop(columns=[target]), test_split[target]
-    baselines = training.baseline_pipelines(task, feature_types, model_configuration)
+    baselines = baseline_pipelines(task, feature_types, model_configuration)
     fitted = {
-        name: training.fit_quietly(model, rows.drop(columns=[target]), rows[target])[0]
+        name: fit_quietly(model, rows.drop(columns=[target]), rows[target])[0]
         for name, model in baselines.items()
     }
     if "seasonal_naive" in fitted:
         logger.info("Baseline %s", seasonal_naive_reason(fitted["seasonal_naive"]))
     if "sarimax" in fitted:
         logger.info("Baseline %s", sarimax_reason(fitted["sarimax"]))
-    test_metrics = training.holdout_metrics({"model": evaluation_model}, X_test, y_test, task)[
-        "model"
-    ]
-    baseline_metrics = training.holdout_metrics(fitted, X_test, y_test, task)
+    test_metrics = holdout_metrics({"model": evaluation_model}, X_test, y_test, task)["model"]
+    baseline_metrics = holdout_metrics(fitted, X_test, y_test, task)
     metric = model_configuration["metric"]
     logger.info(
         "Test %s: %.5g (dummy %.5g, %s %.5g).",
@@ -118,7 +119,7 @@ def score_test_split(
         model_configuration["simple_baseline"],
         baseline_metrics[model_configuration["simple_baseline"]][metric],
     )
-    predictions = training.predictions_table(evaluation_model, X_test, y_test, task)
+    predictions = predictions_table(evaluation_model, X_test, y_test, task)
     return test_metrics, baseline_metrics, predictions
 
 
@@ -139,7 +140,7 @@ def compute_feature_importance(
             model_configuration["seed"],
             settings.get("permutation_max_rows"),
         )
-    return training.feature_importance(
+    return feature_importance(
         evaluation_model,
         test_split.drop(columns=[target]),
         test_split[target],
@@ -191,7 +192,7 @@ def refit_on_all_rows(
     rows = pd.concat([train_split, validation_split, test_split], ignore_index=True)
     X, y = _features_and_reference(rows, feature_types)
     # a clustering's estimators ignore y (its reference column, or None)
-    model, _ = training.fit_quietly(clone(evaluation_model), X, y, settings.get("checkpoints"))
+    model, _ = fit_quietly(clone(evaluation_model), X, y, settings.get("checkpoints"))
     logger.info("Refit the final model on all %d rows.", len(rows))
     return model, *joblib_file(model)
 
