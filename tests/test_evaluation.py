@@ -17,6 +17,15 @@ from sklearn.metrics import f1_score
 
 from model_trainer.errors import ConfigurationError, DataValidationError
 from model_trainer.evaluation import holdout as evaluation
+from model_trainer.evaluation.compare import (
+    compare_models,
+    earlier_versions,
+    no_skill_metrics,
+    previous_version,
+    registered_as,
+    score_earlier_versions,
+)
+from model_trainer.evaluation.error_analysis import breakdown, error_patterns
 from model_trainer.evaluation.held_out import predictions_table
 from model_trainer.reporting import report as reporting
 from model_trainer.serving.model_store import StoredModel, load_stored_model
@@ -134,14 +143,12 @@ def test_a_model_trained_on_integer_labels_is_judged_for_the_class_1(credit_as_i
     rows = evaluation.check_labelled_rows(as_text, stored.card, "the data")
     assert rows["Status"].tolist() == test["Status"].tolist()
     assert pd.api.types.is_integer_dtype(rows["Status"])
-    comparison = evaluation.compare_models(stored, rows, tmp_path, tmp_path, 3)
+    comparison = compare_models(stored, rows, tmp_path, tmp_path, 3)
     predicted = stored.model.predict(test[stored.card["input_columns"]])
     assert comparison["metrics"]["f1"] == pytest.approx(f1_score(test["Status"], predicted))
     assert comparison["metrics"]["recall"] > 0.8, "the recall of 1 (good), the majority"
     assert comparison["dummy"]["accuracy"] == pytest.approx((test["Status"] == 1).mean())
-    table = evaluation.breakdown(
-        predictions_of(stored, rows), evaluation.model_task(stored.card), 5
-    )
+    table = breakdown(predictions_of(stored, rows), evaluation.model_task(stored.card), 5)
     assert table["class"].tolist() == ["0", "1"]
     assert table["rows"].tolist() == [(test["Status"] == 0).sum(), (test["Status"] == 1).sum()]
     assert table["predicted_rows"].tolist() == [(predicted == 0).sum(), (predicted == 1).sum()]
@@ -157,7 +164,7 @@ def test_a_model_trained_on_integer_labels_is_judged_for_the_class_1(credit_as_i
 
 def test_a_regression_is_scored_against_a_dummy_that_predicts_the_mean(diamonds, tmp_path):
     stored, test = diamonds
-    comparison = evaluation.compare_models(stored, test, tmp_path, tmp_path, 3)
+    comparison = compare_models(stored, test, tmp_path, tmp_path, 3)
     assert set(comparison["metrics"]) == {"rmse", "mae", "r2"}
     assert comparison["metric"] == "rmse"
     assert comparison["metrics"]["rmse"] < 0.5 * comparison["dummy"]["rmse"]
@@ -171,7 +178,7 @@ def test_a_regression_is_scored_against_a_dummy_that_predicts_the_mean(diamonds,
 
 def test_a_multiclass_model_is_scored_on_every_class(penguins, tmp_path):
     stored, test = penguins
-    comparison = evaluation.compare_models(stored, test, tmp_path, tmp_path, 3)
+    comparison = compare_models(stored, test, tmp_path, tmp_path, 3)
     assert comparison["metric"] == "log_loss"
     assert comparison["metrics"]["log_loss"] < comparison["dummy"]["log_loss"]
     assert comparison["metrics"]["accuracy"] > 0.9
@@ -182,9 +189,7 @@ def test_a_dummy_is_scored_even_when_the_data_lacks_a_class(penguins):
     two_species = test[test["species"] != "Chinstrap"]
     card = stored.card
     task = evaluation.model_task(card)
-    dummy = evaluation.no_skill_metrics(
-        two_species[card["input_columns"]], two_species["species"], task
-    )
+    dummy = no_skill_metrics(two_species[card["input_columns"]], two_species["species"], task)
     assert np.isfinite(dummy["log_loss"]) and dummy["accuracy"] > 0.4
 
 
@@ -193,9 +198,7 @@ def test_a_dummy_is_scored_even_when_the_data_lacks_a_class(penguins):
 
 def test_the_breakdown_per_class_adds_up_to_the_rows(penguins):
     stored, test = penguins
-    table = evaluation.breakdown(
-        predictions_of(stored, test), evaluation.model_task(stored.card), 5
-    )
+    table = breakdown(predictions_of(stored, test), evaluation.model_task(stored.card), 5)
     assert table["class"].tolist() == ["Adelie", "Chinstrap", "Gentoo"]
     assert table["rows"].sum() == len(test) == table["predicted_rows"].sum()
     assert table["recall"].between(0, 1).all() and table["mean_error"].notna().all()
@@ -204,7 +207,7 @@ def test_the_breakdown_per_class_adds_up_to_the_rows(penguins):
 def test_the_breakdown_per_target_range_shows_the_bias(diamonds):
     stored, test = diamonds
     predictions = predictions_of(stored, test)
-    table = evaluation.breakdown(predictions, evaluation.model_task(stored.card), 5)
+    table = breakdown(predictions, evaluation.model_task(stored.card), 5)
     assert len(table) == 5 and table["rows"].sum() == len(test)
     lowest, highest = table.iloc[0], table.iloc[-1]
     assert lowest["actual_range"].startswith("<=") and highest["actual_range"].startswith(">")
@@ -214,9 +217,7 @@ def test_the_breakdown_per_target_range_shows_the_bias(diamonds):
 
 def test_error_patterns_of_a_regression_point_at_the_largest_stones(diamonds):
     stored, test = diamonds
-    patterns = evaluation.error_patterns(
-        predictions_of(stored, test), stored.card["features"], PATTERNS
-    )
+    patterns = error_patterns(predictions_of(stored, test), stored.card["features"], PATTERNS)
     top = patterns.iloc[0]
     assert top["feature"] in {"carat", "x", "y", "z"} and top["segment"].startswith(">")
     assert top["lift"] > 1.5
@@ -230,9 +231,7 @@ def test_error_patterns_find_the_segment_whose_labels_are_wrong(credit):
     flipped.loc[renters, "Status"] = flipped.loc[renters, "Status"].map(
         {"bad": "good", "good": "bad"}
     )
-    patterns = evaluation.error_patterns(
-        predictions_of(stored, flipped), stored.card["features"], PATTERNS
-    )
+    patterns = error_patterns(predictions_of(stored, flipped), stored.card["features"], PATTERNS)
     top = patterns.iloc[0]
     assert (top["feature"], top["segment"]) == ("Home", "rent")
     assert top["lift"] > 1.5 and top["rows"] == renters.sum()
@@ -251,7 +250,7 @@ def test_recommendations_name_what_went_wrong_with_the_evidence(credit, tmp_path
         {"bad": "good", "good": "bad"}
     )
     damaged.loc[damaged.index[::2], "Income"] = np.nan
-    comparison = evaluation.compare_models(stored, damaged, tmp_path, tmp_path, 3)
+    comparison = compare_models(stored, damaged, tmp_path, tmp_path, 3)
     better = {**comparison["metrics"], "roc_auc": comparison["metrics"]["roc_auc"] + 0.05}
     comparison["earlier_versions"] = [{"model": "models:/credit/1", "metrics": better}]
     predictions = predictions_of(stored, damaged)
@@ -261,8 +260,8 @@ def test_recommendations_name_what_went_wrong_with_the_evidence(credit, tmp_path
     ]
     findings = reporting.evaluation_recommendations(
         comparison,
-        evaluation.breakdown(predictions, task, 5),
-        evaluation.error_patterns(predictions, stored.card["features"], PATTERNS),
+        breakdown(predictions, task, 5),
+        error_patterns(predictions, stored.card["features"], PATTERNS),
         {name: float(damaged[name].isna().mean()) for name in stored.card["features"]},
         stored.card,
         thresholds,
@@ -282,13 +281,13 @@ def test_recommendations_name_what_went_wrong_with_the_evidence(credit, tmp_path
 
 def test_the_report_holds_the_comparison_and_its_images(diamonds, tmp_path):
     stored, test = diamonds
-    comparison = evaluation.compare_models(stored, test, tmp_path, tmp_path, 3)
+    comparison = compare_models(stored, test, tmp_path, tmp_path, 3)
     comparison["data"] = {"path": "diamonds.csv", "rows": len(test)}
     predictions = predictions_of(stored, test)
     html = reporting.render_evaluation_html(
         comparison=comparison,
-        breakdown=evaluation.breakdown(predictions, evaluation.model_task(stored.card), 5),
-        patterns=evaluation.error_patterns(predictions, stored.card["features"], PATTERNS),
+        breakdown=breakdown(predictions, evaluation.model_task(stored.card), 5),
+        patterns=error_patterns(predictions, stored.card["features"], PATTERNS),
         worst_predictions=predictions.head(5),
         findings=[],
         figures={"residuals.png": b"png bytes"},
@@ -355,7 +354,7 @@ def test_a_version_is_compared_with_the_earlier_one_on_the_same_rows(registry_wi
     models, splits = project / "data" / "06_models", project / "data" / "05_model_input"
     second = load_stored_model("models:/01_raw_credit_data_Status/2", models)
     rows = pd.read_csv(project / "data" / "01_raw" / "credit_data.csv").head(400)
-    comparison = evaluation.compare_models(second, rows, models, splits, 3)
+    comparison = compare_models(second, rows, models, splits, 3)
     [earlier] = comparison["earlier_versions"]
     assert earlier["model"] == "models:/01_raw_credit_data_Status/1"
     assert earlier["metrics"] == pytest.approx(comparison["metrics"]), "the same model"
@@ -368,11 +367,11 @@ def test_a_model_loaded_from_a_path_is_found_in_the_registry(registry_with_two_v
     models = registry_with_two_versions / "data" / "06_models"
     latest = load_stored_model(None, models)
     assert latest.registered_name is None
-    assert evaluation.registered_as(latest) == (REGISTERED, "2")
-    assert evaluation.earlier_versions("01_raw_credit_data_Status", "2", 3) == [
+    assert registered_as(latest) == (REGISTERED, "2")
+    assert earlier_versions("01_raw_credit_data_Status", "2", 3) == [
         "models:/01_raw_credit_data_Status/1"
     ]
-    assert evaluation.earlier_versions(REGISTERED, "1", 3) == []
+    assert earlier_versions(REGISTERED, "1", 3) == []
 
 
 @pytest.mark.e2e
@@ -380,9 +379,7 @@ def test_an_earlier_version_that_predicts_another_target_is_skipped(registry_wit
     models = registry_with_two_versions / "data" / "06_models"
     rows = pd.read_csv(registry_with_two_versions / "data" / "01_raw" / "credit_data.csv")
     card = {**load_stored_model(None, models).card, "target": "Home"}
-    [result] = evaluation.score_earlier_versions(
-        ["models:/01_raw_credit_data_Status/1"], rows, card, models
-    )
+    [result] = score_earlier_versions(["models:/01_raw_credit_data_Status/1"], rows, card, models)
     assert "target" in result["skipped"] and "metrics" not in result
 
 
@@ -394,7 +391,7 @@ def test_the_train_report_scores_the_previous_version_on_its_test_split(registry
     test_split = pd.read_parquet(next(splits.glob("test_split.parquet/*/test_split.parquet")))
     registered = {"registered_model_name": REGISTERED, "registered_model_version": 2}
 
-    compared = evaluation.previous_version(registered, card, test_split, models, splits)
+    compared = previous_version(registered, card, test_split, models, splits)
 
     assert compared["model"] == "models:/01_raw_credit_data_Status/1"
     assert compared["metrics"]["roc_auc"] == pytest.approx(card["test_metrics"]["roc_auc"], abs=0.1)
@@ -402,8 +399,8 @@ def test_the_train_report_scores_the_previous_version_on_its_test_split(registry
     first = {**registered, "registered_model_version": 1}
     assert (
         "first registered version"
-        in evaluation.previous_version(first, card, test_split, models, splits)["note"]
+        in previous_version(first, card, test_split, models, splits)["note"]
     )
-    assert evaluation.previous_version({}, card, test_split, models, splits) == {
+    assert previous_version({}, card, test_split, models, splits) == {
         "note": "the model is not registered in MLflow"
     }

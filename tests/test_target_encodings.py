@@ -19,6 +19,8 @@ import yaml
 from sklearn.metrics import f1_score, precision_score, recall_score
 
 from model_trainer.evaluation import holdout as evaluation
+from model_trainer.evaluation.compare import model_metrics, no_skill_metrics
+from model_trainer.evaluation.error_analysis import breakdown
 from model_trainer.evaluation.held_out import predictions_table
 from model_trainer.models import metrics
 from model_trainer.pipelines.data_preparation import nodes as preparation
@@ -187,14 +189,14 @@ def test_every_encoding_scores_like_text_labels_with_the_positive_class_mapped(
     # evaluation reads the task back from the model card, a JSON file
     card = json.loads(json.dumps({"task": "classification", **task}))
     card_task = evaluation.model_task(card)
-    assert evaluation.model_metrics(run["model"], X, y, card_task) == pytest.approx(
+    assert model_metrics(run["model"], X, y, card_task) == pytest.approx(
         metrics.evaluate(run["model"], X, y, task)
     )
-    dummy = evaluation.no_skill_metrics(X, y, card_task)  # always the class most frequent
+    dummy = no_skill_metrics(X, y, card_task)  # always the class most frequent
     majority = np.full(len(y), y.value_counts().idxmax())
     assert dummy["f1"] == pytest.approx(f1_score(y, majority, pos_label=positive))
     predictions = predictions_table(run["model"], X, y, card_task)
-    breakdown = evaluation.breakdown(predictions, card_task, 5)
-    assert breakdown["rows"].sum() == len(y) == breakdown["predicted_rows"].sum()
-    at_positive = breakdown.set_index("class").loc[str(positive)]
+    per_class = breakdown(predictions, card_task, 5)
+    assert per_class["rows"].sum() == len(y) == per_class["predicted_rows"].sum()
+    at_positive = per_class.set_index("class").loc[str(positive)]
     assert at_positive["f1"] == pytest.approx(scores["f1"])

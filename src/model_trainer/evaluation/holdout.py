@@ -1,10 +1,6 @@
-"""A trained model judged on data given after training, and that data checked against what the
-model expects (its card): the evaluate pipeline's metrics, comparisons and error analysis, and
-the batch predictions of the inference pipeline.
-
-Errors are those of `training.predictions_table`: |actual - predicted| for regression, one minus
-the probability given to the actual class for classification.
-"""
+"""Data given after training checked against what the model expects (its card), the rows of it
+the model was trained on, and the batch predictions of the inference pipeline. The evaluate
+pipeline's comparisons are in `compare`, its error analysis in `error_analysis`."""
 
 from __future__ import annotations
 
@@ -13,26 +9,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.exceptions import MlflowException
-from sklearn.dummy import DummyClassifier, DummyRegressor
-from sklearn.metrics import precision_recall_fscore_support
 
 from model_trainer.errors import ConfigurationError, DataValidationError
 from model_trainer.evaluation.drift import (
-    CATEGORICAL_TYPES,
     NUMERIC_TYPES,
-    category_labels,
-    frequent_categories,
     load_split,
-    numeric_labels,
-    quantile_edges,
 )
-from model_trainer.models.ensemble import predict_output, score_output
-from model_trainer.models.metrics import REPORTS, label_codes
-from model_trainer.serving.model_store import StoredModel, load_stored_model
+from model_trainer.models.ensemble import predict_output
+from model_trainer.models.metrics import label_codes
 from model_trainer.table.checks import READERS, validate_table
 from model_trainer.tasks.ranking import rank_within_groups
 
@@ -145,91 +131,6 @@ def check_labelled_rows(table: pd.DataFrame, card: Mapping[str, Any], source: st
     return labelled
 
 
-def model_metrics(
-    model: Any, X: pd.DataFrame, y: pd.Series, task: Mapping[str, Any]
-) -> dict[str, float]:
-    """Every metric of the task, from one prediction aligned to the model card's classes (so a
-    model, or a dummy, that never saw a class is still scored)."""
-    output = predict_output(model, X, task)
-    groups = X[task["group_column"]].to_numpy() if task["type"] == "ranking" else None
-    return {name: score_output(output, y, name, task, groups) for name in REPORTS[task["type"]]}
-
-
-def no_skill_metrics(X: pd.DataFrame, y: pd.Series, task: Mapping[str, Any]) -> dict[str, float]:
-    """A dummy that knows this data's class shares (or mean) and nothing else: the floor."""
-    dummy = (
-        DummyClassifier(strategy="prior")
-        if task["type"] == "classification"
-        else DummyRegressor(strategy="mean")  # ranking: one score for all, a random order
-    )
-    return model_metrics(dummy.fit(X, y), X, y, task)
-
-
-def compare_models(
-    stored: StoredModel, rows: pd.DataFrame, models_dir: Path, splits_dir: Path, n_earlier: int
-) -> dict[str, Any]:
-    """The model's metrics on these rows beside a dummy's and its earlier registered versions'
-    (the same rows), its own test metrics at training for reference, and how many of these rows
-    it was trained on."""
-    card, task = stored.card, model_task(stored.card)
-    X, y = rows[card["input_columns"]], rows[card["target"]]
-    described = describe_model(stored)
-    uris, note = [], None
-    try:
-        registered = registered_as(stored)
-        if registered is None:
-            note = "the model is not registered in MLflow"
-        else:
-            described["registered_name"], described["registered_version"] = registered
-            uris = earlier_versions(*registered, n_earlier)
-            if not uris:
-                note = f"{registered[0]} version {registered[1]} is the first registered version"
-    except MlflowException as exc:
-        note = f"the MLflow registry could not be read: {exc.message}"
-    if note:
-        logger.info("No earlier version compared: %s.", note)
-    overlap, overlap_note = training_overlap(rows, card, splits_dir, stored.save_version)
-    return {
-        "model": described,
-        "metric": card["metric"],
-        "metrics": model_metrics(stored.model, X, y, task),
-        "dummy": no_skill_metrics(X, y, task),
-        "at_training": dict(card.get("test_metrics") or {}),
-        "earlier_versions": score_earlier_versions(uris, rows, card, models_dir),
-        "earlier_versions_note": note,
-        "training_overlap": overlap,
-        "training_overlap_note": overlap_note,
-    }
-
-
-def previous_version(
-    model_registration: Mapping[str, Any],
-    card: Mapping[str, Any],
-    test_split: pd.DataFrame,
-    models_dir: Path,
-    splits_dir: Path,
-) -> dict[str, Any]:
-    """The version registered before this run's, scored on this run's test split, and the share
-    of those rows it was trained on (where its score is optimistic); or why there is none."""
-    name = model_registration.get("registered_model_name")
-    version = model_registration.get("registered_model_version")
-    if card["task"] == "clustering":
-        return {"note": "clusterings are compared by their own scores, not on held-out targets"}
-    if not name or not version:
-        return {"note": "the model is not registered in MLflow"}
-    uris = earlier_versions(name, str(version), 1)
-    if not uris:
-        return {"note": f"{name} version {version} is the first registered version"}
-    [scored] = score_earlier_versions(uris, test_split, card, models_dir)
-    if "skipped" in scored:
-        return {"model": uris[0], "note": scored["skipped"]}
-    earlier = load_stored_model(uris[0], models_dir)
-    overlap, overlap_note = training_overlap(
-        test_split, earlier.card, splits_dir, earlier.save_version
-    )
-    return {**scored, "trained_on_share": overlap, "note": overlap_note}
-
-
 def training_overlap(
     rows: pd.DataFrame, card: Mapping[str, Any], splits_dir: Path, save_version: str | None
 ) -> tuple[float | None, str | None]:
@@ -286,162 +187,6 @@ def _row_hashes(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
         }
     )
     return pd.util.hash_pandas_object(normalised, index=False)
-
-
-def describe_model(stored: StoredModel) -> dict[str, Any]:
-    card = stored.card
-    return {
-        "source": stored.source,
-        "target": card["target"],
-        "task": card["task"],
-        "algorithm": card.get("algorithm"),
-        "save_version": stored.save_version,
-        "run_id": stored.run_id,
-        "registered_name": stored.registered_name,
-        "registered_version": stored.registered_version,
-    }
-
-
-def registered_as(stored: StoredModel) -> tuple[str, str] | None:
-    """The model's name and version in the MLflow registry. A model loaded from a path is found
-    through the run that saved it (Kedro's session id is both the save version and that run's
-    `run_id` tag)."""
-    if stored.registered_name:
-        return stored.registered_name, str(stored.registered_version)
-    run_ids = [stored.run_id] if stored.run_id else []
-    if not run_ids and stored.save_version:
-        runs = mlflow.search_runs(
-            search_all_experiments=True,
-            filter_string=f"tags.run_id = '{stored.save_version}'",
-            output_format="list",
-        )
-        run_ids = [run.info.run_id for run in runs]
-    if not run_ids:
-        return None
-    client = mlflow.MlflowClient()
-    found = [v for r in run_ids for v in client.search_model_versions(f"run_id = '{r}'")]
-    if not found:
-        return None
-    latest = max(found, key=lambda v: int(v.version))
-    return latest.name, str(latest.version)
-
-
-def earlier_versions(name: str, version: str, limit: int) -> list[str]:
-    """URIs of the versions registered before this one, newest first."""
-    found = mlflow.MlflowClient().search_model_versions(f"name = '{name}'")
-    numbers = sorted((int(v.version) for v in found if int(v.version) < int(version)), reverse=True)
-    return [f"models:/{name}/{n}" for n in numbers[:limit]]
-
-
-def score_earlier_versions(
-    uris: list[str], rows: pd.DataFrame, card: Mapping[str, Any], models_dir: Path
-) -> list[dict[str, Any]]:
-    """Each earlier version on the same rows, or why it cannot be compared: an old version that
-    fails to load or to predict is reported, not allowed to stop the evaluation of this one."""
-    task = model_task(card)
-    y = rows[card["target"]]
-    results = []
-    for uri in uris:
-        try:
-            earlier = load_stored_model(uri, models_dir)
-            reason = incompatibility(earlier.card, card, rows)
-            if reason is None:
-                X = rows[earlier.card["input_columns"]]
-                results.append({"model": uri, "metrics": model_metrics(earlier.model, X, y, task)})
-                continue
-        except Exception as exc:
-            reason = (
-                exc.message
-                if isinstance(exc, ConfigurationError)
-                else f"{type(exc).__name__}: {exc}"
-            )
-        logger.warning("Not compared with %s: %s.", uri, reason)
-        results.append({"model": uri, "skipped": reason})
-    return results
-
-
-def incompatibility(
-    earlier: Mapping[str, Any], card: Mapping[str, Any], rows: pd.DataFrame
-) -> str | None:
-    for key in ("target", "task", "classes"):
-        if earlier.get(key) != card.get(key):
-            return f"it predicts {key} {earlier.get(key)!r}, this model {card.get(key)!r}"
-    missing = [name for name in earlier["input_columns"] if name not in rows.columns]
-    if missing:
-        return f"it needs columns this data lacks: {missing}"
-    return None
-
-
-def breakdown(predictions: pd.DataFrame, task: Mapping[str, Any], bins: int) -> pd.DataFrame:
-    """Per class (precision, recall, f1, mean error), or per range of the target for regression
-    (mean absolute error and bias: does the model over- or under-predict there?)."""
-    if task["type"] == "classification":
-        # as class codes: the labels read back from the card (JSON) and the predictions file
-        # may differ in type from the model's (an object array of ints, a category)
-        classes = list(task["classes"])
-        codes = list(range(len(classes)))
-        actual = label_codes(predictions["actual"], classes)
-        predicted = label_codes(predictions["predicted"], classes)
-        precision, recall, f1, support = precision_recall_fscore_support(
-            actual, predicted, labels=codes, zero_division=0
-        )
-        mean_error = predictions["error"].groupby(actual).mean()
-        return pd.DataFrame(
-            {
-                "class": [str(c) for c in classes],
-                "rows": support,
-                "predicted_rows": [int((predicted == code).sum()) for code in codes],
-                "precision": precision,
-                "recall": recall,
-                "f1": f1,
-                "mean_error": [float(mean_error.get(code, np.nan)) for code in codes],
-            }
-        )
-    if task["type"] == "ranking":  # per relevance level: how far from their place its rows are
-        table = predictions.groupby("actual")["error"].agg(rows="size", mean_misplacement="mean")
-        return table.reset_index().rename(columns={"actual": "relevance"})
-    segments = numeric_labels(predictions["actual"], quantile_edges(predictions["actual"], bins))
-    signed = predictions["predicted"] - predictions["actual"]
-    grouped = pd.DataFrame({"segment": segments, "error": predictions["error"], "bias": signed})
-    table = grouped.groupby("segment", sort=False).agg(
-        rows=("error", "size"), mae=("error", "mean"), bias=("bias", "mean")
-    )
-    order = predictions["actual"].groupby(segments).min().sort_values().index
-    return table.loc[order].reset_index().rename(columns={"segment": "actual_range"})
-
-
-def error_patterns(
-    predictions: pd.DataFrame, features: Mapping[str, Mapping[str, Any]], settings: Mapping
-) -> pd.DataFrame:
-    """Per feature, its segments (quantile bins of a number, frequent categories, missing) with
-    their mean error against the overall mean: `lift` > 1 is where the model errs more. Segments
-    under `min_rows` rows are left out (noise); the highest lift first."""
-    overall = float(predictions["error"].mean())
-    found = []
-    for name, info in features.items():
-        if name not in predictions or info["type"] not in (*NUMERIC_TYPES, *CATEGORICAL_TYPES):
-            continue
-        values = predictions[name]
-        if info["type"] in NUMERIC_TYPES:
-            segments = numeric_labels(values, quantile_edges(values, int(settings["bins"])))
-        else:
-            kept = frequent_categories(values, int(settings["max_categories"]))
-            segments = category_labels(values, kept)
-        grouped = predictions["error"].groupby(segments).agg(["size", "mean"])
-        for segment, (size, mean) in grouped.iterrows():
-            if size >= int(settings["min_rows"]):
-                found.append(
-                    {
-                        "feature": name,
-                        "segment": segment,
-                        "rows": int(size),
-                        "mean_error": float(mean),
-                        "lift": float(mean) / overall if overall else np.nan,
-                    }
-                )
-    columns = ["feature", "segment", "rows", "mean_error", "lift"]
-    table = pd.DataFrame(found, columns=columns)
-    return table.sort_values("lift", ascending=False, ignore_index=True)
 
 
 def predict_rows(

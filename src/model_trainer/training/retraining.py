@@ -24,12 +24,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from model_trainer.errors import ConfigurationError
 from model_trainer.evaluation import explanations
-from model_trainer.evaluation.holdout import (
-    model_metrics,
-    model_task,
-    no_skill_metrics,
-    training_rows,
-)
+from model_trainer.evaluation.compare import model_metrics, no_skill_metrics
+from model_trainer.evaluation.holdout import model_task, training_rows
 from model_trainer.models.calibration import CALIBRATORS, CalibratedClassifier, fit_calibrator
 from model_trainer.models.ensemble import predict_output, score_output
 from model_trainer.models.metrics import get_metric

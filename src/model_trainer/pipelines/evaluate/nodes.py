@@ -10,7 +10,9 @@ from typing import Any
 import pandas as pd
 
 from model_trainer.datasets.figure_dataset import SavableFigure
+from model_trainer.evaluation import compare
 from model_trainer.evaluation import holdout as evaluation
+from model_trainer.evaluation.error_analysis import breakdown, error_patterns
 from model_trainer.evaluation.held_out import predictions_table
 from model_trainer.reporting import report as reporting
 from model_trainer.serving.model_store import StoredModel, load_stored_model
@@ -55,7 +57,7 @@ def predict_evaluation_rows(
 def compare_models(
     evaluation_stored_model: StoredModel, evaluation_rows: pd.DataFrame, settings: dict[str, Any]
 ) -> dict[str, Any]:
-    comparison = evaluation.compare_models(
+    comparison = compare.compare_models(
         evaluation_stored_model,
         evaluation_rows,
         Path(settings["models_dir"]),
@@ -83,10 +85,8 @@ def analyse_errors(
     card = evaluation_stored_model.card
     patterns = settings["error_patterns"]
     return (
-        evaluation.breakdown(
-            evaluation_predictions, evaluation.model_task(card), int(patterns["bins"])
-        ),
-        evaluation.error_patterns(evaluation_predictions, card["features"], patterns),
+        breakdown(evaluation_predictions, evaluation.model_task(card), int(patterns["bins"])),
+        error_patterns(evaluation_predictions, card["features"], patterns),
         evaluation_predictions.head(int(settings["worst_predictions"])),
     )
 

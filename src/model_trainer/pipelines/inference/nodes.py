@@ -13,6 +13,7 @@ import pandas as pd
 from model_trainer.datasets.figure_dataset import SavableFigure
 from model_trainer.evaluation import drift
 from model_trainer.evaluation import holdout as evaluation
+from model_trainer.evaluation.compare import describe_model
 from model_trainer.reporting import report as reporting
 from model_trainer.serving.model_store import StoredModel, load_stored_model
 from model_trainer.tracking.runs import log_drift_tag
@@ -130,7 +131,7 @@ def render_inference_report(
     task = evaluation.model_task(inference_stored_model.card)
     return reporting.render_drift_html(
         drift=inference_drift,
-        model=evaluation.describe_model(inference_stored_model),
+        model=describe_model(inference_stored_model),
         predictions={
             "data": settings["data"],
             "rows": len(inference_predictions),

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from model_trainer.datasets.figure_dataset import SavableFigure
-from model_trainer.evaluation import holdout as evaluation
+from model_trainer.evaluation.compare import previous_version
 from model_trainer.reporting import report as reporting
 from model_trainer.reporting.decisions import decision_record
 from model_trainer.table.leak_audit import leaks
@@ -104,7 +104,7 @@ def compare_with_previous_version(
     settings: dict[str, Any],
 ) -> dict[str, Any]:
     """The previous registered version on this run's test split, for the report's table."""
-    compared = evaluation.previous_version(
+    compared = previous_version(
         model_registration,
         model_card,
         test_split,

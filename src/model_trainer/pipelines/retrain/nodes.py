@@ -11,6 +11,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from model_trainer.evaluation import holdout as evaluation
+from model_trainer.evaluation.compare import registered_as
 from model_trainer.reporting import report as reporting
 from model_trainer.serving.integrity import joblib_file
 from model_trainer.serving.model_store import StoredModel, load_stored_model
@@ -119,7 +120,7 @@ def compare_with_champion(
         evaluation.rows_in(retrain_test_split, fitted_on, inputs),
     )
     try:
-        registered = evaluation.registered_as(champion)
+        registered = registered_as(champion)
     except MlflowException as exc:
         logger.info("The MLflow registry could not be read: %s", exc.message)
         registered = None
