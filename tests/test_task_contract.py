@@ -8,18 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from model_trainer.contract.task_json import (
-    DeployRequest,
-    EvaluateRequest,
-    TrainRequest,
-    check_algorithms,
-    failure_output,
-    json_schema,
-    ml_task_of,
-    parse_request,
-    runtime_params,
-    train_output,
-)
+from model_trainer.contract.parsing import check_algorithms, parse_request
+from model_trainer.contract.requests import DeployRequest, EvaluateRequest, TrainRequest
+from model_trainer.contract.runtime_params import ml_task_of, runtime_params
+from model_trainer.contract.task_json import failure_output, json_schema, train_output
 from model_trainer.errors import ConfigurationError
 from model_trainer.tracking.runs import registry_name
 

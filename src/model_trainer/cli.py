@@ -22,8 +22,8 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.runner import SequentialRunner
 
+from model_trainer import contract as task_contract
 from model_trainer.console import nearest_project, project_path
-from model_trainer.contract import task_json as task_contract
 from model_trainer.errors import find_model_trainer_error
 from model_trainer.hooks import ARTIFACT_RECORDER
 from model_trainer.serving.model_store import MLFLOW_SCHEMES
