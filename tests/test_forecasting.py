@@ -13,7 +13,6 @@ import pytest
 from sklearn.base import clone
 
 from model_trainer.errors import ConfigurationError, DataValidationError
-from model_trainer.tasks import forecasting
 from model_trainer.tasks.forecasting import (
     SarimaxForecaster,
     SeasonalNaiveForecaster,
@@ -235,7 +234,7 @@ def test_sarimax_falls_back_to_the_seasonal_naive_when_it_cannot_fit(chicago, mo
     def singular(*args: object) -> object:
         raise np.linalg.LinAlgError("Singular matrix")
 
-    monkeypatch.setattr(forecasting, "_sarimax", singular)
+    monkeypatch.setattr("model_trainer.tasks.forecasting.sarimax._sarimax", singular)
     model = SarimaxForecaster(TIME).fit(X, y)
     assert model.fallback_reason_ == "LinAlgError: Singular matrix"
     assert "could not be fitted (LinAlgError: Singular matrix)" in sarimax_reason(model)

@@ -21,7 +21,7 @@ from sklearn.model_selection import (
 )
 
 from model_trainer.errors import ConfigurationError, DataValidationError
-from model_trainer.tasks.forecasting import (
+from model_trainer.tasks.forecasting.time_index import (
     _parse_dates,  # the forecasters' reading of the same times
 )
 
