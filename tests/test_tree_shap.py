@@ -1,4 +1,4 @@
-"""Exact SHAP values of tree models by shap's TreeExplainer: for each family it is used for,
+"""Exact SHAP values of tree models (grouped_tree_shap): for each family they are used for,
 they are the Shapley values computed over every coalition; they add up to every prediction,
 sum a bag's or an ensemble's members, give one-hot columns back to their source, and leave every
 other model to the permutation estimate with the reason."""
@@ -244,3 +244,51 @@ def test_categorical_splits_are_refused_and_trees_of_any_depth_are_explained():
     assert explanation.method == "tree"
     exact = _exact_shap(deep, rows, background, lambda t: deep.predict(t)[:, None])
     assert np.allclose(explanation.values, exact.reshape(explanation.values.shape))
+
+
+def test_trees_that_are_a_single_leaf_are_explained():
+    """Boosting rounds that found no split worth making (XGBoost's gamma) are one leaf: the
+    same output for every row, so nothing to share."""
+    inputs = X[NUMBERS[:3]]
+    model = XGBRegressor(n_estimators=20, max_depth=3, gamma=5e5, random_state=0)
+    model.fit(inputs, PENGUINS["body_mass_g"])
+    rows, background = inputs.iloc[:6], inputs.iloc[100:110]
+    explanation = explain(model, rows, background, {"type": "regression"})
+    assert explanation.method == "tree", explanation.method_reason
+    exact = _exact_shap(model, rows, background, lambda t: model.predict(t)[:, None])
+    assert np.allclose(explanation.values, exact.reshape(explanation.values.shape), atol=1e-3)
+
+
+def test_trees_too_large_and_native_categories_of_histgb_are_estimated(monkeypatch):
+    from model_trainer.evaluation import grouped_tree_shap, tree_shap
+
+    forest = ExtraTreesRegressor(5, random_state=0).fit(X[NUMBERS[:3]], PENGUINS["body_mass_g"])
+    monkeypatch.setattr(tree_shap, "MAX_PATH_CELLS", 100)
+    regression = {"type": "regression"}
+    estimated = explain(forest, X[NUMBERS[:3]].iloc[:4], X[NUMBERS[:3]].iloc[100:110], regression)
+    assert estimated.method == "permutation" and "too large" in estimated.method_reason
+    boosted = LGBMRegressor(n_estimators=5, verbose=-1).fit(X[NUMBERS[:3]], PENGUINS["body_mass_g"])
+    monkeypatch.setattr(grouped_tree_shap, "MAX_PATH_CELLS", 10)
+    estimated = explain(boosted, X[NUMBERS[:3]].iloc[:4], X[NUMBERS[:3]].iloc[100:110], regression)
+    assert estimated.method == "permutation" and "too large" in estimated.method_reason
+
+    islands = X.assign(island=X["island"].astype("category"))[["island", *NUMBERS[:3]]]
+    native = HistGradientBoostingRegressor(max_iter=10, categorical_features="from_dtype")
+    native.fit(islands, PENGUINS["body_mass_g"])
+    estimated = explain(native, islands.iloc[:4], islands.iloc[100:110], regression)
+    assert estimated.method == "permutation" and "splits on categories" in estimated.method_reason
+
+
+def test_a_failure_of_the_exact_path_is_logged_and_the_values_estimated(monkeypatch, caplog):
+    from model_trainer.evaluation import explanations
+
+    def broken(*args, **kwargs):
+        raise IndexError("a defect")
+
+    monkeypatch.setattr(explanations, "explain_trees", broken)
+    model = _target_encoded(ExtraTreesClassifier(5, random_state=0)).fit(X, GENTOO_OR_NOT)
+    with caplog.at_level("WARNING", logger="model_trainer.evaluation.explanations"):
+        explanation = explain(model, ROWS, BACKGROUND, GENTOO)
+    assert explanation.method == "permutation"
+    assert explanation.method_reason == "the exact values failed (IndexError: a defect)"
+    assert "a defect" in caplog.text

@@ -64,6 +64,9 @@ def explain(
         except NotTreeExplainable as why:
             reason = str(why)
             logger.info("SHAP values by sampling permutations: %s.", reason)
+        except Exception as error:  # a defect of the exact path loses no run: it is estimated
+            reason = f"the exact values failed ({type(error).__name__}: {error})"
+            logger.warning("SHAP values by sampling permutations: %s.", reason, exc_info=True)
     left = None if max_seconds is None else max_seconds - (time.perf_counter() - started)
     sampled = explain_by_permutations(model, rows, background, task, seed, left, columns)
     return dataclasses.replace(sampled, method_reason=reason)

@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import cached_property
 from math import factorial
 from typing import Any
 
 import numpy as np
 
-MAX_CELLS_PER_STEP = 4_000_000  # rows x background x leaves x path: the memory of one step
+MAX_CELLS_PER_STEP = 4_000_000  # rows x background x leaves x slots of one step (its memory)
+# Leaves x path length summed over the trees, at most: the paths kept in memory (a deep forest
+# of 300 trees has 50 million and more; 1,000 boosted trees of 31 leaves, about 300,000)
+MAX_PATH_CELLS = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,37 @@ class TreeArrays:
         )
 
 
+class TooLarge(Exception):
+    """The trees' paths would not fit in MAX_PATH_CELLS."""
+
+
+def path_cells(trees: TreeArrays) -> int:
+    """Leaves x the deepest path, summed over the trees: what reading them costs, at most."""
+    leaves = int(((trees.children_left < 0) & (trees.children_right < 0)).sum())
+    return leaves * _deepest(trees)
+
+
+def _deepest(trees: TreeArrays) -> int:
+    depth = np.zeros(trees.children_left.shape, dtype=int)
+    deepest = 0
+    for level in range(trees.children_left.shape[1]):
+        splits = trees.children_left >= 0
+        tree_index, node = np.nonzero(splits & (depth == level))
+        if tree_index.size == 0:
+            break
+        deepest = level + 1
+        depth[tree_index, trees.children_left[tree_index, node]] = level + 1
+        depth[tree_index, trees.children_right[tree_index, node]] = level + 1
+    return deepest
+
+
 class GroupedTreeShap:
     """The trees' leaf paths, and which way the background rows go on them, read once; then
     `values(rows)`: rows x groups x outputs, each group's Shapley value for the sum of the
     trees against the background rows (averaged). `groups[feature]` is the feature's player,
     -1 for a feature that is the same in every row and background row (never a player).
-    Reading stops with TimeoutError past `deadline` (a time.monotonic() value)."""
+    Reading stops with TimeoutError past `deadline` (a time.monotonic() value), and TooLarge
+    comes first for trees whose paths exceed MAX_PATH_CELLS."""
 
     def __init__(
         self,
@@ -73,22 +100,28 @@ class GroupedTreeShap:
         n_groups: int,
         deadline: float | None = None,
     ) -> None:
+        cells = path_cells(trees)
+        if cells > MAX_PATH_CELLS:
+            raise TooLarge(f"{cells:,} leaf-path cells, more than {MAX_PATH_CELLS:,}")
         self.trees, self.n_groups = trees, n_groups
         self.n_background = len(background)
         reference = background.astype(trees.input_dtype).astype(float)
         self.paths = []
-        for tree in range(trees.children_left.shape[0]):
+        n_trees = trees.children_left.shape[0]
+        for tree in range(n_trees):
+            if trees.children_left[tree, 0] < 0:
+                continue  # a single leaf: the same output for every row
             path = _LeafPaths.of(trees, tree, groups)
             if path.slot_player.shape[1]:  # else no player: the same output for every row
                 self.paths.append((tree, path, path.followed(trees, tree, reference)))
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"read {tree + 1} of {trees.children_left.shape[0]} trees")
+                raise TimeoutError(f"read {tree + 1} of {n_trees} trees")
 
     def values(self, rows: np.ndarray) -> np.ndarray:
         rows = rows.astype(self.trees.input_dtype).astype(float)
         values = np.zeros((len(rows), self.n_groups, self.trees.values.shape[2]))
         for tree, path, on_path_b in self.paths:
-            cells = self.n_background * path.leaves.size * path.slot_player.shape[1]
+            cells = self.n_background * path.leaves.size * max(path.depth, 1)
             step = max(1, MAX_CELLS_PER_STEP // cells)
             for start in range(0, len(rows), step):
                 chunk = slice(start, start + step)
@@ -114,14 +147,6 @@ class _LeafPaths:
     def depth(self) -> int:
         return self.nodes.shape[1]
 
-    @cached_property
-    def slots(self) -> np.ndarray:
-        """leaves x depth x width: 1 where the node at a position is of the slot's player."""
-        one_hot = np.zeros((*self.slot.shape, self.slot_player.shape[1]), dtype=np.float32)
-        leaf_index, position = np.nonzero(self.slot >= 0)
-        one_hot[leaf_index, position, self.slot[leaf_index, position]] = 1.0
-        return one_hot
-
     @classmethod
     def of(cls, trees: TreeArrays, tree: int, groups: np.ndarray) -> _LeafPaths:
         left, right = trees.children_left[tree], trees.children_right[tree]
@@ -136,9 +161,8 @@ class _LeafPaths:
             up = parent[current]
             steps.append((np.where(up >= 0, up, 0), from_left[current], up >= 0))
             current = np.where(up >= 0, up, current)
-        nodes = np.stack([s[0] for s in steps], axis=1) if steps else np.zeros((len(leaves), 0))
-        nodes = nodes.astype(int)
-        on_path = np.stack([s[2] for s in steps], axis=1) if steps else nodes.astype(bool)
+        nodes = np.stack([s[0] for s in steps], axis=1).astype(np.int32)  # not a single leaf
+        on_path = np.stack([s[2] for s in steps], axis=1)
         feature = trees.features[tree][nodes]
         player = np.where(on_path, groups[np.clip(feature, 0, None)], -1)
         same = (player[:, :, None] == player[:, None, :]) & (player[:, None, :] >= 0)
@@ -146,6 +170,7 @@ class _LeafPaths:
         starts = (first == np.arange(nodes.shape[1])) & (player >= 0)
         rank = np.cumsum(starts, axis=1) - 1  # a starting position's slot
         slot = np.where(player >= 0, np.take_along_axis(rank, np.maximum(first, 0), 1), -1)
+        slot = slot.astype(np.int16)
         width = int(starts.sum(axis=1).max(initial=0))
         slot_player = np.full((len(leaves), width), -1)
         leaf_index, position = np.nonzero(starts)
@@ -153,7 +178,7 @@ class _LeafPaths:
         return cls(
             leaves=leaves,
             nodes=nodes,
-            goes_left=np.stack([s[1] for s in steps], axis=1) if steps else on_path,
+            goes_left=np.stack([s[1] for s in steps], axis=1),
             on_path=on_path,
             slot=slot,
             slot_player=slot_player,
@@ -173,10 +198,13 @@ class _LeafPaths:
         left = np.where(np.isnan(value), default_left, value <= trees.thresholds[tree][self.nodes])
         strays = (left != self.goes_left) & self.on_path
         of_player = self.slot >= 0
-        by_leaf = (strays & of_player).astype(np.float32).transpose(1, 0, 2)  # leaves first
-        failed = np.matmul(by_leaf, self.slots).transpose(1, 0, 2)  # batched over the leaves
+        failed = np.zeros((len(table), *self.slot_player.shape), dtype=bool)
+        leaf_index = np.arange(len(self.leaves))
+        for position in range(self.depth):  # a slot fails when any node of its player does
+            on = of_player[:, position]
+            failed[:, leaf_index[on], self.slot[on, position]] |= strays[:, on, position]
         blocked = (strays & ~of_player).any(axis=2, keepdims=True)
-        return np.where(self.slot_player >= 0, (failed == 0) & ~blocked, True)
+        return np.where(self.slot_player >= 0, ~failed & ~blocked, True)
 
     def shapley(self, on_x: np.ndarray, on_b: np.ndarray, n_groups: int) -> np.ndarray:
         """rows x groups x outputs: the leaves' Shapley values, averaged over the background."""

@@ -34,7 +34,12 @@ from scipy import sparse
 from sklearn.model_selection import FixedThresholdClassifier
 from sklearn.pipeline import Pipeline
 
-from model_trainer.evaluation.grouped_tree_shap import GroupedTreeShap, TreeArrays
+from model_trainer.evaluation.grouped_tree_shap import (
+    MAX_PATH_CELLS,
+    GroupedTreeShap,
+    TooLarge,
+    TreeArrays,
+)
 from model_trainer.evaluation.shap_values import Explanation, model_output, output_columns
 from model_trainer.models.ensemble import WeightedEnsemble
 from model_trainer.models.estimators import LabelEncodedClassifier, prediction_steps
@@ -129,16 +134,23 @@ def tree_shap_values(
     probe = pd.concat([background, rows], ignore_index=True)
     read = []
     for member in members:
+        _check_size(member.estimator)
         players = _sources(member, probe, list(rows.columns), columns)
+        _check_time(deadline, "mapping the inputs to the raw columns")
         trees = _trees(shap, member.estimator)
+        _check_time(deadline, "shap's reading of the trees")
         try:
             grouped = GroupedTreeShap(
                 trees, _encoded(member, background), players, len(columns), deadline
             )
+        except TooLarge as large:
+            raise NotTreeExplainable(
+                f"its trees are too large to explain exactly ({large})"
+            ) from large
         except TimeoutError as stopped:
             raise NotTreeExplainable(
-                f"reading the trees takes too long for training.explanations.max_seconds "
-                f"({stopped})"
+                f"reading the trees ({stopped}) took more than a third of "
+                "training.explanations.max_seconds"
             ) from stopped
         read.append((member, grouped))
 
@@ -153,6 +165,27 @@ def tree_shap_values(
     return values
 
 
+def _check_time(deadline: float | None, step: str) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise NotTreeExplainable(
+            f"{step} took more than a third of training.explanations.max_seconds"
+        )
+
+
+def _check_size(estimator: Any) -> None:
+    """A scikit-learn forest too large to explain exactly is refused before shap reads it (2 s
+    for 300 deep trees); other models are checked once read."""
+    forest = getattr(estimator, "estimators_", None)
+    if forest is None or not hasattr(forest[0], "tree_"):
+        return
+    cells = sum(tree.tree_.n_leaves * tree.tree_.max_depth for tree in forest)
+    if cells > MAX_PATH_CELLS:
+        raise NotTreeExplainable(
+            f"its trees are too large to explain exactly ({cells:,} leaf-path cells, more "
+            f"than {MAX_PATH_CELLS:,})"
+        )
+
+
 def _trees(shap: Any, estimator: Any) -> TreeArrays:
     """The trees as shap's TreeEnsemble reads them, or NotTreeExplainable for what it cannot
     read, or splits on categories (grouped_tree_shap follows thresholds only)."""
@@ -160,10 +193,12 @@ def _trees(shap: Any, estimator: Any) -> TreeArrays:
         read = shap.TreeExplainer(estimator).model
     except Exception as error:  # shap names what it cannot read; the caller samples instead
         raise NotTreeExplainable(f"shap cannot read its trees: {error}") from error
-    categorical = (
+    native = getattr(estimator, "is_categorical_", None)  # HistGradientBoosting's categories:
+    categorical = (  # shap reads their splits as thresholds
         read.trees is None
         or getattr(read, "cat_feature_indices", None) is not None
         or bool(np.any(np.asarray(getattr(read, "threshold_types", 0)) == 1))  # 1: categories
+        or (native is not None and bool(np.any(native)))
     )
     if categorical:
         raise NotTreeExplainable(f"{type(estimator).__name__} splits on categories")
