@@ -19,6 +19,7 @@ from model_trainer.serving import deployment
 from model_trainer.serving.deployment import Candidate
 from model_trainer.serving.integrity import joblib_file
 from model_trainer.serving.model_store import StoredModel
+from model_trainer.serving.promotion import blocking_failures, promote
 from tests.conftest import BENCH, ROOT
 from tests.test_onnx_export import fit_as_the_project_does
 
@@ -195,8 +196,8 @@ def test_a_model_onnx_cannot_express_is_reported_not_convertible():
 
     assert graph is None and check["status"] == "not_convertible"
     assert "parses dates" in check["detail"]
-    assert deployment.blocking_failures([check], onnx_required=False) == []
-    assert deployment.blocking_failures([check], onnx_required=True) == [check]
+    assert blocking_failures([check], onnx_required=False) == []
+    assert blocking_failures([check], onnx_required=True) == [check]
 
 
 def test_the_held_out_split_is_the_one_of_the_models_version(credit_split, tmp_path: Path):
@@ -236,11 +237,11 @@ def test_promotion_registers_an_unregistered_model_once_then_reuses_its_version(
     candidate = candidate_of(model, rows)
 
     with mlflow.start_run():
-        first = deployment.promote(candidate, "credit", "champion")
+        first = promote(candidate, "credit", "champion")
         first_run = mlflow.active_run().info.run_id
     candidate.stored.run_id = MlflowClient().get_model_version("credit", "1").run_id
     with mlflow.start_run():
-        again = deployment.promote(candidate, "credit", "champion")
+        again = promote(candidate, "credit", "champion")
     client = MlflowClient()
 
     assert first == {

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from model_trainer.evaluation import drift
-from model_trainer.reporting import report as reporting
+from model_trainer.reporting.pages import render_drift_html
 from model_trainer.reporting.plots import drift_figures
 from model_trainer.table.feature_types import infer_feature_types
 from tests.conftest import BENCH
@@ -196,7 +196,7 @@ def test_the_html_report_says_why_drift_was_not_measured(credit, features):
     skipped = drift.drift_report(
         None, "no split here", credit, features, None, "classification", SETTINGS
     )
-    html = reporting.render_drift_html(
+    html = render_drift_html(
         drift=skipped,
         model={"source": "m.joblib", "target": "Status", "task": "classification"},
         predictions={"data": "new.csv", "rows": 3, "summary": {"predicted_share_bad": 0.5}},

@@ -28,6 +28,7 @@ from model_trainer.evaluation.compare import (
 from model_trainer.evaluation.error_analysis import breakdown, error_patterns
 from model_trainer.evaluation.held_out import predictions_table
 from model_trainer.reporting import report as reporting
+from model_trainer.reporting.pages import AT_TRAINING, render_evaluation_html
 from model_trainer.serving.model_store import StoredModel, load_stored_model
 from tests.conftest import BENCH
 from tests.trained import stored_model
@@ -284,7 +285,7 @@ def test_the_report_holds_the_comparison_and_its_images(diamonds, tmp_path):
     comparison = compare_models(stored, test, tmp_path, tmp_path, 3)
     comparison["data"] = {"path": "diamonds.csv", "rows": len(test)}
     predictions = predictions_of(stored, test)
-    html = reporting.render_evaluation_html(
+    html = render_evaluation_html(
         comparison=comparison,
         breakdown=breakdown(predictions, evaluation.model_task(stored.card), 5),
         patterns=error_patterns(predictions, stored.card["features"], PATTERNS),
@@ -294,7 +295,7 @@ def test_the_report_holds_the_comparison_and_its_images(diamonds, tmp_path):
     )
     assert "rmse = <b>" in html and "Per range of the target" in html
     assert "data:image/png;base64,cG5nIGJ5dGVz" in html
-    assert reporting.AT_TRAINING in html and "the model is not registered in MLflow" in html
+    assert AT_TRAINING in html and "the model is not registered in MLflow" in html
 
 
 # --- batch predictions --------------------------------------------------------------------------

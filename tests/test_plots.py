@@ -19,8 +19,9 @@ from model_trainer.evaluation.held_out import feature_importance, predictions_ta
 from model_trainer.models.estimators import make_pipeline
 from model_trainer.models.metrics import score
 from model_trainer.pipelines.model_configuration.nodes import configure_model
-from model_trainer.reporting.plots import evaluation_figures, search_figures
-from model_trainer.reporting.report import to_data_uri
+from model_trainer.reporting.pages import to_data_uri
+from model_trainer.reporting.plots import evaluation_figures
+from model_trainer.reporting.search_plots import search_figures
 from model_trainer.search import tuning
 from model_trainer.table.feature_types import infer_feature_types
 from model_trainer.table.splitting import split_holdout

@@ -17,7 +17,8 @@ from model_trainer.evaluation.held_out import feature_importance, holdout_metric
 from model_trainer.pipelines.reporting.nodes import render_report
 from model_trainer.reporting import report as reporting
 from model_trainer.reporting.decisions import decision_record
-from model_trainer.reporting.plots import evaluation_figures, search_figures
+from model_trainer.reporting.plots import evaluation_figures
+from model_trainer.reporting.search_plots import search_figures
 from model_trainer.tasks.detection import detect_task
 from model_trainer.tracking.runs import log_diagnosis_tags
 from model_trainer.training.learning_curves import learning_curve

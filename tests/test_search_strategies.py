@@ -15,7 +15,7 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from model_trainer.errors import ConfigurationError
-from model_trainer.reporting.plots import search_figures
+from model_trainer.reporting.search_plots import search_figures
 from model_trainer.search import samplers, trial_records, tuning
 from tests.conftest import run_kedro
 from tests.test_tuning import FEATURE_TYPES, TASK, TWO_FAMILIES, X, Y, configuration

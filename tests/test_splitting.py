@@ -10,7 +10,8 @@ import pytest
 
 from model_trainer.errors import ConfigurationError, DataValidationError
 from model_trainer.table import leak_audit
-from model_trainer.table.splitting import choose_cv, cv_splits, split_holdout
+from model_trainer.table.cv_strategy import choose_cv
+from model_trainer.table.splitting import cv_splits, split_holdout
 from tests.conftest import BENCH
 
 pytestmark = pytest.mark.usefixtures("bench_data_is_beside_the_project")

@@ -30,6 +30,7 @@ from model_trainer.search import (
     trial_records,
     tuning,
 )
+from model_trainer.search.objective import make_objective
 from model_trainer.table.feature_types import infer_feature_types
 from model_trainer.tasks.detection import detect_task
 from tests.conftest import BENCH
@@ -418,7 +419,7 @@ def test_past_the_deadline_a_trial_fits_no_more_folds_once_a_trial_has_completed
     """Each batch of folds is checked before it starts (the first one too: a trial that would
     only be stopped after it shows nothing for its time)."""
     study = optuna.create_study(direction="maximize")
-    objective = tuning.make_objective(
+    objective = make_objective(
         X, Y, task=TASK, feature_types=FEATURE_TYPES, configuration=TWO_FAMILIES,
         budget=budget.SearchBudget(timeout=1e-6, final_fit_factor=0.0),
     )  # fmt: skip
@@ -434,7 +435,7 @@ def test_past_the_deadline_a_trial_fits_no_more_folds_once_a_trial_has_completed
 def test_the_search_leaves_time_for_the_final_fits_of_its_best_trial():
     search_budget = budget.SearchBudget(timeout=3600.0, final_fit_factor=3.0)
     study = optuna.create_study(direction="maximize")
-    objective = tuning.make_objective(
+    objective = make_objective(
         X,
         Y,
         task=TASK,
@@ -458,7 +459,7 @@ def test_a_trial_whose_first_batch_would_end_past_the_deadline_does_not_start():
     space = {"n_estimators": {"type": "int", "low": 10, "high": 5000}}
     config = configuration(["lightgbm"], lightgbm={"search_space": space})
     search_budget = budget.SearchBudget(timeout=3600.0, final_fit_factor=0.0)
-    objective = tuning.make_objective(
+    objective = make_objective(
         X, Y, task=TASK, feature_types=FEATURE_TYPES, configuration=config,
         budget=search_budget,
     )  # fmt: skip
@@ -489,7 +490,7 @@ def test_folds_fit_side_by_side_give_the_same_scores_and_predictions_as_one_by_o
     for fold_jobs in (1, 2):
         store = OutOfFoldPredictions(keep=3, greater_is_better=True)
         study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
-        objective = tuning.make_objective(
+        objective = make_objective(
             X, Y, task=TASK, feature_types=FEATURE_TYPES, configuration=TWO_FAMILIES,
             out_of_fold=store, fold_jobs=fold_jobs,
         )  # fmt: skip
@@ -504,7 +505,7 @@ def test_folds_fit_side_by_side_give_the_same_scores_and_predictions_as_one_by_o
 def test_completed_trials_leave_out_of_fold_predictions_for_the_ensemble():
     store = OutOfFoldPredictions(keep=2, greater_is_better=True)
     study = optuna.create_study(direction="maximize")
-    objective = tuning.make_objective(
+    objective = make_objective(
         X, Y, task=TASK, feature_types=FEATURE_TYPES, configuration=TWO_FAMILIES, out_of_fold=store
     )
     study.optimize(objective, n_trials=3)

@@ -139,7 +139,7 @@ def _data_path(data: pd.DataFrame | str | Path, root: Path, role: str) -> str:
 def _run(spec: Mapping[str, Any], root: Path, env: str | None) -> dict[str, Any]:
     with _callers_state_kept():
         # imported here, inside: Kedro, MLflow and the rest add warning filters as they load
-        from model_trainer.cli import run_task
+        from model_trainer.task_runner import run_task
 
         return run_task(dict(spec), Path.cwd(), env, root)
 

@@ -13,6 +13,13 @@ from model_trainer.errors import ModelTrainerError
 from model_trainer.serving import deployment
 from model_trainer.serving.model_store import versioned_file
 from model_trainer.serving.onnx_export import ONNX_FILE
+from model_trainer.serving.promotion import (
+    blocking_failures,
+    deployment_report,
+    describe_failure,
+    promote,
+    registry_name_of,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -64,15 +71,11 @@ def promote_if_passed(
     onnx_check: dict[str, Any],
     settings: dict[str, Any],
 ) -> dict[str, Any]:
-    failures = deployment.blocking_failures(
-        [*checks, onnx_check], bool(settings["onnx"]["required"])
-    )
+    failures = blocking_failures([*checks, onnx_check], bool(settings["onnx"]["required"]))
     if failures:
-        logger.warning("Not promoted: %s.", "; ".join(map(deployment.describe_failure, failures)))
+        logger.warning("Not promoted: %s.", "; ".join(map(describe_failure, failures)))
         return {"promoted": False}
-    registration = deployment.promote(
-        candidate, deployment.registry_name_of(candidate, settings), settings.get("alias")
-    )
+    registration = promote(candidate, registry_name_of(candidate, settings), settings.get("alias"))
     return {"promoted": registration is not None, "registeredModel": registration}
 
 
@@ -84,10 +87,8 @@ def summarize_deployment(
     settings: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """deployment.json, and its figures as MLflow metrics of the deploy run."""
-    failures = deployment.blocking_failures(
-        [*checks, onnx_check], bool(settings["onnx"]["required"])
-    )
-    report = deployment.deployment_report(
+    failures = blocking_failures([*checks, onnx_check], bool(settings["onnx"]["required"]))
+    report = deployment_report(
         candidate, checks, failures, onnx_check, registration.get("registeredModel")
     )
     figures = {

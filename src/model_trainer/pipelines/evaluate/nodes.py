@@ -15,6 +15,7 @@ from model_trainer.evaluation import holdout as evaluation
 from model_trainer.evaluation.error_analysis import breakdown, error_patterns
 from model_trainer.evaluation.held_out import predictions_table
 from model_trainer.reporting import report as reporting
+from model_trainer.reporting.pages import render_evaluation_html
 from model_trainer.serving.model_store import StoredModel, load_stored_model
 
 logger = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ def render_evaluation_report(
     evaluation_findings: list[dict[str, str]],
     evaluation_charts: dict[str, bytes],
 ) -> str:
-    return reporting.render_evaluation_html(
+    return render_evaluation_html(
         comparison=evaluation_comparison,
         breakdown=evaluation_breakdown,
         patterns=evaluation_error_patterns,

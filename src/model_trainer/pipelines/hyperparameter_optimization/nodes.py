@@ -59,7 +59,8 @@ def plot_search(
     study: optuna.Study, study_summary: dict[str, Any]
 ) -> tuple[dict[str, SavableFigure], dict[str, float]]:
     """With several objectives, the Pareto front too, the chosen trial marked."""
-    from model_trainer.reporting.plots import search_figures  # matplotlib loads with the first plot
+    # matplotlib loads with the first plot
+    from model_trainer.reporting.search_plots import search_figures
 
     figures = search_figures(study, study_summary["objectives"], study_summary["best_trial"])
     return figures, trial_records.param_importances(study)

@@ -14,7 +14,7 @@ from model_trainer.datasets.figure_dataset import SavableFigure
 from model_trainer.evaluation import drift
 from model_trainer.evaluation import holdout as evaluation
 from model_trainer.evaluation.compare import describe_model
-from model_trainer.reporting import report as reporting
+from model_trainer.reporting.pages import render_drift_html
 from model_trainer.serving.model_store import StoredModel, load_stored_model
 from model_trainer.tracking.runs import log_drift_tag
 
@@ -129,7 +129,7 @@ def render_inference_report(
     settings: dict[str, Any],
 ) -> str:
     task = evaluation.model_task(inference_stored_model.card)
-    return reporting.render_drift_html(
+    return render_drift_html(
         drift=inference_drift,
         model=describe_model(inference_stored_model),
         predictions={

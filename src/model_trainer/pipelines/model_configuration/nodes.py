@@ -15,7 +15,7 @@ from model_trainer.models.estimators import (
 from model_trainer.models.metrics import default_metric, get_metric
 from model_trainer.models.preprocessing import choose_imputation, encoding_for
 from model_trainer.search.smoke_test import run_smoke_test
-from model_trainer.table.splitting import choose_cv
+from model_trainer.table.cv_strategy import choose_cv
 from model_trainer.tasks.clustering import clustering_configuration
 from model_trainer.tasks.forecasting import lag_configuration
 

@@ -12,6 +12,7 @@ from model_trainer.datasets.figure_dataset import SavableFigure
 from model_trainer.evaluation.compare import previous_version
 from model_trainer.reporting import report as reporting
 from model_trainer.reporting.decisions import decision_record
+from model_trainer.reporting.pages import render_html
 from model_trainer.table.leak_audit import leaks
 from model_trainer.tasks import clustering
 from model_trainer.tracking.runs import log_diagnosis_tags
@@ -232,7 +233,7 @@ def render_report(
             "metrics"
         ]
     table = pd.DataFrame({"tuned model": test_metrics, **baseline_metrics, **earlier}).T
-    return reporting.render_html(
+    return render_html(
         summary=summary,
         metrics_table=table,
         figures=evaluation_plots,

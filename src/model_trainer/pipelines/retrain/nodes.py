@@ -12,7 +12,7 @@ from mlflow.exceptions import MlflowException
 
 from model_trainer.evaluation import holdout as evaluation
 from model_trainer.evaluation.compare import registered_as
-from model_trainer.reporting import report as reporting
+from model_trainer.reporting.pages import render_retrain_html
 from model_trainer.serving.integrity import joblib_file
 from model_trainer.serving.model_store import StoredModel, load_stored_model
 from model_trainer.tracking.runs import log_retraining
@@ -225,6 +225,4 @@ def track_retraining(retrain_comparison: dict[str, Any]) -> dict[str, dict[str, 
 def render_retrain_report(
     retrain_comparison: dict[str, Any], retrain_registration: dict[str, Any]
 ) -> str:
-    return reporting.render_retrain_html(
-        comparison=retrain_comparison, registration=retrain_registration
-    )
+    return render_retrain_html(comparison=retrain_comparison, registration=retrain_registration)
