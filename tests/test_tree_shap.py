@@ -292,3 +292,11 @@ def test_a_failure_of_the_exact_path_is_logged_and_the_values_estimated(monkeypa
     assert explanation.method == "permutation"
     assert explanation.method_reason == "the exact values failed (IndexError: a defect)"
     assert "a defect" in caplog.text
+
+
+def test_an_unknown_method_is_refused_before_the_search():
+    from model_trainer.pipelines.hyperparameter_optimization.nodes import optimize_hyperparameters
+
+    empty = pd.DataFrame()
+    with pytest.raises(ConfigurationError, match=r"training\.explanations\.method is 'tree'"):
+        optimize_hyperparameters(empty, empty, {}, {}, {}, {}, "none", {}, {"method": "tree"})

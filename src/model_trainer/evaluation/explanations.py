@@ -38,6 +38,17 @@ MAX_PLOTTED_OUTPUTS = 5  # classes drawn in a partial-dependence panel
 EXPLANATION_METHODS = ("auto", "permutation")
 
 
+def check_method(method: str) -> None:
+    """training.explanations.method is one this module knows; checked before the search too,
+    so that a typo does not cost the budget."""
+    if method not in EXPLANATION_METHODS:
+        raise ConfigurationError(
+            f"training.explanations.method is {method!r}; it accepts "
+            f"{', '.join(EXPLANATION_METHODS)}.",
+            "Set training.explanations.method to auto (exact for tree models) or permutation.",
+        )
+
+
 def explain(
     model: Any,
     rows: pd.DataFrame,
@@ -51,12 +62,7 @@ def explain(
     """SHAP values of `rows` against `background`: exact when every member of the model is a
     sum of trees (`method` auto, tree_shap), else estimated by sampling permutations (`method`
     permutation, or auto for any other model, saying why)."""
-    if method not in EXPLANATION_METHODS:
-        raise ConfigurationError(
-            f"training.explanations.method is {method!r}; it accepts "
-            f"{', '.join(EXPLANATION_METHODS)}.",
-            "Set training.explanations.method to auto (exact for tree models) or permutation.",
-        )
+    check_method(method)
     reason, started = "training.explanations.method is permutation", time.perf_counter()
     if method == "auto":
         try:

@@ -9,6 +9,7 @@ import optuna
 import pandas as pd
 
 from model_trainer.datasets.figure_dataset import SavableFigure
+from model_trainer.evaluation import explanations
 from model_trainer.search import trial_records, tuning
 from model_trainer.tasks import clustering
 
@@ -24,10 +25,13 @@ def optimize_hyperparameters(
     settings: dict[str, Any],
     calibration: str,
     bagging: dict[str, Any],
+    explanation_settings: dict[str, Any],
 ) -> tuple[optuna.Study, dict[str, Any], pd.DataFrame]:
     """CV over train + validation (for clustering, the search and fold stability); the test
-    split is never seen here."""
+    split is never seen here. The settings read after the search are checked before it."""
     import mlflow
+
+    explanations.check_method(explanation_settings["method"])
 
     target = feature_types["target"]
     rows = pd.concat([train_split, validation_split], ignore_index=True)

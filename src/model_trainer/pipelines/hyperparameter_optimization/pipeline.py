@@ -17,6 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:tuning",
                     "params:training.calibration",
                     "params:training.bagging",
+                    "params:training.explanations",
                 ],
                 outputs=["study", "study_summary", "trials"],
                 name="optimize_hyperparameters_node",
