@@ -128,7 +128,7 @@ def explain_by_permutations(
             break
         size = int(min(limit, left))
     if done < len(rows):
-        logger.info("SHAP values of %d of %d rows, within %g s.", done, len(rows), max_seconds)
+        logger.info("SHAP values of %d of %d rows, within %.1f s.", done, len(rows), max_seconds)
     explained = np.concatenate(values)
     return Explanation(
         rows=rows.iloc[: len(explained)].reset_index(drop=True),

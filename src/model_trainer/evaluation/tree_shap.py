@@ -317,7 +317,7 @@ def explain_trees(
         else:
             size = len(rows)
     if done < len(rows):
-        logger.info("SHAP values of %d of %d rows, within %g s.", done, len(rows), max_seconds)
+        logger.info("SHAP values of %d of %d rows, within %.1f s.", done, len(rows), max_seconds)
     explained = np.concatenate(values)
     return Explanation(
         rows=rows.iloc[:done].reset_index(drop=True),
